@@ -1,0 +1,53 @@
+"""The ASGI application factory: ``create_app(settings)``. No import-time side effects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from klatch.config import Settings
+from klatch.errors import KlatchError
+from klatch.http.client_api import client_endpoints, client_routes
+from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
+from klatch.http.middleware import BodyLimit
+from klatch.http.ops import ops_routes
+from klatch.http.rest import build_rest_app
+from klatch.services import Services
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """Build the app for ``settings``. Storage and bus open in the lifespan.
+
+    The chat client API is routed first, straight to lean Starlette endpoints;
+    everything else falls through to the REST app (FastAPI, which also serves
+    ``/openapi.json`` and ``/docs``).
+    """
+    services = services or Services(settings)
+    endpoints = client_endpoints(services)
+    rest = build_rest_app(services, endpoints)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = Starlette(
+        routes=[*client_routes(endpoints), *ops_routes(services), Mount("", app=rest)],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            KlatchError: handle_klatch_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,145 @@
+"""Settings, loaded and validated once: ``KLATCH_*`` environment variables over an
+optional TOML file (``KLATCH_CONFIG`` or ``--config``), over defaults.
+
+Nothing here runs at import time; ``load_settings()`` is called by the CLI and
+tests, and the result is handed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from klatch.errors import InvalidArguments
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Each field maps to ``KLATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="KLATCH_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default=Path("klatch-data"), description="Where SQLite and files live")
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user@host/db for PostgreSQL; default: SQLite in data_dir",
+    )
+    bus_url: str | None = Field(
+        default=None, description="redis://host:port/0 to share events between processes"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, description="The URL browsers use to reach this server (demo links)"
+    )
+    demo: bool = Field(default=False, description="Demo mode: relaxed origin checks, demo data")
+    secret_key: str | None = Field(
+        default=None, description="Signs console sessions; required outside demo mode"
+    )
+    auto_migrate: bool = Field(default=True, description="Upgrade the schema on start")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limit_rest: int = Field(default=1000, ge=0, description="Requests/min per API key; 0=off")
+    rate_limit_session: int = Field(
+        default=600, ge=0, description="Requests/min per chat session; 0=off"
+    )
+    login_max_age_seconds: int = Field(default=900, ge=30, description="Max age of login JWT iat")
+    sqlite_checkpoint_pages: int = Field(
+        default=4000, ge=100, description="WAL size (pages) that triggers a background checkpoint"
+    )
+    pg_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "info"
+    log_json: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(
+            ("postgresql://", "postgres://", "postgresql+asyncpg://", "sqlite://", "sqlite:///")
+        ):
+            raise ValueError("must start with postgresql:// or sqlite:///")
+        return value
+
+    @field_validator("bus_url")
+    @classmethod
+    def _check_bus_url(cls, value: str | None) -> str | None:
+        if value in (None, "", "memory", "memory://"):
+            return None
+        assert value is not None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be redis://... (or empty for the in-process bus)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 characters")
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url is not None and self.database_url.startswith("postgres")
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.database_url and self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.data_dir / "klatch.db"
+
+    def require_production_secrets(self) -> None:
+        """Refuse to serve outside demo mode with a missing or default secret."""
+        if not self.demo and self.secret_key is None:
+            raise InvalidArguments(
+                "KLATCH_SECRET_KEY is not set; set it to a random string of 32+ characters "
+                "(klatch init writes one into the data dir), or run `klatch demo`",
+                code="config_invalid",
+            )
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from env vars over an optional TOML file, with explicit overrides.
+
+    The TOML file uses the setting names without prefix (``data_dir = "..."``).
+    Invalid settings raise ``InvalidArguments`` naming each bad setting.
+    """
+    import os
+
+    file_values: dict[str, Any] = {}
+    path = config_file or (
+        Path(os.environ["KLATCH_CONFIG"]) if os.environ.get("KLATCH_CONFIG") else None
+    )
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidArguments(
+                f"Cannot read config file {path}: {exc}", code="config_invalid"
+            ) from exc
+    env_names = {k.removeprefix("KLATCH_").lower() for k in os.environ if k.startswith("KLATCH_")}
+    # Precedence: explicit overrides > environment > file > defaults.
+    merged = {k: v for k, v in file_values.items() if k not in env_names}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KLATCH_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidArguments(f"Invalid configuration: {problems}", code="config_invalid") from exc
+    return _with_secret(settings)
+
+
+def _with_secret(settings: Settings) -> Settings:
+    """Use the secret ``klatch init`` wrote into the data dir when none is configured."""
+    if settings.secret_key is not None:
+        return settings
+    secret_file = settings.data_dir / "secret_key"
+    if secret_file.is_file():
+        secret = secret_file.read_text().strip()
+        return settings.model_copy(update={"secret_key": secret})
+    return settings

@@ -1,0 +1,97 @@
+"""The event catalogue: every event type Klatch appends, and its payload.
+
+Types are ``noun.verb``. Payloads are JSON objects built only here, so the
+catalogue in ``docs/events.md`` and the code cannot drift apart silently.
+Times in payloads are ISO 8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from klatch.domain.models import Conversation, Customer, Message
+
+CONVERSATION_CREATED = "conversation.created"
+CONVERSATION_UPDATED = "conversation.updated"
+CONVERSATION_ENDED = "conversation.ended"
+MESSAGE_CREATED = "message.created"
+CUSTOMER_UPDATED = "customer.updated"
+CUSTOMER_CREATED = "customer.created"
+
+CATALOGUE = (
+    CONVERSATION_CREATED,
+    CONVERSATION_UPDATED,
+    CONVERSATION_ENDED,
+    MESSAGE_CREATED,
+    CUSTOMER_CREATED,
+    CUSTOMER_UPDATED,
+)
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def conversation_data(conv: Conversation) -> dict[str, Any]:
+    return {
+        "id": conv.id,
+        "customerId": conv.customer_id,
+        "brandId": conv.brand_id,
+        "status": conv.status,
+        "title": conv.title,
+        "custom": conv.custom,
+        "preview": conv.preview,
+        "messageCount": conv.message_count,
+        "ended": conv.ended,
+        "endedAt": iso(conv.ended_at),
+        "endedByType": conv.ended_by_type,
+        "lastMessageAt": iso(conv.last_message_at),
+        "createdAt": iso(conv.created_at),
+        "updatedAt": iso(conv.updated_at),
+        "version": conv.version,
+    }
+
+
+def message_data(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "conversationId": m.conversation_id,
+        "customerId": m.customer_id,
+        "direction": m.direction,
+        "body": m.body,
+        "payload": m.payload,
+        "sentBy": {"type": m.sent_by_type, "id": m.sent_by_id, "displayName": m.sent_by_name},
+        "createdAt": iso(m.created_at),
+    }
+
+
+def customer_data(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "externalId": c.external_id,
+        "email": c.email,
+        "verified": c.verified,
+        "emails": c.emails,
+        "phones": c.phones,
+        "socials": c.socials,
+        "custom": c.custom,
+        "createdAt": iso(c.created_at),
+        "updatedAt": iso(c.updated_at),
+        "version": c.version,
+    }
+
+
+def changes_between(before: dict[str, Any], after_values: dict[str, Any]) -> dict[str, Any]:
+    """``{key: {"before", "after"}}`` for each key whose value really changes
+    (``1`` and ``True`` differ; ``None`` means cleared)."""
+    out: dict[str, Any] = {}
+    for key, new in after_values.items():
+        old = before.get(key)
+        if old != new or type(old) is not type(new):
+            out[key] = {"before": old, "after": new}
+    return out

@@ -1,0 +1,174 @@
+"""JSON:API-style documents for the REST API, shaped like Kustomer's."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from klatch.domain.attributes import METADATA_TYPE_NAMES, AttributeDef
+from klatch.domain.events import iso
+from klatch.domain.models import ApiKey, Conversation, Customer, Event, Message, Page
+
+
+def _rel(kind: str, plural: str, ident: str | None) -> dict[str, Any]:
+    if ident is None:
+        return {"data": None}
+    return {"data": {"type": kind, "id": ident}, "links": {"self": f"/v1/{plural}/{ident}"}}
+
+
+def conversation_resource(conv: Conversation) -> dict[str, Any]:
+    return {
+        "type": "conversation",
+        "id": conv.id,
+        "attributes": {
+            "name": conv.title,
+            "status": conv.status,
+            "custom": conv.custom,
+            "preview": conv.preview,
+            "messageCount": conv.message_count,
+            "channels": ["chat"],
+            "ended": conv.ended,
+            "endedAt": iso(conv.ended_at),
+            "endedByType": conv.ended_by_type,
+            "lastMessageAt": iso(conv.last_message_at),
+            "createdAt": iso(conv.created_at),
+            "updatedAt": iso(conv.updated_at),
+            "rev": conv.version,
+        },
+        "relationships": {
+            "customer": _rel("customer", "customers", conv.customer_id),
+            "brand": {"data": {"type": "brand", "id": conv.brand_id}},
+            "messages": {"links": {"self": f"/v1/conversations/{conv.id}/messages"}},
+        },
+        "links": {"self": f"/v1/conversations/{conv.id}"},
+    }
+
+
+def customer_resource(c: Customer) -> dict[str, Any]:
+    return {
+        "type": "customer",
+        "id": c.id,
+        "attributes": {
+            "name": c.name,
+            "externalId": c.external_id,
+            "email": c.email,
+            "verified": c.verified,
+            "emails": [{"email": e} for e in c.emails],
+            "sharedEmails": [{"email": e} for e in c.emails],
+            "phones": [{"phone": p} for p in c.phones],
+            "sharedPhones": [{"phone": p} for p in c.phones],
+            "socials": c.socials,
+            "sharedSocials": c.socials,
+            "custom": c.custom,
+            "createdAt": iso(c.created_at),
+            "updatedAt": iso(c.updated_at),
+            "rev": c.version,
+        },
+        "relationships": {
+            "conversations": {"links": {"self": f"/v1/customers/{c.id}/conversations"}},
+        },
+        "links": {"self": f"/v1/customers/{c.id}"},
+    }
+
+
+def message_resource(m: Message) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": m.id,
+        "attributes": {
+            "channel": "chat",
+            "direction": m.direction,
+            "body": m.body,
+            "preview": m.body[:256],
+            "payload": m.payload,
+            "sentBy": {"type": m.sent_by_type, "id": m.sent_by_id, "displayName": m.sent_by_name},
+            "createdAt": iso(m.created_at),
+        },
+        "relationships": {
+            "conversation": _rel("conversation", "conversations", m.conversation_id),
+            "customer": _rel("customer", "customers", m.customer_id),
+        },
+        "links": {"self": f"/v1/conversations/{m.conversation_id}/messages"},
+    }
+
+
+def event_resource(e: Event) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "id": str(e.id),
+        "attributes": {
+            "name": e.type,
+            "actor": {"type": e.actor_type, "id": e.actor_id},
+            "payload": e.payload,
+            "createdAt": iso(e.created_at),
+        },
+    }
+
+
+def key_resource(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "name": k.name,
+        "roles": [k.role.value],
+        "prefix": k.prefix,
+        "brandId": k.brand_id,
+        "createdAt": iso(k.created_at),
+        "revokedAt": iso(k.revoked_at),
+    }
+    if secret is not None:
+        attributes["token"] = secret  # shown once, at creation
+    return {
+        "type": "apiKey",
+        "id": k.id,
+        "attributes": attributes,
+        "links": {"self": f"/v1/keys/{k.id}"},
+    }
+
+
+def property_view(d: AttributeDef) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": METADATA_TYPE_NAMES[d.type],
+        "displayName": d.display_name,
+        "sdkWritable": d.sdk_writable,
+        "createdAt": iso(d.created_at),
+        "updatedAt": iso(d.updated_at),
+    }
+    if d.enumeration is not None:
+        out["enumeration"] = list(d.enumeration)
+    if d.tree is not None:
+        out["tree"] = list(d.tree)
+    return out
+
+
+def metadata_document(klass: str, defs: list[AttributeDef]) -> dict[str, Any]:
+    return {
+        "data": {
+            "type": "metadata",
+            "id": klass,
+            "attributes": {"properties": {d.name: property_view(d) for d in defs}},
+            "links": {"self": f"/v1/metadata/{klass}"},
+        }
+    }
+
+
+def list_document(
+    items: list[dict[str, Any]], page: Page, path: str, query: dict[str, str]
+) -> dict[str, Any]:
+    def link(n: int | None) -> str | None:
+        if n is None:
+            return None
+        return f"{path}?{urlencode({**query, 'page': n, 'pageSize': page.page_size})}"
+
+    meta: dict[str, Any] = {"page": page.page, "pageSize": page.page_size}
+    if page.total is not None:
+        meta["total"] = page.total
+        meta["totalPages"] = max(1, -(-page.total // page.page_size))
+    return {
+        "data": items,
+        "meta": meta,
+        "links": {
+            "self": link(page.page),
+            "first": link(1),
+            "prev": link(page.page - 1 if page.page > 1 else None),
+            "next": link(page.page + 1 if page.has_next else None),
+        },
+    }

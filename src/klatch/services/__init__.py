@@ -1,0 +1,63 @@
+"""Use cases, one module per aggregate; ``Services`` wires them to one database and bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from klatch.config import Settings
+from klatch.realtime.bus import create_bus
+from klatch.services.attributes import AttributeService
+from klatch.services.chat import ChatService
+from klatch.services.context import Context, KeyCache, SchemaCache
+from klatch.services.conversations import ConversationService
+from klatch.services.customers import CustomerService
+from klatch.services.orgs import OrgService
+from klatch.storage.db import Database, open_database
+from klatch.storage.migrate import alembic_url, upgrade
+
+log = logging.getLogger("klatch")
+
+
+class Services:
+    """Everything a process needs to serve one configuration. Nothing connects
+    until ``start()``; ``stop()`` flushes pending writes and closes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        db = open_database(
+            settings.database_url,
+            settings.sqlite_path,
+            pool_size=settings.pg_pool_size,
+            checkpoint_pages=settings.sqlite_checkpoint_pages,
+        )
+        bus = create_bus(settings.bus_url)
+        self.ctx = Context(settings, db, bus, SchemaCache(db), KeyCache())
+        self.orgs = OrgService(self.ctx)
+        self.attributes = AttributeService(self.ctx)
+        self.customers = CustomerService(self.ctx)
+        self.conversations = ConversationService(self.ctx)
+        self.chat = ChatService(self.ctx, self.orgs)
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    async def start(self) -> None:
+        if self.settings.auto_migrate:
+            await asyncio.to_thread(
+                upgrade, alembic_url(self.settings.database_url, self.settings.sqlite_path)
+            )
+        await self.ctx.db.open()
+        await self.ctx.bus.start()
+
+    async def stop(self) -> None:
+        await self.ctx.bus.stop()
+        await self.ctx.db.close()
+
+    async def __aenter__(self) -> Services:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,227 @@
+"""Klass attribute definitions: define, list, change, delete.
+
+Every change bumps the org's ``schema_version`` in the same transaction, which
+is how writers in any process learn that their cached definitions are stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from klatch.domain.attributes import (
+    AttributeDef,
+    AttrType,
+    check_definition,
+    check_klass,
+    tree_from_nested,
+)
+from klatch.errors import Conflict, InvalidArguments, NotFound
+from klatch.ids import now_ms
+from klatch.services.context import Context
+from klatch.storage import attributes as store
+from klatch.storage import orgs as org_store
+from klatch.storage.db import Tx
+
+_UNSET: Any = object()
+
+
+class AttributeService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def list(self, org_id: str, klass: str | None = None) -> list[AttributeDef]:
+        if klass is not None:
+            check_klass(klass)
+        defs = await self.ctx.db.read(lambda tx: store.list_definitions(tx, org_id))
+        return [d for d in defs if klass is None or d.klass == klass]
+
+    async def get(self, org_id: str, klass: str, name: str) -> AttributeDef:
+        check_klass(klass)
+        found = await self.ctx.db.read(lambda tx: store.get_definition(tx, org_id, klass, name))
+        if found is None:
+            raise _not_found(klass, name)
+        return found
+
+    async def define(
+        self,
+        org_id: str,
+        klass: str,
+        name: str,
+        *,
+        type_: str | AttrType | None = None,
+        display_name: str | None = None,
+        sdk_writable: bool = True,
+        enumeration: Iterable[str] | None = None,
+        tree: Iterable[str] | None = None,
+    ) -> AttributeDef:
+        """Define a new attribute; 409 if it exists (use ``update`` to change it)."""
+        definition = check_definition(
+            klass,
+            name,
+            type_=type_,
+            display_name=display_name,
+            sdk_writable=sdk_writable,
+            enumeration=enumeration,
+            tree=tree,
+        )
+        now = now_ms()
+        definition = replace(definition, created_at=now, updated_at=now)
+
+        async def work(tx: Tx) -> None:
+            if await store.get_definition(tx, org_id, klass, name) is not None:
+                raise Conflict(
+                    f"'{name}' is already defined on the {klass} klass", code="already_exists"
+                )
+            await store.insert_definition(tx, org_id, definition)
+            await org_store.bump_schema_version(tx, org_id)
+
+        await self._write(org_id, work)
+        return definition
+
+    async def update(
+        self,
+        org_id: str,
+        klass: str,
+        name: str,
+        *,
+        display_name: str | None = _UNSET,
+        sdk_writable: bool = _UNSET,
+        enumeration: Iterable[str] | None = _UNSET,
+        tree: Iterable[str] | None = _UNSET,
+    ) -> AttributeDef:
+        """Change what may change: display name, sdkWritable, allowed values. The type
+        is fixed by the name, as in Kustomer; stored values are left as they are."""
+
+        async def work(tx: Tx) -> AttributeDef:
+            current = await store.get_definition(tx, org_id, klass, name)
+            if current is None:
+                raise _not_found(klass, name)
+            changed = _apply(current, display_name, sdk_writable, enumeration, tree)
+            await store.update_definition(tx, org_id, changed)
+            await org_store.bump_schema_version(tx, org_id)
+            return changed
+
+        check_klass(klass)
+        return await self._write(org_id, work)
+
+    async def delete(self, org_id: str, klass: str, name: str) -> None:
+        """Remove a definition. Stored values stay in the records (nothing is lost), but
+        the attribute can no longer be written until it is defined again."""
+        check_klass(klass)
+
+        async def work(tx: Tx) -> None:
+            if not await store.delete_definition(tx, org_id, klass, name):
+                raise _not_found(klass, name)
+            await org_store.bump_schema_version(tx, org_id)
+
+        await self._write(org_id, work)
+
+    async def put_properties(
+        self, org_id: str, klass: str, properties: dict[str, Any]
+    ) -> list[AttributeDef]:
+        """Kustomer's ``PUT /v1/metadata/{klass}``: create or update each named property,
+        all or nothing."""
+        check_klass(klass)
+        if not isinstance(properties, dict) or len(properties) > 100:
+            raise InvalidArguments(
+                "properties must be an object of at most 100 attributes", pointer="/properties"
+            )
+        specs = {name: _property_spec(name, spec) for name, spec in properties.items()}
+        now = now_ms()
+
+        async def work(tx: Tx) -> list[AttributeDef]:
+            out = []
+            for name, spec in specs.items():
+                current = await store.get_definition(tx, org_id, klass, name)
+                if current is None:
+                    d = check_definition(klass, name, **spec)
+                    d = replace(d, created_at=now, updated_at=now)
+                    await store.insert_definition(tx, org_id, d)
+                else:
+                    given = spec.get("type_")
+                    if (
+                        given is not None
+                        and check_definition(klass, name, type_=given).type is not current.type
+                    ):
+                        raise InvalidArguments(
+                            f"The type of '{name}' cannot change",
+                            code="type_conflict",
+                            pointer=f"/properties/{name}/type",
+                        )
+                    d = _apply(
+                        current,
+                        spec.get("display_name", _UNSET),
+                        spec.get("sdk_writable", _UNSET),
+                        spec.get("enumeration", _UNSET),
+                        spec.get("tree", _UNSET),
+                    )
+                    d = replace(d, updated_at=now)
+                    await store.update_definition(tx, org_id, d)
+                out.append(d)
+            await org_store.bump_schema_version(tx, org_id)
+            return out
+
+        return await self._write(org_id, work)
+
+    async def _write(self, org_id: str, work: Any) -> Any:
+        try:
+            return await self.ctx.db.write(work)
+        finally:
+            self.ctx.schemas.invalidate(org_id)
+
+
+def _apply(
+    current: AttributeDef,
+    display_name: Any,
+    sdk_writable: Any,
+    enumeration: Any,
+    tree: Any,
+) -> AttributeDef:
+    checked = check_definition(
+        current.klass,
+        current.name,
+        type_=current.type,
+        display_name=current.display_name if display_name is _UNSET else display_name,
+        sdk_writable=current.sdk_writable if sdk_writable is _UNSET else sdk_writable,
+        enumeration=current.enumeration if enumeration is _UNSET else enumeration,
+        tree=current.tree if tree is _UNSET else tree,
+    )
+    return replace(checked, created_at=current.created_at, updated_at=now_ms())
+
+
+def _property_spec(name: str, spec: Any) -> dict[str, Any]:
+    """Kustomer metadata property -> keyword arguments of ``check_definition``."""
+    if not isinstance(spec, dict):
+        raise InvalidArguments(
+            f"Property '{name}' must be an object", pointer=f"/properties/{name}"
+        )
+    known = {"type", "displayName", "enumeration", "tree", "sdkWritable"}
+    unknown = set(spec) - known - {"modifiedBy", "modifiedAt", "updatedAt", "createdAt"}
+    if unknown:
+        raise InvalidArguments(
+            f"Property '{name}' has unsupported fields: {', '.join(sorted(unknown))}",
+            pointer=f"/properties/{name}",
+        )
+    out: dict[str, Any] = {}
+    if "type" in spec:
+        out["type_"] = spec["type"]
+    if "displayName" in spec:
+        out["display_name"] = spec["displayName"]
+    if "sdkWritable" in spec:
+        if not isinstance(spec["sdkWritable"], bool):
+            raise InvalidArguments(
+                f"sdkWritable of '{name}' must be true or false",
+                pointer=f"/properties/{name}/sdkWritable",
+            )
+        out["sdk_writable"] = spec["sdkWritable"]
+    if "enumeration" in spec:
+        out["enumeration"] = spec["enumeration"]
+    if "tree" in spec:
+        out["tree"] = None if spec["tree"] is None else tree_from_nested(spec["tree"])
+    return out
+
+
+def _not_found(klass: str, name: str) -> NotFound:
+    return NotFound(f"'{name}' is not defined on the {klass} klass", code="attribute_not_found")

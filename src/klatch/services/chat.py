@@ -1,0 +1,258 @@
+"""Chat sessions: what a browser holds to act as one customer.
+
+A session starts with the org's public tracking key, creates an anonymous
+customer, and hands back a session token (stored hashed). ``login`` proves an
+identity with an HS256 JWT signed by the org's secret and moves the anonymous
+customer's conversations onto the verified customer; ``logout`` ends the session.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from klatch.domain import events as ev
+from klatch.domain.models import Actor, ActorType, ApiKey, Brand, ChatSession, Customer, Role
+from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized
+from klatch.ids import hash_secret, new_id, new_secret, now_ms
+from klatch.services.context import Context
+from klatch.services.customers import new_customer
+from klatch.services.orgs import OrgService, check_email
+from klatch.storage import conversations as conversation_store
+from klatch.storage import customers as store
+from klatch.storage import events as event_store
+from klatch.storage import orgs as org_store
+from klatch.storage.db import Tx
+from klatch.storage.events import EventDraft
+
+SESSION_PREFIX = "ks"
+CLOCK_SKEW_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    token: str
+    session: ChatSession
+    brand: Brand
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    customer: Customer
+    merged_conversations: list[str]
+
+
+def availability(settings: dict[str, Any], at: datetime | None = None) -> str:
+    """Kustomer's values: online | offline | hidden | disabled."""
+    if not settings.get("enabled", True):
+        return "disabled"
+    rule = settings.get("availability") or {"mode": "always"}
+    if rule.get("mode") == "offline":
+        return "offline"
+    if rule.get("mode") != "hours":
+        return "online"
+    moment = (at or datetime.now(UTC)).astimezone(UTC)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[moment.weekday()]
+    span = (rule.get("hours") or {}).get(day)
+    if span and span[0] <= moment.strftime("%H:%M") < span[1]:
+        return "online"
+    return "hidden" if rule.get("offHoursDisplay") == "hidden" else "offline"
+
+
+class ChatService:
+    def __init__(self, ctx: Context, orgs: OrgService) -> None:
+        self.ctx = ctx
+        self.orgs = orgs
+
+    async def tracking_key(self, secret: str | None) -> ApiKey:
+        """The tracking key a browser presented; any other kind is refused here."""
+        key = await self.orgs.resolve_key(secret) if secret else None
+        if key is None:
+            raise Unauthorized("Missing or unknown API key", code="invalid_api_key")
+        if key.role is not Role.TRACKING:
+            raise Forbidden(
+                "The chat API takes a key with the org.tracking role", code="forbidden_role"
+            )
+        return key
+
+    async def start(
+        self, key: ApiKey, *, brand_id: str | None = None, token: str | None = None
+    ) -> StartedSession:
+        """Resume the session of ``token`` if it is still valid for this key's org,
+        else start a new anonymous one."""
+        brand = await self.orgs.brand_for(key.org_id, brand_id or key.brand_id)
+        if token:
+            session = await self._session(token)
+            if session is not None and session.org_id == key.org_id:
+                return StartedSession(token, session, brand, resumed=True)
+        token = new_secret(SESSION_PREFIX)
+        now = now_ms()
+        customer = new_customer(key.org_id)
+        session = ChatSession(new_id(), key.org_id, brand.id, customer.id, key.id, now)
+
+        async def work(tx: Tx) -> None:
+            await store.insert_customer(tx, customer)
+            await store.insert_session(tx, session, hash_secret(token))
+
+        await self.ctx.db.write(work)
+        return StartedSession(token, session, brand, resumed=False)
+
+    async def _session(self, token: str) -> ChatSession | None:
+        token_hash = hash_secret(token)
+        return await self.ctx.db.read(lambda tx: store.session_by_token_hash(tx, token_hash))
+
+    async def authenticate(self, key_secret: str | None, token: str | None) -> Actor:
+        """The customer a request acts for: tracking key and session token must match."""
+        key = await self.tracking_key(key_secret)
+        session = await self._session(token) if token else None
+        if session is None or session.org_id != key.org_id:
+            raise Unauthorized(
+                "The chat session is missing or has ended; start a new one", code="invalid_session"
+            )
+        return session_actor(session)
+
+    async def settings(self, key: ApiKey, brand_id: str | None) -> tuple[Brand, str]:
+        brand = await self.orgs.brand_for(key.org_id, brand_id or key.brand_id)
+        return brand, availability(brand.settings)
+
+    async def login(self, actor: Actor, jwt_token: Any) -> LoginResult:
+        """Verify the JWT, find or create the verified customer, and move this session's
+        anonymous conversations onto it."""
+        if not isinstance(jwt_token, str) or not jwt_token:
+            raise InvalidArguments("jwtToken is required", pointer="/jwtToken")
+        org = await self.orgs.get_org(actor.org_id)
+        claims = self._verify(jwt_token, org.jwt_secret)
+        email = check_email(claims["email"]) if claims.get("email") else None
+        external_id = claims.get("externalId")
+        if external_id is not None and (
+            not isinstance(external_id, str) or not 1 <= len(external_id) <= 256
+        ):
+            raise Unauthorized(
+                "externalId in the token must be 1 to 256 characters", code="invalid_token"
+            )
+        if email is None and external_id is None:
+            raise Unauthorized("The token needs an externalId or email claim", code="invalid_token")
+        assert actor.customer_id is not None
+        anonymous_id = actor.customer_id
+
+        async def work(tx: Tx) -> tuple[LoginResult, list[Any]]:
+            # As in Kustomer: when both are given, email decides who the customer is.
+            found = (await store.customer_by_email(tx, org.id, email) if email else None) or (
+                await store.customer_by_external_id(tx, org.id, external_id)
+                if external_id
+                else None
+            )
+            now = now_ms()
+            drafts: list[EventDraft] = []
+            if found is None:
+                found = new_customer(
+                    org.id,
+                    email=email,
+                    external_id=external_id,
+                    verified=True,
+                    emails=[email] if email else [],
+                )
+                await store.insert_customer(tx, found)
+                drafts.append(
+                    EventDraft(
+                        ev.CUSTOMER_CREATED, {"customer": ev.customer_data(found)}, None, found.id
+                    )
+                )
+            moved: list[str] = []
+            if found.id != anonymous_id:
+                moved = await conversation_store.move_to_customer(
+                    tx, org.id, anonymous_id, found.id
+                )
+                await store.mark_merged(tx, org.id, anonymous_id, found.id, now)
+                assert actor.id is not None
+                await store.move_session(tx, org.id, actor.id, found.id)
+                drafts.append(
+                    EventDraft(
+                        ev.CUSTOMER_UPDATED,
+                        {
+                            "customerId": found.id,
+                            "mergedFrom": anonymous_id,
+                            "conversationIds": moved,
+                            "changes": {},
+                            "customer": ev.customer_data(found),
+                        },
+                        None,
+                        found.id,
+                    )
+                )
+            events = []
+            if drafts:
+                events = await event_store.append(
+                    tx,
+                    org.id,
+                    drafts,
+                    actor_type=ActorType.CUSTOMER.value,
+                    actor_id=actor.id,
+                    now=now,
+                )
+            return LoginResult(found, moved), events
+
+        result, events = await self.ctx.db.write(work)
+        self.ctx.publish(events)
+        return result
+
+    def _verify(self, token: str, secret: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                options={"require": ["iat"]},
+                leeway=CLOCK_SKEW_SECONDS,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The login token has expired", code="invalid_token") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(
+                f"The login token is not valid: {exc}", code="invalid_token"
+            ) from None
+        iat = claims.get("iat")
+        now = time.time()
+        max_age = self.ctx.settings.login_max_age_seconds
+        if not isinstance(iat, int | float) or not now - max_age <= iat <= now + CLOCK_SKEW_SECONDS:
+            raise Unauthorized(
+                f"The login token's iat must be within the last {max_age // 60} minutes",
+                code="invalid_token",
+            )
+        return claims
+
+    async def logout(self, actor: Actor) -> None:
+        """End the session; the customer and their conversations stay."""
+        assert actor.id is not None
+        session_id = actor.id
+        await self.ctx.db.write(lambda tx: store.delete_session(tx, actor.org_id, session_id))
+
+    async def customer(self, actor: Actor) -> Customer:
+        assert actor.customer_id is not None
+        customer_id = actor.customer_id
+        found = await self.ctx.db.read(lambda tx: store.get_customer(tx, actor.org_id, customer_id))
+        if found is None:
+            raise NotFound("The session's customer no longer exists", code="customer_not_found")
+        return found
+
+    async def org_secret(self, org_id: str) -> str:
+        org = await self.ctx.db.read(lambda tx: org_store.get_org(tx, org_id))
+        if org is None:
+            raise NotFound("No such org", code="org_not_found")
+        return org.jwt_secret
+
+
+def session_actor(session: ChatSession) -> Actor:
+    return Actor(
+        ActorType.CUSTOMER,
+        session.id,
+        session.org_id,
+        customer_id=session.customer_id,
+        role=Role.TRACKING,
+        brand_id=session.brand_id,
+    )

@@ -1,0 +1,505 @@
+"""Conversations and messages: create, describe (custom attributes), reply, end, list.
+
+Each public method is one use case: it checks the input against the rules
+(klass definitions, ownership), runs one unit of work that writes and appends
+its events, and publishes those events once the transaction is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from klatch.domain import events as ev
+from klatch.domain.attributes import check_values, filter_value
+from klatch.domain.models import Actor, ActorType, Conversation, Event, Message, Page
+from klatch.errors import Conflict, InvalidArguments, conversation_not_found
+from klatch.ids import is_id, new_id, now_ms
+from klatch.services.context import Context, Definitions
+from klatch.storage import conversations as store
+from klatch.storage import events as event_store
+from klatch.storage.db import Tx
+from klatch.storage.events import EventDraft
+
+TITLE_MAX = 256
+BODY_MAX = 10_240  # Kustomer's message preview limit
+PAYLOAD_MAX = 1024
+STATUSES = ("open", "done")
+
+
+def check_body(body: Any, *, required: bool = True) -> str | None:
+    if body is None and not required:
+        return None
+    if not isinstance(body, str) or not body.strip():
+        raise InvalidArguments("A message needs a non-empty body", pointer="/body")
+    if len(body) > BODY_MAX:
+        raise InvalidArguments(
+            f"A message body takes at most {BODY_MAX} characters",
+            code="value_too_long",
+            pointer="/body",
+        )
+    return body
+
+
+def check_title(title: Any) -> str | None:
+    if title is None:
+        return None
+    if not isinstance(title, str) or len(title) > TITLE_MAX:
+        raise InvalidArguments(
+            f"title must be text of at most {TITLE_MAX} characters", pointer="/title"
+        )
+    return title.strip() or None
+
+
+class ConversationService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- reads
+
+    async def get(self, actor: Actor, conversation_id: str) -> Conversation:
+        conv = await self.ctx.db.read(
+            lambda tx: store.get_conversation(tx, actor.org_id, conversation_id)
+        )
+        return _visible(actor, conversation_id, conv)
+
+    async def list(
+        self,
+        actor: Actor,
+        *,
+        page: int = 1,
+        page_size: int = 100,
+        customer_id: str | None = None,
+        status: str | None = None,
+        custom_filters: Mapping[str, str] | None = None,
+    ) -> Page:
+        if actor.customer_id is not None:
+            customer_id = actor.customer_id  # a chat session sees only its own
+        if status is not None and status not in STATUSES:
+            raise InvalidArguments(
+                f"status must be one of {', '.join(STATUSES)}", pointer="/status"
+            )
+        custom_equals = await self._custom_filters(actor.org_id, custom_filters or {})
+        offset = (page - 1) * page_size
+
+        async def work(tx: Tx) -> list[Conversation]:
+            return await store.list_conversations(
+                tx,
+                actor.org_id,
+                limit=page_size + 1,
+                offset=offset,
+                customer_id=customer_id,
+                status=status,
+                custom_equals=custom_equals,
+            )
+
+        rows = await self.ctx.db.read(work)
+        return Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
+
+    async def _custom_filters(
+        self, org_id: str, filters: Mapping[str, str]
+    ) -> list[tuple[str, Any]]:
+        """Typed (name, value) pairs for ``custom.<name>=<value>`` filters."""
+        if not filters:
+            return []
+        _, defs = await self.ctx.schemas.get(org_id)
+        out = []
+        for name, raw in filters.items():
+            definition = defs["conversation"].get(name)
+            if definition is None:
+                raise InvalidArguments(
+                    f"'{name}' is not defined on the conversation klass",
+                    code="unknown_attribute",
+                    pointer=f"/filter/custom.{name}",
+                )
+            out.append((name, filter_value(definition, raw)))
+        return out
+
+    async def messages(
+        self, actor: Actor, conversation_id: str, *, page: int = 1, page_size: int = 100
+    ) -> tuple[Conversation, Page]:
+        offset = (page - 1) * page_size
+
+        async def work(tx: Tx) -> tuple[Conversation | None, list[Message]]:
+            conv = await store.get_conversation(tx, actor.org_id, conversation_id)
+            if conv is None:
+                return None, []
+            rows = await store.list_messages(
+                tx, actor.org_id, conversation_id, limit=page_size + 1, offset=offset
+            )
+            return conv, rows
+
+        conv, rows = await self.ctx.db.read(work)
+        conv = _visible(actor, conversation_id, conv)
+        return conv, Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
+
+    async def unread_counts(self, actor: Actor) -> dict[str, int]:
+        assert actor.customer_id is not None
+        customer_id = actor.customer_id
+        return await self.ctx.db.read(lambda tx: store.unread_counts(tx, actor.org_id, customer_id))
+
+    async def history(self, actor: Actor, conversation_id: str) -> list[Event]:
+        """The attribute changes of one conversation, oldest first, from the event log."""
+        await self.get(actor, conversation_id)
+        events = await self.ctx.db.read(
+            lambda tx: event_store.conversation_events(tx, actor.org_id, conversation_id)
+        )
+        return [e for e in events if e.type in (ev.CONVERSATION_CREATED, ev.CONVERSATION_UPDATED)]
+
+    # -- writes
+
+    async def check_create(
+        self,
+        actor: Actor,
+        *,
+        customer_id: str,
+        brand_id: str,
+        title: Any = None,
+        body: Any = None,
+        custom: Any = None,
+        status: Any = "open",
+    ) -> tuple[Conversation, Message | None]:
+        """Create a conversation, optionally with a first message and custom attributes,
+        atomically: invalid attributes mean no conversation."""
+        title = check_title(title)
+        body = check_body(body, required=False)
+        if status not in STATUSES:
+            raise InvalidArguments(
+                f"status must be one of {', '.join(STATUSES)}", pointer="/status"
+            )
+
+        async def attempt(defs: Definitions, version: int) -> Any:
+            values = (
+                {}
+                if custom is None
+                else check_values(
+                    "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
+                )
+            )
+            now = now_ms()
+            conv = Conversation(
+                id=new_id(),
+                org_id=actor.org_id,
+                brand_id=brand_id,
+                customer_id=customer_id,
+                status=status,
+                title=title,
+                custom={k: v for k, v in values.items() if v is not None},
+                preview=None,
+                message_count=0,
+                ended_at=None,
+                ended_by_type=None,
+                customer_read_at=None,
+                last_message_at=None,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+
+            async def work(tx: Tx) -> tuple[Conversation, Message | None, list[Any]]:
+                await store.insert_conversation(tx, conv)
+                drafts = [
+                    EventDraft(
+                        ev.CONVERSATION_CREATED,
+                        {"conversation": ev.conversation_data(conv)},
+                        conv.id,
+                        customer_id,
+                    )
+                ]
+                created, message = conv, None
+                if body is not None:
+                    message = _message(actor, conv, body, None, now)
+                    await store.insert_message(tx, message)
+                    version_after = await store.after_message(
+                        tx, actor.org_id, conv.id, _preview(body), now
+                    )
+                    created = _with(
+                        conv,
+                        preview=_preview(body),
+                        message_count=1,
+                        last_message_at=now,
+                        version=version_after,
+                    )
+                    drafts[0] = EventDraft(
+                        ev.CONVERSATION_CREATED,
+                        {"conversation": ev.conversation_data(created)},
+                        conv.id,
+                        customer_id,
+                    )
+                    drafts.append(_message_draft(message))
+                events = await _append(tx, actor, drafts, now, version)
+                return created, message, events
+
+            return await self.ctx.db.write(work)
+
+        created, message, events = await self.ctx.with_schema(actor.org_id, attempt)
+        self.ctx.publish(events)
+        return created, message
+
+    async def check_describe(self, actor: Actor, conversation_id: str, custom: Any) -> Conversation:
+        """Merge custom attribute values into a conversation: all valid or nothing stored.
+
+        ``None`` clears a key; keys not given are untouched. A chat session may
+        only describe its own customer's conversations, and only ``sdkWritable``
+        attributes; anyone else is told the conversation does not exist.
+        """
+
+        async def attempt(defs: Definitions, version: int) -> Any:
+            values = check_values(
+                "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
+            )
+
+            async def work(tx: Tx) -> tuple[Conversation, list[Any]]:
+                conv = _visible(
+                    actor,
+                    conversation_id,
+                    await store.get_conversation(
+                        tx, actor.org_id, conversation_id, for_update=True
+                    ),
+                )
+                return await self._do_update(tx, actor, conv, values, None, ..., version)
+
+            return await self.ctx.db.write(work)
+
+        conv, events = await self.ctx.with_schema(actor.org_id, attempt)
+        self.ctx.publish(events)
+        return conv
+
+    async def check_update(
+        self,
+        actor: Actor,
+        conversation_id: str,
+        *,
+        custom: Any = None,
+        replace_custom: bool = False,
+        status: Any = None,
+        title: Any = ...,
+    ) -> Conversation:
+        """REST PATCH/PUT: custom attributes, status (open/done) and title, atomically."""
+        if status is not None and status not in STATUSES:
+            raise InvalidArguments(
+                f"status must be one of {', '.join(STATUSES)}", pointer="/status"
+            )
+        new_title = check_title(title) if title is not ... else ...
+        if custom is not None and not isinstance(custom, dict):
+            raise InvalidArguments("custom must be an object", pointer="/custom")
+
+        async def attempt(defs: Definitions, version: int) -> Any:
+            values = (
+                {}
+                if custom is None
+                else check_values(
+                    "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
+                )
+            )
+
+            async def work(tx: Tx) -> tuple[Conversation, list[Any]]:
+                conv = _visible(
+                    actor,
+                    conversation_id,
+                    await store.get_conversation(
+                        tx, actor.org_id, conversation_id, for_update=True
+                    ),
+                )
+                wanted = dict(values)
+                if replace_custom:
+                    wanted = {k: None for k in conv.custom if k not in values} | wanted
+                return await self._do_update(tx, actor, conv, wanted, status, new_title, version)
+
+            return await self.ctx.db.write(work)
+
+        conv, events = await self.ctx.with_schema(actor.org_id, attempt)
+        self.ctx.publish(events)
+        return conv
+
+    async def _do_update(
+        self,
+        tx: Tx,
+        actor: Actor,
+        conv: Conversation,
+        values: dict[str, Any],
+        status: str | None,
+        title: Any,
+        schema_version: int,
+    ) -> tuple[Conversation, list[Any]]:
+        now = now_ms()
+        changes: dict[str, Any] = {}
+        custom_changes = ev.changes_between(conv.custom, values)
+        merged = dict(conv.custom)
+        for key, value in values.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        updated = conv
+        if custom_changes:
+            changes["custom"] = custom_changes
+            version = await store.set_custom(tx, actor.org_id, conv.id, merged, now)
+            updated = _with(updated, custom=merged, version=version, updated_at=now)
+        fields: dict[str, Any] = {}
+        if status is not None and status != conv.status:
+            changes["status"] = {"before": conv.status, "after": status}
+            fields["status"] = status
+            if status == "done":
+                fields.update(ended_at=now, ended_by_type=actor.type.value)
+            else:
+                fields.update(ended_at=None, ended_by_type=None)
+        if title is not ... and title != conv.title:
+            changes["title"] = {"before": conv.title, "after": title}
+            fields["title"] = title
+        if fields:
+            updated = _with(updated, **fields)
+            version = await store.set_fields(tx, updated, now)
+            updated = _with(updated, version=version, updated_at=now)
+        if not changes:
+            return conv, []
+        drafts = [
+            EventDraft(
+                ev.CONVERSATION_UPDATED,
+                {
+                    "conversationId": conv.id,
+                    "customerId": conv.customer_id,
+                    "version": updated.version,
+                    "changes": changes,
+                    "custom": updated.custom,
+                },
+                conv.id,
+                conv.customer_id,
+            )
+        ]
+        if fields.get("status") == "done":
+            drafts.append(_ended_draft(updated))
+        return updated, await _append(tx, actor, drafts, now, schema_version)
+
+    async def check_end(self, actor: Actor, conversation_id: str) -> Conversation:
+        """End a conversation (status done). Ending an ended conversation changes nothing."""
+
+        async def work(tx: Tx) -> tuple[Conversation, list[Any]]:
+            conv = _visible(
+                actor,
+                conversation_id,
+                await store.get_conversation(tx, actor.org_id, conversation_id, for_update=True),
+            )
+            if conv.ended:
+                return conv, []
+            now = now_ms()
+            ended = _with(conv, status="done", ended_at=now, ended_by_type=actor.type.value)
+            version = await store.set_fields(tx, ended, now)
+            ended = _with(ended, version=version, updated_at=now)
+            return ended, await _append(tx, actor, [_ended_draft(ended)], now, None)
+
+        conv, events = await self.ctx.db.write(work)
+        self.ctx.publish(events)
+        return conv
+
+    async def check_send(
+        self, actor: Actor, conversation_id: str, body: Any, *, payload: Any = None
+    ) -> Message:
+        """Add a message: from a chat session it is ``in``, from an agent or key ``out``."""
+        text = check_body(body)
+        assert text is not None
+        if payload is not None and (not isinstance(payload, str) or len(payload) > PAYLOAD_MAX):
+            raise InvalidArguments(
+                f"payload must be text of at most {PAYLOAD_MAX} characters", pointer="/payload"
+            )
+
+        async def work(tx: Tx) -> tuple[Message, list[Any]]:
+            conv = _visible(
+                actor,
+                conversation_id,
+                await store.get_conversation(tx, actor.org_id, conversation_id, for_update=True),
+            )
+            if conv.ended:
+                raise Conflict(
+                    "This conversation has ended; start a new one", code="conversation_ended"
+                )
+            now = now_ms()
+            message = _message(actor, conv, text, payload, now)
+            await store.insert_message(tx, message)
+            await store.after_message(tx, actor.org_id, conv.id, _preview(text), now)
+            return message, await _append(tx, actor, [_message_draft(message)], now, None)
+
+        message, events = await self.ctx.db.write(work)
+        self.ctx.publish(events)
+        return message
+
+    async def mark_read(self, actor: Actor, conversation_id: str) -> Conversation:
+        """The customer has read everything in the conversation up to now."""
+
+        async def work(tx: Tx) -> Conversation:
+            conv = _visible(
+                actor,
+                conversation_id,
+                await store.get_conversation(tx, actor.org_id, conversation_id),
+            )
+            await store.mark_read(tx, actor.org_id, conv.id, now_ms())
+            return conv
+
+        return await self.ctx.db.write(work)
+
+
+def _visible(actor: Actor, conversation_id: str, conv: Conversation | None) -> Conversation:
+    """The conversation if this actor may see it; otherwise the same 404 as a missing one."""
+    if conv is None or (actor.customer_id is not None and conv.customer_id != actor.customer_id):
+        raise conversation_not_found(conversation_id if is_id(conversation_id) else "?")
+    return conv
+
+
+def _with(conv: Conversation, **changes: Any) -> Conversation:
+    return replace(conv, **changes)
+
+
+def _preview(body: str) -> str:
+    return body.strip().replace("\n", " ")[:256]
+
+
+def _message(actor: Actor, conv: Conversation, body: str, payload: Any, now: int) -> Message:
+    return Message(
+        id=new_id(),
+        org_id=conv.org_id,
+        conversation_id=conv.id,
+        customer_id=conv.customer_id,
+        direction="in" if actor.type is ActorType.CUSTOMER else "out",
+        body=body,
+        payload=payload,
+        sent_by_type=actor.type.value,
+        sent_by_id=conv.customer_id if actor.is_customer else actor.id,
+        sent_by_name=actor.name,
+        created_at=now,
+    )
+
+
+def _message_draft(m: Message) -> EventDraft:
+    return EventDraft(
+        ev.MESSAGE_CREATED, {"message": ev.message_data(m)}, m.conversation_id, m.customer_id
+    )
+
+
+def _ended_draft(conv: Conversation) -> EventDraft:
+    return EventDraft(
+        ev.CONVERSATION_ENDED,
+        {
+            "conversationId": conv.id,
+            "customerId": conv.customer_id,
+            "endedAt": ev.iso(conv.ended_at),
+            "endedByType": conv.ended_by_type,
+            "createdAt": ev.iso(conv.created_at),
+        },
+        conv.id,
+        conv.customer_id,
+    )
+
+
+async def _append(
+    tx: Tx, actor: Actor, drafts: list[EventDraft], now: int, schema_version: int | None
+) -> list[Any]:
+    return await event_store.append(
+        tx,
+        actor.org_id,
+        drafts,
+        actor_type=actor.type.value,
+        actor_id=actor.id,
+        now=now,
+        schema_version=schema_version,
+    )

@@ -1,0 +1,292 @@
+"""Orgs, brands, API keys and users: the administrative side."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from klatch.domain.attributes import is_http_url
+from klatch.domain.models import ApiKey, Brand, Org, Role, User, UserRole
+from klatch.errors import Conflict, InvalidArguments, NotFound, Unauthorized
+from klatch.ids import hash_secret, new_id, new_secret, now_ms
+from klatch.services.context import Context
+from klatch.storage import orgs as store
+from klatch.storage.db import Tx
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+KEY_PREFIXES = {Role.TRACKING: "kt", Role.USER: "ku", Role.ADMIN: "ka"}
+DEFAULT_BRAND_SETTINGS: dict[str, Any] = {
+    "teamName": "Support",
+    "greeting": "Hi! How can we help you today?",
+    "colors": {"primary": "#1f6feb", "text": "#ffffff"},
+    "allowedOrigins": [],
+    "enabled": True,
+    "closableChat": True,
+    # Availability: "online" always, or opening hours per weekday (UTC) outside
+    # which chat shows as offline (or hidden, if offHoursDisplay is "hidden").
+    "availability": {"mode": "always", "hours": {}, "offHoursDisplay": "offline"},
+}
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str  # shown once; only its hash is stored
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    org: Org
+    brand: Brand
+    tracking_key: CreatedKey
+    admin_key: CreatedKey
+
+
+def check_email(email: str) -> str:
+    value = email.strip().lower() if isinstance(email, str) else ""
+    if not _EMAIL_RE.match(value) or len(value) > 320:
+        raise InvalidArguments(f"'{email}' is not an email address", code="invalid_email")
+    return value
+
+
+class OrgService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def create_org(self, name: str, *, brand_name: str = "Default") -> Setup:
+        """Create an org with its default brand, a tracking key and an admin key."""
+        name = name.strip()
+        if not name or len(name) > 255:
+            raise InvalidArguments("An org needs a name of 1 to 255 characters", pointer="/name")
+        now = now_ms()
+        org = Org(new_id(), name, secrets.token_urlsafe(48), now)
+        brand = Brand(new_id(), org.id, brand_name, True, dict(DEFAULT_BRAND_SETTINGS), now)
+
+        async def work(tx: Tx) -> tuple[CreatedKey, CreatedKey]:
+            if await store.get_org_by_name(tx, name) is not None:
+                raise Conflict(f"An org named '{name}' already exists", code="already_exists")
+            await store.insert_org(tx, org)
+            await store.insert_brand(tx, brand)
+            tracking = await _insert_key(tx, org.id, "Chat SDK", Role.TRACKING, brand.id, now)
+            admin = await _insert_key(tx, org.id, "Admin", Role.ADMIN, None, now)
+            return tracking, admin
+
+        tracking, admin = await self.ctx.db.write(work)
+        return Setup(org, brand, tracking, admin)
+
+    async def get_org(self, org_id: str) -> Org:
+        org = await self.ctx.db.read(lambda tx: store.get_org(tx, org_id))
+        if org is None:
+            raise NotFound(f"No org with id '{org_id}'", code="org_not_found")
+        return org
+
+    async def find_org(self, name_or_id: str | None) -> Org:
+        """The org named or identified so, or the only org when none is given (CLI)."""
+        orgs = await self.ctx.db.read(store.list_orgs)
+        if name_or_id is None:
+            if len(orgs) == 1:
+                return orgs[0]
+            if not orgs:
+                raise NotFound("No org exists yet; run `klatch init`", code="org_not_found")
+            raise InvalidArguments(
+                "Several orgs exist; choose one with --org", code="org_ambiguous"
+            )
+        for org in orgs:
+            if name_or_id in (org.id, org.name):
+                return org
+        raise NotFound(f"No org named '{name_or_id}'", code="org_not_found")
+
+    async def list_orgs(self) -> list[Org]:
+        return await self.ctx.db.read(store.list_orgs)
+
+    # -- brands
+
+    async def brand_for(self, org_id: str, brand_id: str | None) -> Brand:
+        async def work(tx: Tx) -> Brand | None:
+            if brand_id is None:
+                return await store.default_brand(tx, org_id)
+            return await store.get_brand(tx, org_id, brand_id)
+
+        brand = await self.ctx.db.read(work)
+        if brand is None:
+            raise NotFound(
+                f"No brand with id '{brand_id}'", code="brand_not_found", pointer="/brandId"
+            )
+        return brand
+
+    async def list_brands(self, org_id: str) -> list[Brand]:
+        return await self.ctx.db.read(lambda tx: store.list_brands(tx, org_id))
+
+    async def update_brand_settings(
+        self, org_id: str, brand_id: str, changes: dict[str, Any]
+    ) -> Brand:
+        brand = await self.brand_for(org_id, brand_id)
+        settings = {**brand.settings, **check_brand_settings(changes)}
+        await self.ctx.db.write(
+            lambda tx: store.update_brand_settings(tx, org_id, brand.id, settings)
+        )
+        return Brand(brand.id, org_id, brand.name, brand.is_default, settings, brand.created_at)
+
+    # -- API keys
+
+    async def create_key(
+        self, org_id: str, *, role: Role, name: str, brand_id: str | None = None
+    ) -> CreatedKey:
+        if not name.strip() or len(name) > 255:
+            raise InvalidArguments("A key needs a name of 1 to 255 characters", pointer="/name")
+        if role is Role.TRACKING and brand_id is None:
+            brand_id = (await self.brand_for(org_id, None)).id
+        return await self.ctx.db.write(
+            lambda tx: _insert_key(tx, org_id, name.strip(), role, brand_id, now_ms())
+        )
+
+    async def list_keys(self, org_id: str) -> list[ApiKey]:
+        return await self.ctx.db.read(lambda tx: store.list_keys(tx, org_id))
+
+    async def revoke_key(self, org_id: str, key_id: str) -> None:
+        revoked = await self.ctx.db.write(lambda tx: store.revoke_key(tx, org_id, key_id, now_ms()))
+        if not revoked:
+            raise NotFound(f"No active key with id '{key_id}'", code="key_not_found")
+        self.ctx.keys.forget_key(key_id)
+
+    async def resolve_key(self, secret: str) -> ApiKey | None:
+        """The active key with this secret (cached for a few seconds), or None."""
+        key_hash = hash_secret(secret)
+        hit, key = self.ctx.keys.get(key_hash)
+        if not hit:
+            key = await self.ctx.db.read(lambda tx: store.key_by_hash(tx, key_hash))
+            self.ctx.keys.put(key_hash, key)
+        return key
+
+    # -- users
+
+    async def create_user(
+        self,
+        org_id: str,
+        email: str,
+        password: str,
+        *,
+        role: UserRole,
+        display_name: str | None = None,
+    ) -> User:
+        address = check_email(email)
+        if not isinstance(password, str) or len(password) < 8:
+            raise InvalidArguments(
+                "A password needs at least 8 characters", code="weak_password", pointer="/password"
+            )
+        user = User(
+            new_id(),
+            org_id,
+            address,
+            (display_name or address.split("@")[0]).strip(),
+            role,
+            now_ms(),
+            None,
+        )
+        password_hash = _hasher.hash(password)
+
+        async def work(tx: Tx) -> None:
+            if await store.user_by_email(tx, address) is not None:
+                raise Conflict(f"A user with email '{address}' exists", code="already_exists")
+            await store.insert_user(tx, user, password_hash)
+
+        await self.ctx.db.write(work)
+        return user
+
+    async def authenticate_user(self, email: str, password: str) -> User:
+        found = await self.ctx.db.read(lambda tx: store.user_by_email(tx, email.strip().lower()))
+        if found is None:
+            _hasher.hash(password)  # same work either way: no timing hint that the email exists
+            raise Unauthorized("Wrong email or password", code="invalid_credentials")
+        user, password_hash = found
+        try:
+            _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            raise Unauthorized("Wrong email or password", code="invalid_credentials") from None
+        if user.disabled_at is not None:
+            raise Unauthorized("This user is disabled", code="invalid_credentials")
+        return user
+
+    async def list_users(self, org_id: str) -> list[User]:
+        return await self.ctx.db.read(lambda tx: store.list_users(tx, org_id))
+
+    async def get_user(self, org_id: str, user_id: str) -> User | None:
+        return await self.ctx.db.read(lambda tx: store.get_user(tx, org_id, user_id))
+
+
+async def _insert_key(
+    tx: Tx, org_id: str, name: str, role: Role, brand_id: str | None, now: int
+) -> CreatedKey:
+    secret = new_secret(KEY_PREFIXES[role])
+    key = ApiKey(new_id(), org_id, name, role, secret[:10], brand_id, now, None)
+    await store.insert_key(tx, key, hash_secret(secret))
+    return CreatedKey(key, secret)
+
+
+def check_brand_settings(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate the chat settings an admin may change."""
+    if not isinstance(changes, dict):
+        raise InvalidArguments("Brand settings must be an object")
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in ("teamName", "greeting"):
+            if not isinstance(value, str) or len(value) > 1024:
+                raise InvalidArguments(
+                    f"{key} must be text of at most 1024 characters", pointer=f"/{key}"
+                )
+        elif key in ("enabled", "closableChat"):
+            if not isinstance(value, bool):
+                raise InvalidArguments(f"{key} must be true or false", pointer=f"/{key}")
+        elif key == "colors":
+            if not isinstance(value, dict) or not all(
+                isinstance(v, str) and re.match(r"^#[0-9a-fA-F]{3,8}$", v) for v in value.values()
+            ):
+                raise InvalidArguments("colors must map names to #rrggbb values", pointer="/colors")
+        elif key == "allowedOrigins":
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and is_http_url(v) for v in value
+            ):
+                raise InvalidArguments(
+                    "allowedOrigins must be a list of http(s) origins", pointer="/allowedOrigins"
+                )
+            value = [v.rstrip("/") for v in value]
+        elif key == "availability":
+            value = _check_availability(value)
+        else:
+            raise InvalidArguments(f"Unknown brand setting '{key}'", pointer=f"/{key}")
+        out[key] = value
+    return out
+
+
+def _check_availability(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or value.get("mode") not in ("always", "hours", "offline"):
+        raise InvalidArguments(
+            "availability.mode must be always, hours or offline", pointer="/availability"
+        )
+    hours = value.get("hours", {})
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    if not isinstance(hours, dict) or not all(
+        d in days
+        and isinstance(span, list)
+        and len(span) == 2
+        and all(isinstance(t, str) and re.match(r"^\d{2}:\d{2}$", t) for t in span)
+        for d, span in hours.items()
+    ):
+        raise InvalidArguments(
+            'availability.hours maps mon..sun to ["09:00", "17:00"] (UTC)',
+            pointer="/availability/hours",
+        )
+    display = value.get("offHoursDisplay", "offline")
+    if display not in ("offline", "hidden"):
+        raise InvalidArguments(
+            "availability.offHoursDisplay must be offline or hidden",
+            pointer="/availability/offHoursDisplay",
+        )
+    return {"mode": value["mode"], "hours": hours, "offHoursDisplay": display}

@@ -1,0 +1,103 @@
+"""Klass attribute definitions, per org and klass."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from klatch.domain.attributes import AttributeDef, AttrType
+from klatch.storage.codec import dumps, loads
+from klatch.storage.db import Query, Row, Tx
+from klatch.storage.tables import attribute
+
+b = sa.bindparam
+_KEY = (
+    attribute.c.org_id == b("org_id"),
+    attribute.c.klass == b("klass"),
+    attribute.c.name == b("name"),
+)
+_ALL = Query(
+    sa.select(attribute)
+    .where(attribute.c.org_id == b("org_id"))
+    .order_by(attribute.c.klass, attribute.c.created_at, attribute.c.name)
+)
+_ONE = Query(sa.select(attribute).where(*_KEY))
+_INSERT = Query(sa.insert(attribute))
+_UPDATE = Query(
+    sa.update(attribute)
+    .where(*_KEY)
+    .values(
+        display_name=b("display_name"),
+        sdk_writable=b("sdk_writable"),
+        enumeration=b("enumeration"),
+        tree=b("tree"),
+        updated_at=b("updated_at"),
+    )
+)
+_DELETE = Query(sa.delete(attribute).where(*_KEY))
+
+
+def _def(row: Row) -> AttributeDef:
+    enumeration = loads(row["enumeration"])
+    tree = loads(row["tree"])
+    return AttributeDef(
+        klass=row["klass"],
+        name=row["name"],
+        type=AttrType(row["type"]),
+        display_name=row["display_name"],
+        sdk_writable=bool(row["sdk_writable"]),
+        enumeration=tuple(enumeration) if enumeration is not None else None,
+        tree=tuple(tree) if tree is not None else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _json_or_none(values: tuple[str, ...] | None) -> str | None:
+    return dumps(list(values)) if values is not None else None
+
+
+async def list_definitions(tx: Tx, org_id: str) -> list[AttributeDef]:
+    return [_def(r) for r in await tx.all(_ALL, {"org_id": org_id})]
+
+
+async def get_definition(tx: Tx, org_id: str, klass: str, name: str) -> AttributeDef | None:
+    row = await tx.one(_ONE, {"org_id": org_id, "klass": klass, "name": name})
+    return _def(row) if row else None
+
+
+async def insert_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
+    await tx.execute(
+        _INSERT,
+        {
+            "org_id": org_id,
+            "klass": d.klass,
+            "name": d.name,
+            "type": d.type.value,
+            "display_name": d.display_name,
+            "sdk_writable": d.sdk_writable,
+            "enumeration": _json_or_none(d.enumeration),
+            "tree": _json_or_none(d.tree),
+            "created_at": d.created_at,
+            "updated_at": d.updated_at,
+        },
+    )
+
+
+async def update_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
+    await tx.execute(
+        _UPDATE,
+        {
+            "org_id": org_id,
+            "klass": d.klass,
+            "name": d.name,
+            "display_name": d.display_name,
+            "sdk_writable": d.sdk_writable,
+            "enumeration": _json_or_none(d.enumeration),
+            "tree": _json_or_none(d.tree),
+            "updated_at": d.updated_at,
+        },
+    )
+
+
+async def delete_definition(tx: Tx, org_id: str, klass: str, name: str) -> bool:
+    return await tx.execute(_DELETE, {"org_id": org_id, "klass": klass, "name": name}) == 1

@@ -1,0 +1,270 @@
+"""Conversations and their messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from klatch.domain.models import Conversation, Message
+from klatch.storage.codec import dumps, loads
+from klatch.storage.db import Query, Row, Tx
+from klatch.storage.tables import conversation, message
+
+b = sa.bindparam
+c = conversation.c
+_BY_ID = (c.org_id == b("org_id"), c.id == b("conversation_id"))
+
+_INSERT = Query(sa.insert(conversation))
+_GET = Query(sa.select(conversation).where(*_BY_ID))
+# Row lock on PostgreSQL so concurrent read-merge-writes of one conversation queue
+# up instead of losing keys; SQLite's single writer already serialises them.
+_GET_FOR_UPDATE = Query(sa.select(conversation).where(*_BY_ID).with_for_update())
+_SET_CUSTOM = Query(
+    sa.update(conversation)
+    .where(*_BY_ID)
+    .values(custom=b("custom"), version=c.version + 1, updated_at=b("now"))
+    .returning(c.version)
+)
+_SET_FIELDS = Query(
+    sa.update(conversation)
+    .where(*_BY_ID)
+    .values(
+        status=b("status"),
+        title=b("title"),
+        ended_at=b("ended_at"),
+        ended_by_type=b("ended_by_type"),
+        version=c.version + 1,
+        updated_at=b("now"),
+    )
+    .returning(c.version)
+)
+_AFTER_MESSAGE = Query(
+    sa.update(conversation)
+    .where(*_BY_ID)
+    .values(
+        preview=b("preview"),
+        message_count=c.message_count + 1,
+        last_message_at=b("now"),
+        updated_at=b("now"),
+        version=c.version + 1,
+    )
+    .returning(c.version)
+)
+_MARK_READ = Query(sa.update(conversation).where(*_BY_ID).values(customer_read_at=b("read_at")))
+_MOVE_CONVERSATIONS = Query(
+    sa.update(conversation)
+    .where(c.org_id == b("org_id"), c.customer_id == b("from_customer"))
+    .values(customer_id=b("to_customer"))
+    .returning(c.id)
+)
+_MOVE_MESSAGES = Query(
+    sa.update(message)
+    .where(message.c.org_id == b("org_id"), message.c.customer_id == b("from_customer"))
+    .values(customer_id=b("to_customer"))
+)
+_INSERT_MESSAGE = Query(sa.insert(message))
+_MESSAGES = Query(
+    sa.select(message)
+    .where(message.c.org_id == b("org_id"), message.c.conversation_id == b("conversation_id"))
+    .order_by(message.c.created_at, message.c.id)
+    .limit(b("limit"))
+    .offset(b("offset"))
+)
+_UNREAD = Query(
+    sa.select(message.c.conversation_id, sa.func.count())
+    .select_from(message.join(conversation, conversation.c.id == message.c.conversation_id))
+    .where(
+        message.c.org_id == b("org_id"),
+        message.c.customer_id == b("customer_id"),
+        message.c.direction == "out",
+        c.org_id == b("org_id"),
+        sa.or_(c.customer_read_at.is_(None), message.c.created_at > c.customer_read_at),
+    )
+    .group_by(message.c.conversation_id)
+)
+
+
+def conversation_from_row(row: Row) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        org_id=row["org_id"],
+        brand_id=row["brand_id"],
+        customer_id=row["customer_id"],
+        status=row["status"],
+        title=row["title"],
+        custom=loads(row["custom"]),
+        preview=row["preview"],
+        message_count=row["message_count"],
+        ended_at=row["ended_at"],
+        ended_by_type=row["ended_by_type"],
+        customer_read_at=row["customer_read_at"],
+        last_message_at=row["last_message_at"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        org_id=row["org_id"],
+        conversation_id=row["conversation_id"],
+        customer_id=row["customer_id"],
+        direction=row["direction"],
+        body=row["body"],
+        payload=row["payload"],
+        sent_by_type=row["sent_by_type"],
+        sent_by_id=row["sent_by_id"],
+        sent_by_name=row["sent_by_name"],
+        created_at=row["created_at"],
+    )
+
+
+async def insert_conversation(tx: Tx, conv: Conversation) -> None:
+    await tx.execute(
+        _INSERT,
+        {
+            "id": conv.id,
+            "org_id": conv.org_id,
+            "brand_id": conv.brand_id,
+            "customer_id": conv.customer_id,
+            "status": conv.status,
+            "title": conv.title,
+            "custom": dumps(conv.custom),
+            "created_at": conv.created_at,
+            "updated_at": conv.updated_at,
+        },
+    )
+
+
+async def get_conversation(
+    tx: Tx, org_id: str, conversation_id: str, *, for_update: bool = False
+) -> Conversation | None:
+    q = _GET_FOR_UPDATE if for_update else _GET
+    row = await tx.one(q, {"org_id": org_id, "conversation_id": conversation_id})
+    return conversation_from_row(row) if row else None
+
+
+async def set_custom(
+    tx: Tx, org_id: str, conversation_id: str, custom: dict[str, Any], now: int
+) -> int:
+    row = await tx.one(
+        _SET_CUSTOM,
+        {"org_id": org_id, "conversation_id": conversation_id, "custom": dumps(custom), "now": now},
+    )
+    assert row is not None
+    return int(row[0])
+
+
+async def set_fields(tx: Tx, conv: Conversation, now: int) -> int:
+    row = await tx.one(
+        _SET_FIELDS,
+        {
+            "org_id": conv.org_id,
+            "conversation_id": conv.id,
+            "status": conv.status,
+            "title": conv.title,
+            "ended_at": conv.ended_at,
+            "ended_by_type": conv.ended_by_type,
+            "now": now,
+        },
+    )
+    assert row is not None
+    return int(row[0])
+
+
+async def mark_read(tx: Tx, org_id: str, conversation_id: str, read_at: int) -> None:
+    await tx.execute(
+        _MARK_READ, {"org_id": org_id, "conversation_id": conversation_id, "read_at": read_at}
+    )
+
+
+async def move_to_customer(tx: Tx, org_id: str, from_customer: str, to_customer: str) -> list[str]:
+    params = {"org_id": org_id, "from_customer": from_customer, "to_customer": to_customer}
+    moved = [r[0] for r in await tx.all(_MOVE_CONVERSATIONS, params)]
+    await tx.execute(_MOVE_MESSAGES, params)
+    return moved
+
+
+async def list_conversations(
+    tx: Tx,
+    org_id: str,
+    *,
+    limit: int,
+    offset: int,
+    customer_id: str | None = None,
+    status: str | None = None,
+    custom_equals: list[tuple[str, Any]] | None = None,
+) -> list[Conversation]:
+    """A page of conversations, most recently updated first."""
+    conditions: list[sa.ColumnElement[bool]] = [c.org_id == org_id]
+    if customer_id is not None:
+        conditions.append(c.customer_id == customer_id)
+    if status is not None:
+        conditions.append(c.status == status)
+    for name, value in custom_equals or ():
+        conditions.append(_custom_equals(tx.dialect, name, value))
+    stmt = (
+        sa.select(conversation)
+        .where(*conditions)
+        .order_by(c.updated_at.desc(), c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [conversation_from_row(r) for r in await tx.all(stmt)]
+
+
+def _custom_equals(dialect: str, name: str, value: Any) -> sa.ColumnElement[bool]:
+    if dialect == "postgresql":
+        # Containment uses the GIN index on custom, whatever the attribute.
+        return c.custom.op("@>")(sa.cast(dumps({name: value}), JSONB))
+    extracted = sa.func.json_extract(c.custom, f'$."{name}"')
+    if isinstance(value, bool):
+        return sa.and_(sa.func.json_type(c.custom, f'$."{name}"') == ("true" if value else "false"))
+    return extracted == value
+
+
+async def insert_message(tx: Tx, m: Message) -> None:
+    await tx.execute(
+        _INSERT_MESSAGE,
+        {
+            "id": m.id,
+            "org_id": m.org_id,
+            "conversation_id": m.conversation_id,
+            "customer_id": m.customer_id,
+            "direction": m.direction,
+            "body": m.body,
+            "payload": m.payload,
+            "sent_by_type": m.sent_by_type,
+            "sent_by_id": m.sent_by_id,
+            "sent_by_name": m.sent_by_name,
+            "created_at": m.created_at,
+        },
+    )
+
+
+async def after_message(tx: Tx, org_id: str, conversation_id: str, preview: str, now: int) -> int:
+    row = await tx.one(
+        _AFTER_MESSAGE,
+        {"org_id": org_id, "conversation_id": conversation_id, "preview": preview, "now": now},
+    )
+    assert row is not None
+    return int(row[0])
+
+
+async def list_messages(
+    tx: Tx, org_id: str, conversation_id: str, *, limit: int, offset: int
+) -> list[Message]:
+    rows = await tx.all(
+        _MESSAGES,
+        {"org_id": org_id, "conversation_id": conversation_id, "limit": limit, "offset": offset},
+    )
+    return [_message(r) for r in rows]
+
+
+async def unread_counts(tx: Tx, org_id: str, customer_id: str) -> dict[str, int]:
+    rows = await tx.all(_UNREAD, {"org_id": org_id, "customer_id": customer_id})
+    return {r[0]: int(r[1]) for r in rows}

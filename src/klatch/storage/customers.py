@@ -1,0 +1,189 @@
+"""Customers and chat sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from klatch.domain.models import ChatSession, Customer
+from klatch.storage.codec import dumps, loads
+from klatch.storage.db import Query, Row, Tx
+from klatch.storage.tables import chat_session, customer
+
+b = sa.bindparam
+
+_INSERT = Query(sa.insert(customer))
+_GET = Query(
+    sa.select(customer).where(customer.c.org_id == b("org_id"), customer.c.id == b("customer_id"))
+)
+_BY_EXTERNAL_ID = Query(
+    sa.select(customer).where(
+        customer.c.org_id == b("org_id"), customer.c.external_id == b("external_id")
+    )
+)
+_BY_EMAIL = Query(
+    sa.select(customer).where(customer.c.org_id == b("org_id"), customer.c.email == b("email"))
+)
+_LIST = Query(
+    sa.select(customer)
+    .where(customer.c.org_id == b("org_id"), customer.c.merged_into.is_(None))
+    .order_by(customer.c.updated_at.desc(), customer.c.id.desc())
+    .limit(b("limit"))
+    .offset(b("offset"))
+)
+_COUNT = Query(
+    sa.select(sa.func.count())
+    .select_from(customer)
+    .where(customer.c.org_id == b("org_id"), customer.c.merged_into.is_(None))
+)
+_UPDATE = Query(
+    sa.update(customer)
+    .where(customer.c.org_id == b("org_id"), customer.c.id == b("customer_id"))
+    .values(
+        name=b("name"),
+        external_id=b("external_id"),
+        email=b("email"),
+        verified=b("verified"),
+        emails=b("emails"),
+        phones=b("phones"),
+        socials=b("socials"),
+        custom=b("custom"),
+        version=customer.c.version + 1,
+        updated_at=b("updated_at"),
+    )
+)
+_MERGED = Query(
+    sa.update(customer)
+    .where(customer.c.org_id == b("org_id"), customer.c.id == b("customer_id"))
+    .values(merged_into=b("merged_into"), updated_at=b("updated_at"))
+)
+
+_INSERT_SESSION = Query(sa.insert(chat_session))
+_SESSION_BY_HASH = Query(
+    sa.select(chat_session).where(chat_session.c.token_hash == b("token_hash"))
+)
+_DELETE_SESSION = Query(
+    sa.delete(chat_session).where(
+        chat_session.c.org_id == b("org_id"), chat_session.c.id == b("session_id")
+    )
+)
+_MOVE_SESSION = Query(
+    sa.update(chat_session)
+    .where(chat_session.c.org_id == b("org_id"), chat_session.c.id == b("session_id"))
+    .values(customer_id=b("customer_id"))
+)
+
+
+def _customer(row: Row) -> Customer:
+    return Customer(
+        id=row["id"],
+        org_id=row["org_id"],
+        name=row["name"],
+        external_id=row["external_id"],
+        email=row["email"],
+        verified=bool(row["verified"]),
+        emails=loads(row["emails"]),
+        phones=loads(row["phones"]),
+        socials=loads(row["socials"]),
+        custom=loads(row["custom"]),
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _params(c: Customer) -> dict[str, Any]:
+    return {
+        "org_id": c.org_id,
+        "name": c.name,
+        "external_id": c.external_id,
+        "email": c.email,
+        "verified": c.verified,
+        "emails": dumps(c.emails),
+        "phones": dumps(c.phones),
+        "socials": dumps(c.socials),
+        "custom": dumps(c.custom),
+        "updated_at": c.updated_at,
+    }
+
+
+async def insert_customer(tx: Tx, c: Customer) -> None:
+    await tx.execute(_INSERT, {**_params(c), "id": c.id, "created_at": c.created_at})
+
+
+async def update_customer(tx: Tx, c: Customer) -> None:
+    await tx.execute(_UPDATE, {**_params(c), "customer_id": c.id})
+
+
+async def get_customer(tx: Tx, org_id: str, customer_id: str) -> Customer | None:
+    row = await tx.one(_GET, {"org_id": org_id, "customer_id": customer_id})
+    return _customer(row) if row else None
+
+
+async def customer_by_external_id(tx: Tx, org_id: str, external_id: str) -> Customer | None:
+    row = await tx.one(_BY_EXTERNAL_ID, {"org_id": org_id, "external_id": external_id})
+    return _customer(row) if row else None
+
+
+async def customer_by_email(tx: Tx, org_id: str, email: str) -> Customer | None:
+    row = await tx.one(_BY_EMAIL, {"org_id": org_id, "email": email})
+    return _customer(row) if row else None
+
+
+async def list_customers(tx: Tx, org_id: str, *, limit: int, offset: int) -> list[Customer]:
+    rows = await tx.all(_LIST, {"org_id": org_id, "limit": limit, "offset": offset})
+    return [_customer(r) for r in rows]
+
+
+async def count_customers(tx: Tx, org_id: str) -> int:
+    row = await tx.one(_COUNT, {"org_id": org_id})
+    return int(row[0]) if row else 0
+
+
+async def mark_merged(tx: Tx, org_id: str, customer_id: str, into: str, now: int) -> None:
+    await tx.execute(
+        _MERGED,
+        {"org_id": org_id, "customer_id": customer_id, "merged_into": into, "updated_at": now},
+    )
+
+
+def _session(row: Row) -> ChatSession:
+    return ChatSession(
+        row["id"],
+        row["org_id"],
+        row["brand_id"],
+        row["customer_id"],
+        row["api_key_id"],
+        row["created_at"],
+    )
+
+
+async def insert_session(tx: Tx, s: ChatSession, token_hash: str) -> None:
+    await tx.execute(
+        _INSERT_SESSION,
+        {
+            "id": s.id,
+            "org_id": s.org_id,
+            "brand_id": s.brand_id,
+            "customer_id": s.customer_id,
+            "api_key_id": s.api_key_id,
+            "token_hash": token_hash,
+            "created_at": s.created_at,
+        },
+    )
+
+
+async def session_by_token_hash(tx: Tx, token_hash: str) -> ChatSession | None:
+    row = await tx.one(_SESSION_BY_HASH, {"token_hash": token_hash})
+    return _session(row) if row else None
+
+
+async def delete_session(tx: Tx, org_id: str, session_id: str) -> None:
+    await tx.execute(_DELETE_SESSION, {"org_id": org_id, "session_id": session_id})
+
+
+async def move_session(tx: Tx, org_id: str, session_id: str, customer_id: str) -> None:
+    await tx.execute(
+        _MOVE_SESSION, {"org_id": org_id, "session_id": session_id, "customer_id": customer_id}
+    )

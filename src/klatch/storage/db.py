@@ -1,0 +1,413 @@
+"""Databases: SQLite (default) and PostgreSQL behind one small interface.
+
+A *unit of work* is an ``async def work(tx) -> T`` that only awaits ``tx``
+calls. ``Database.write(work)`` runs it in one transaction and returns once the
+transaction is durable; ``Database.read(work)`` runs it on a consistent snapshot.
+
+Statements are SQLAlchemy Core constructs, compiled once per dialect and run on
+the raw driver (stdlib ``sqlite3``, ``asyncpg``): SQLAlchemy's per-execution
+machinery costs ~45 µs a statement here against ~5 µs for the driver, and the
+chat hot path runs three statements.
+
+SQLite uses **group commit**: one writer connection; each unit of work runs in a
+savepoint inside an open transaction, and a committer task commits whatever has
+accumulated (fsync in a worker thread, off the event loop), then wakes every
+caller of that batch. Under load one fsync serves many writes; idle, a write
+waits for exactly one. Automatic WAL checkpoints are off on the writer (they ran
+inside commits and made the 10-16 ms tail); a background thread checkpoints
+passively instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql.elements import ClauseElement
+
+from klatch.errors import Unavailable
+
+log = logging.getLogger("klatch.storage")
+T = TypeVar("T")
+
+
+class Row(Protocol):
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+
+class Query:
+    """A Core statement compiled once per dialect, executed with a dict of params.
+
+    Inserts are compiled for exactly the columns given (so server defaults apply
+    to the rest); other statements name their parameters with ``sa.bindparam``.
+    """
+
+    __slots__ = ("_cache", "stmt")
+
+    def __init__(self, stmt: ClauseElement) -> None:
+        self.stmt = stmt
+        self._cache: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], dict[str, Any]]]
+        self._cache = {}
+
+    def prepare(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        keys = tuple(params) if isinstance(self.stmt, sa.Insert) else ()
+        cache_key = (dialect.name, keys)
+        entry = self._cache.get(cache_key)
+        if entry is None:
+            compiled = self.stmt.compile(dialect=dialect, column_keys=list(keys) or None)
+            entry = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
+            self._cache[cache_key] = entry
+        sql, names, defaults = entry
+        return sql, [params[n] if n in params else defaults[n] for n in names]
+
+
+def compile_adhoc(stmt: ClauseElement, dialect: Dialect) -> tuple[str, list[Any]]:
+    """Compile a one-off statement whose values are embedded in it (dynamic filters)."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    return compiled.string, [params[n] for n in compiled.positiontup or ()]
+
+
+Statement = Query | ClauseElement
+
+
+class Tx(Protocol):
+    """The statements a unit of work can run."""
+
+    dialect: str
+
+    async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None: ...
+
+    async def all(self, q: Statement, params: Mapping[str, Any] | None = None) -> list[Row]: ...
+
+    async def execute(self, q: Statement, params: Mapping[str, Any] | None = None) -> int: ...
+
+    async def execute_many(self, q: Query, params: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+Work = Callable[[Tx], Awaitable[T]]
+
+
+class Database(Protocol):
+    dialect: str
+    url: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def write(self, work: Work[T]) -> T: ...
+
+    async def read(self, work: Work[T]) -> T: ...
+
+    async def ping(self) -> None: ...
+
+
+def _prepare(q: Statement, params: Mapping[str, Any] | None, dialect: Dialect) -> tuple[str, Any]:
+    if isinstance(q, Query):
+        return q.prepare(dialect, params or {})
+    return compile_adhoc(q, dialect)
+
+
+# ------------------------------------------------------------------ SQLite
+
+
+class _SqliteTx:
+    dialect = "sqlite"
+    _dialect = sqlite_dialect.dialect()
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None:
+        sql, args = _prepare(q, params, self._dialect)
+        row: Row | None = self._conn.execute(sql, args).fetchone()
+        return row
+
+    async def all(self, q: Statement, params: Mapping[str, Any] | None = None) -> list[Row]:
+        sql, args = _prepare(q, params, self._dialect)
+        return self._conn.execute(sql, args).fetchall()
+
+    async def execute(self, q: Statement, params: Mapping[str, Any] | None = None) -> int:
+        sql, args = _prepare(q, params, self._dialect)
+        return self._conn.execute(sql, args).rowcount
+
+    async def execute_many(self, q: Query, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        sql, _ = q.prepare(self._dialect, params[0])
+        rows = [q.prepare(self._dialect, p)[1] for p in params]
+        self._conn.executemany(sql, rows)
+
+
+def _connect_sqlite(path: Path, *, writer: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: the WAL is fsynced at every commit, so a write is durable before we answer.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-32000")
+    if writer:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("PRAGMA journal_size_limit=67108864")
+    return conn
+
+
+class SqliteDatabase:
+    """One file, WAL, one writer connection with group commit, one reader connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, checkpoint_pages: int = 4000) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self._checkpoint_pages = checkpoint_pages
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._in_tx = False
+        self._batch: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-commit")
+        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-checkpoint")
+        self._checkpointing = threading.Event()
+        self._commits_since_check = 0
+        self._wal_path = path.with_name(path.name + "-wal")
+        self.commits = 0
+        self.units = 0
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _connect_sqlite(self.path, writer=True)
+        self._reader = _connect_sqlite(self.path, writer=False)
+        self._wtx = _SqliteTx(self._writer)
+        self._rtx = _SqliteTx(self._reader)
+        self._committer = asyncio.create_task(self._commit_loop(), name="klatch-sqlite-committer")
+
+    async def close(self) -> None:
+        if self._committer is not None:
+            async with self._lock:
+                await self._commit_now()
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+            self._committer = None
+        if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._writer.close()
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._commit_pool.shutdown(wait=True)
+        self._checkpoint_pool.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        assert self._reader is not None
+        self._reader.execute("SELECT 1").fetchone()
+
+    async def read(self, work: Work[T]) -> T:
+        conn = self._reader
+        if conn is None:
+            raise Unavailable("The database is not open")
+        conn.execute("BEGIN")
+        try:
+            return await work(self._rtx)
+        finally:
+            conn.execute("COMMIT")
+
+    async def write(self, work: Work[T]) -> T:
+        async with self._lock:
+            conn = self._writer
+            if conn is None:
+                raise Unavailable("The database is not open")
+            if not self._in_tx:
+                conn.execute("BEGIN IMMEDIATE")
+                self._in_tx = True
+            conn.execute("SAVEPOINT unit")
+            try:
+                result = await work(self._wtx)
+            except BaseException:
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+                raise
+            conn.execute("RELEASE unit")
+            self.units += 1
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = asyncio.get_running_loop().create_future()
+                self._wake.set()
+        # Shielded: a caller that goes away must not cancel its batch-mates' commit.
+        await asyncio.shield(batch)
+        return result
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            async with self._lock:
+                await self._commit_now()
+
+    async def _commit_now(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        conn = self._writer
+        assert conn is not None
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._commit_pool, conn.execute, "COMMIT")
+        except sqlite3.Error as exc:
+            log.error("sqlite commit failed: %s", exc)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._in_tx = False
+            batch.set_exception(Unavailable("The write could not be stored; try again"))
+            batch.exception()  # mark retrieved: every waiter re-raises its own copy
+            return
+        self._in_tx = False
+        self.commits += 1
+        batch.set_result(None)
+        self._maybe_checkpoint(loop)
+
+    def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._commits_since_check += 1
+        if self._checkpointing.is_set() or self._commits_since_check < 32:
+            return
+        self._commits_since_check = 0
+        try:
+            wal_bytes = self._wal_path.stat().st_size
+        except OSError:
+            return
+        if wal_bytes < self._checkpoint_pages * 4096:
+            return
+        self._checkpointing.set()
+        loop.run_in_executor(self._checkpoint_pool, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """PASSIVE checkpoint on its own connection: never blocks the writer."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=1.0)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.warning("sqlite checkpoint failed: %s", exc)
+        finally:
+            self._checkpointing.clear()
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+class _PgTx:
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None:
+        sql, args = _prepare(q, params, self._dialect)
+        row: Row | None = await self._conn.fetchrow(sql, *args)
+        return row
+
+    async def all(self, q: Statement, params: Mapping[str, Any] | None = None) -> list[Row]:
+        sql, args = _prepare(q, params, self._dialect)
+        rows: list[Row] = await self._conn.fetch(sql, *args)
+        return rows
+
+    async def execute(self, q: Statement, params: Mapping[str, Any] | None = None) -> int:
+        sql, args = _prepare(q, params, self._dialect)
+        status: str = await self._conn.execute(sql, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def execute_many(self, q: Query, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        sql, _ = q.prepare(self._dialect, params[0])
+        await self._conn.executemany(sql, [q.prepare(self._dialect, p)[1] for p in params])
+
+
+def asyncpg_dsn(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url.removeprefix(prefix)
+    return url
+
+
+class PostgresDatabase:
+    """A pool of asyncpg connections; each unit of work is one transaction."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+
+        self.url = url
+        self._dsn = asyncpg_dsn(url)
+        self._pool_size = pool_size
+        self._pool: Any = None
+        self._dialect = pg_asyncpg.dialect()
+
+    async def open(self) -> None:
+        import asyncpg
+
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn, min_size=1, max_size=self._pool_size, command_timeout=30
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise Unavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def ping(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def read(self, work: Work[T]) -> T:
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            return await work(_PgTx(conn, self._dialect))
+
+    async def write(self, work: Work[T]) -> T:
+        import asyncpg
+
+        for attempt in range(5):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await work(_PgTx(conn, self._dialect))
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                if attempt == 4:
+                    raise Unavailable("The write conflicted repeatedly; try again") from None
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
+def open_database(database_url: str | None, sqlite_path: Path, **options: Any) -> Database:
+    """Choose the backend by URL; nothing is connected until ``open()``."""
+    if database_url and database_url.startswith("postgres"):
+        return PostgresDatabase(database_url, pool_size=options.get("pool_size", 10))
+    return SqliteDatabase(sqlite_path, checkpoint_pages=options.get("checkpoint_pages", 4000))

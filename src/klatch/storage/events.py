@@ -1,0 +1,139 @@
+"""The append-only event log: the source for realtime replay, webhooks and history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from klatch.domain.models import Event
+from klatch.storage.codec import dumps, loads
+from klatch.storage.db import Query, Row, Tx
+from klatch.storage.tables import event, org
+
+b = sa.bindparam
+
+# Taken as the *last* statement of a write: it locks the org row on PostgreSQL
+# until commit, so an org's event ids become visible in increasing order.
+_RESERVE = Query(
+    sa.update(org)
+    .where(org.c.id == b("org_id"))
+    .values(event_seq=org.c.event_seq + b("n"))
+    .returning(org.c.event_seq, org.c.schema_version)
+)
+_INSERT = Query(sa.insert(event))
+_AFTER = Query(
+    sa.select(event)
+    .where(event.c.org_id == b("org_id"), event.c.id > b("after"))
+    .order_by(event.c.id)
+    .limit(b("limit"))
+)
+_FOR_CONVERSATION = Query(
+    sa.select(event)
+    .where(event.c.org_id == b("org_id"), event.c.conversation_id == b("conversation_id"))
+    .order_by(event.c.id)
+    .limit(b("limit"))
+)
+_LAST = Query(sa.select(org.c.event_seq).where(org.c.id == b("org_id")))
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    type: str
+    payload: dict[str, Any]
+    conversation_id: str | None = None
+    customer_id: str | None = None
+
+
+class SchemaChanged(Exception):
+    """The org's attribute definitions changed after the caller validated against them."""
+
+
+def _event(row: Row) -> Event:
+    return Event(
+        org_id=row["org_id"],
+        id=row["id"],
+        type=row["type"],
+        payload=loads(row["payload"]),
+        created_at=row["created_at"],
+        conversation_id=row["conversation_id"],
+        customer_id=row["customer_id"],
+        actor_type=row["actor_type"],
+        actor_id=row["actor_id"],
+    )
+
+
+async def append(
+    tx: Tx,
+    org_id: str,
+    drafts: Sequence[EventDraft],
+    *,
+    actor_type: str,
+    actor_id: str | None,
+    now: int,
+    schema_version: int | None = None,
+) -> list[Event]:
+    """Append events to the org's log; must be the last statement of the transaction.
+
+    With ``schema_version``, raise ``SchemaChanged`` (rolling back the unit of
+    work) if the org's definitions moved on since the caller validated.
+    """
+    row = await tx.one(_RESERVE, {"org_id": org_id, "n": len(drafts)})
+    assert row is not None, "org row must exist"
+    last, current_schema = int(row[0]), int(row[1])
+    if schema_version is not None and current_schema != schema_version:
+        raise SchemaChanged
+    first = last - len(drafts) + 1
+    events = [
+        Event(
+            org_id=org_id,
+            id=first + i,
+            type=d.type,
+            payload=d.payload,
+            created_at=now,
+            conversation_id=d.conversation_id,
+            customer_id=d.customer_id,
+            actor_type=actor_type,
+            actor_id=actor_id,
+        )
+        for i, d in enumerate(drafts)
+    ]
+    await tx.execute_many(
+        _INSERT,
+        [
+            {
+                "org_id": org_id,
+                "id": e.id,
+                "type": e.type,
+                "conversation_id": e.conversation_id,
+                "customer_id": e.customer_id,
+                "actor_type": actor_type,
+                "actor_id": actor_id,
+                "payload": dumps(e.payload),
+                "created_at": now,
+            }
+            for e in events
+        ],
+    )
+    return events
+
+
+async def events_after(tx: Tx, org_id: str, after: int, limit: int = 1000) -> list[Event]:
+    rows = await tx.all(_AFTER, {"org_id": org_id, "after": after, "limit": limit})
+    return [_event(r) for r in rows]
+
+
+async def conversation_events(
+    tx: Tx, org_id: str, conversation_id: str, limit: int = 1000
+) -> list[Event]:
+    rows = await tx.all(
+        _FOR_CONVERSATION, {"org_id": org_id, "conversation_id": conversation_id, "limit": limit}
+    )
+    return [_event(r) for r in rows]
+
+
+async def last_event_id(tx: Tx, org_id: str) -> int:
+    row = await tx.one(_LAST, {"org_id": org_id})
+    return int(row[0]) if row else 0

@@ -1,0 +1,229 @@
+"""Orgs, brands, API keys and users. Every lookup but credential resolution is org-scoped;
+credential lookups go by the secret's hash, which is unique and names its org."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from klatch.domain.models import ApiKey, Brand, Org, Role, User, UserRole
+from klatch.storage.codec import dumps, loads
+from klatch.storage.db import Query, Row, Tx
+from klatch.storage.tables import api_key, brand, org, user
+
+b = sa.bindparam
+
+_INSERT_ORG = Query(sa.insert(org))
+_ORG_BY_ID = Query(sa.select(org).where(org.c.id == b("org_id")))
+_ORG_BY_NAME = Query(sa.select(org).where(org.c.name == b("name")))
+_ALL_ORGS = Query(sa.select(org).order_by(org.c.created_at))
+_BUMP_SCHEMA = Query(
+    sa.update(org)
+    .where(org.c.id == b("org_id"))
+    .values(schema_version=org.c.schema_version + 1)
+    .returning(org.c.schema_version)
+)
+_SCHEMA_VERSION = Query(sa.select(org.c.schema_version).where(org.c.id == b("org_id")))
+
+_INSERT_BRAND = Query(sa.insert(brand))
+_BRAND = Query(sa.select(brand).where(brand.c.org_id == b("org_id"), brand.c.id == b("brand_id")))
+_DEFAULT_BRAND = Query(
+    sa.select(brand).where(brand.c.org_id == b("org_id"), brand.c.is_default.is_(True))
+)
+_BRANDS = Query(sa.select(brand).where(brand.c.org_id == b("org_id")).order_by(brand.c.created_at))
+_UPDATE_BRAND_SETTINGS = Query(
+    sa.update(brand)
+    .where(brand.c.org_id == b("org_id"), brand.c.id == b("brand_id"))
+    .values(settings=b("settings"))
+)
+
+_INSERT_KEY = Query(sa.insert(api_key))
+_KEY_BY_HASH = Query(
+    sa.select(api_key).where(api_key.c.key_hash == b("key_hash"), api_key.c.revoked_at.is_(None))
+)
+_KEYS = Query(
+    sa.select(api_key).where(api_key.c.org_id == b("org_id")).order_by(api_key.c.created_at)
+)
+_REVOKE_KEY = Query(
+    sa.update(api_key)
+    .where(
+        api_key.c.org_id == b("org_id"),
+        api_key.c.id == b("key_id"),
+        api_key.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=b("now"))
+)
+
+_INSERT_USER = Query(sa.insert(user))
+_USER_BY_EMAIL = Query(sa.select(user).where(user.c.email == b("email")))
+_USER = Query(sa.select(user).where(user.c.org_id == b("org_id"), user.c.id == b("user_id")))
+_USERS = Query(sa.select(user).where(user.c.org_id == b("org_id")).order_by(user.c.created_at))
+
+
+def _org(row: Row) -> Org:
+    return Org(row["id"], row["name"], row["jwt_secret"], row["created_at"])
+
+
+def _brand(row: Row) -> Brand:
+    return Brand(
+        row["id"],
+        row["org_id"],
+        row["name"],
+        bool(row["is_default"]),
+        loads(row["settings"]),
+        row["created_at"],
+    )
+
+
+def _key(row: Row) -> ApiKey:
+    return ApiKey(
+        row["id"],
+        row["org_id"],
+        row["name"],
+        Role(row["role"]),
+        row["prefix"],
+        row["brand_id"],
+        row["created_at"],
+        row["revoked_at"],
+    )
+
+
+def _user(row: Row) -> User:
+    return User(
+        row["id"],
+        row["org_id"],
+        row["email"],
+        row["display_name"],
+        UserRole(row["role"]),
+        row["created_at"],
+        row["disabled_at"],
+    )
+
+
+async def insert_org(tx: Tx, o: Org) -> None:
+    await tx.execute(
+        _INSERT_ORG,
+        {"id": o.id, "name": o.name, "jwt_secret": o.jwt_secret, "created_at": o.created_at},
+    )
+
+
+async def get_org(tx: Tx, org_id: str) -> Org | None:
+    row = await tx.one(_ORG_BY_ID, {"org_id": org_id})
+    return _org(row) if row else None
+
+
+async def get_org_by_name(tx: Tx, name: str) -> Org | None:
+    row = await tx.one(_ORG_BY_NAME, {"name": name})
+    return _org(row) if row else None
+
+
+async def list_orgs(tx: Tx) -> list[Org]:
+    return [_org(r) for r in await tx.all(_ALL_ORGS)]
+
+
+async def bump_schema_version(tx: Tx, org_id: str) -> int:
+    row = await tx.one(_BUMP_SCHEMA, {"org_id": org_id})
+    assert row is not None
+    return int(row[0])
+
+
+async def schema_version(tx: Tx, org_id: str) -> int:
+    row = await tx.one(_SCHEMA_VERSION, {"org_id": org_id})
+    return int(row[0]) if row else 0
+
+
+async def insert_brand(tx: Tx, br: Brand) -> None:
+    await tx.execute(
+        _INSERT_BRAND,
+        {
+            "id": br.id,
+            "org_id": br.org_id,
+            "name": br.name,
+            "is_default": br.is_default,
+            "settings": dumps(br.settings),
+            "created_at": br.created_at,
+        },
+    )
+
+
+async def get_brand(tx: Tx, org_id: str, brand_id: str) -> Brand | None:
+    row = await tx.one(_BRAND, {"org_id": org_id, "brand_id": brand_id})
+    return _brand(row) if row else None
+
+
+async def default_brand(tx: Tx, org_id: str) -> Brand | None:
+    row = await tx.one(_DEFAULT_BRAND, {"org_id": org_id})
+    return _brand(row) if row else None
+
+
+async def list_brands(tx: Tx, org_id: str) -> list[Brand]:
+    return [_brand(r) for r in await tx.all(_BRANDS, {"org_id": org_id})]
+
+
+async def update_brand_settings(
+    tx: Tx, org_id: str, brand_id: str, settings: dict[str, Any]
+) -> int:
+    return await tx.execute(
+        _UPDATE_BRAND_SETTINGS,
+        {"org_id": org_id, "brand_id": brand_id, "settings": dumps(settings)},
+    )
+
+
+async def insert_key(tx: Tx, key: ApiKey, key_hash: str) -> None:
+    await tx.execute(
+        _INSERT_KEY,
+        {
+            "id": key.id,
+            "org_id": key.org_id,
+            "name": key.name,
+            "role": key.role.value,
+            "brand_id": key.brand_id,
+            "prefix": key.prefix,
+            "key_hash": key_hash,
+            "created_at": key.created_at,
+        },
+    )
+
+
+async def key_by_hash(tx: Tx, key_hash: str) -> ApiKey | None:
+    row = await tx.one(_KEY_BY_HASH, {"key_hash": key_hash})
+    return _key(row) if row else None
+
+
+async def list_keys(tx: Tx, org_id: str) -> list[ApiKey]:
+    return [_key(r) for r in await tx.all(_KEYS, {"org_id": org_id})]
+
+
+async def revoke_key(tx: Tx, org_id: str, key_id: str, now: int) -> bool:
+    return await tx.execute(_REVOKE_KEY, {"org_id": org_id, "key_id": key_id, "now": now}) == 1
+
+
+async def insert_user(tx: Tx, u: User, password_hash: str) -> None:
+    await tx.execute(
+        _INSERT_USER,
+        {
+            "id": u.id,
+            "org_id": u.org_id,
+            "email": u.email,
+            "display_name": u.display_name,
+            "role": u.role.value,
+            "password_hash": password_hash,
+            "created_at": u.created_at,
+        },
+    )
+
+
+async def user_by_email(tx: Tx, email: str) -> tuple[User, str] | None:
+    """The user with that login email and their password hash (login is global)."""
+    row = await tx.one(_USER_BY_EMAIL, {"email": email})
+    return (_user(row), row["password_hash"]) if row else None
+
+
+async def get_user(tx: Tx, org_id: str, user_id: str) -> User | None:
+    row = await tx.one(_USER, {"org_id": org_id, "user_id": user_id})
+    return _user(row) if row else None
+
+
+async def list_users(tx: Tx, org_id: str) -> list[User]:
+    return [_user(r) for r in await tx.all(_USERS, {"org_id": org_id})]

@@ -1,0 +1,210 @@
+"""The schema, as SQLAlchemy Core tables: the single source for queries and migrations.
+
+Conventions: every row carries ``org_id`` and every index used for lookups
+starts with it; ids are 24-hex object ids (as Kustomer's); times are UTC epoch
+milliseconds (``BIGINT``), which sort and compare the same on SQLite and
+PostgreSQL; JSON columns are JSONB on PostgreSQL and JSON text on SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Id = sa.String(24)
+Millis = sa.BigInteger
+
+
+def _org_fk() -> sa.Column[str]:
+    return sa.Column("org_id", Id, sa.ForeignKey("org.id", ondelete="CASCADE"), nullable=False)
+
+
+org = sa.Table(
+    "org",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("jwt_secret", sa.String(128), nullable=False),
+    # Per-org event sequence: taken last in every write transaction, so event ids
+    # commit in increasing order per org (resume depends on that).
+    sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # Bumped whenever a klass attribute definition changes; writers compare it
+    # with the definitions they validated against.
+    sa.Column("schema_version", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", Millis, nullable=False),
+)
+
+brand = sa.Table(
+    "brand",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("settings", Json, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "name", unique=True),
+)
+
+api_key = sa.Table(
+    "api_key",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("brand_id", Id, nullable=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("revoked_at", Millis, nullable=True),
+    sa.Index(None, "org_id", "created_at"),
+)
+
+user = sa.Table(
+    "user_account",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("disabled_at", Millis, nullable=True),
+    sa.Index(None, "org_id", "created_at"),
+)
+
+attribute = sa.Table(
+    "klass_attribute",
+    metadata,
+    _org_fk(),
+    sa.Column("klass", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(8), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("sdk_writable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("enumeration", Json, nullable=True),
+    sa.Column("tree", Json, nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "klass", "name"),
+)
+
+customer = sa.Table(
+    "customer",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("external_id", sa.String(256), nullable=True),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("emails", Json, nullable=False),
+    sa.Column("phones", Json, nullable=False),
+    sa.Column("socials", Json, nullable=False),
+    sa.Column("custom", Json, nullable=False),
+    sa.Column("merged_into", Id, nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "updated_at"),
+    sa.Index(
+        "ix_customer_org_external_id",
+        "org_id",
+        "external_id",
+        unique=True,
+        sqlite_where=sa.text("external_id IS NOT NULL"),
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_customer_org_email",
+        "org_id",
+        "email",
+        unique=True,
+        sqlite_where=sa.text("email IS NOT NULL"),
+        postgresql_where=sa.text("email IS NOT NULL"),
+    ),
+)
+
+chat_session = sa.Table(
+    "chat_session",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("brand_id", Id, nullable=False),
+    sa.Column("customer_id", Id, nullable=False),
+    sa.Column("api_key_id", Id, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "customer_id"),
+)
+
+conversation = sa.Table(
+    "conversation",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("brand_id", Id, nullable=False),
+    sa.Column("customer_id", Id, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(256), nullable=True),
+    sa.Column("custom", Json, nullable=False),
+    sa.Column("preview", sa.String(256), nullable=True),
+    sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ended_at", Millis, nullable=True),
+    sa.Column("ended_by_type", sa.String(16), nullable=True),
+    sa.Column("customer_read_at", Millis, nullable=True),
+    sa.Column("last_message_at", Millis, nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "customer_id", "updated_at"),
+    sa.Index(None, "org_id", "updated_at"),
+    sa.Index(None, "org_id", "status", "updated_at"),
+)
+
+message = sa.Table(
+    "message",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("conversation_id", Id, nullable=False),
+    sa.Column("customer_id", Id, nullable=False),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("payload", sa.String(1024), nullable=True),
+    sa.Column("sent_by_type", sa.String(16), nullable=False),
+    sa.Column("sent_by_id", Id, nullable=True),
+    sa.Column("sent_by_name", sa.String(255), nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "conversation_id", "created_at"),
+)
+
+event = sa.Table(
+    "event",
+    metadata,
+    _org_fk(),
+    sa.Column("id", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("conversation_id", Id, nullable=True),
+    sa.Column("customer_id", Id, nullable=True),
+    sa.Column("actor_type", sa.String(16), nullable=False),
+    sa.Column("actor_id", Id, nullable=True),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "id"),
+    sa.Index(None, "org_id", "conversation_id", "id"),
+    sa.Index(None, "org_id", "customer_id", "id"),
+)
