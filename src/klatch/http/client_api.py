@@ -240,10 +240,9 @@ def client_endpoints(services: Services) -> list[ClientEndpoint]:
         custom = body.get("custom", body.get("customAttributes"))
         if custom is None:
             raise InvalidArguments('Send {"custom": {attribute: value, ...}}', pointer="/custom")
-        conv = await conversations.check_describe(
-            actor, request.path_params["conversation_id"], custom
-        )
-        return json_response({"conversationId": conv.id, "custom": conv.custom})
+        conversation_id = request.path_params["conversation_id"]
+        merged = await conversations.check_describe(actor, conversation_id, custom)
+        return json_response({"conversationId": conversation_id, "custom": merged})
 
     async def end_conversation(request: Request) -> Response:
         actor = await actor_for(request)

@@ -237,12 +237,17 @@ class ConversationService:
         self.ctx.publish(events)
         return created, message
 
-    async def check_describe(self, actor: Actor, conversation_id: str, custom: Any) -> Conversation:
+    async def check_describe(
+        self, actor: Actor, conversation_id: str, custom: Any
+    ) -> dict[str, Any]:
         """Merge custom attribute values into a conversation: all valid or nothing stored.
 
         ``None`` clears a key; keys not given are untouched. A chat session may
         only describe its own customer's conversations, and only ``sdkWritable``
-        attributes; anyone else is told the conversation does not exist.
+        attributes; anyone else is told the conversation does not exist. Returns
+        every custom attribute of the conversation after the update.
+
+        This is the chat hot path: it reads and writes only the ``custom`` column.
         """
 
         async def attempt(defs: Definitions, version: int) -> Any:
@@ -250,21 +255,35 @@ class ConversationService:
                 "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
             )
 
-            async def work(tx: Tx) -> tuple[Conversation, list[Any]]:
-                conv = _visible(
-                    actor,
-                    conversation_id,
-                    await store.get_conversation(
-                        tx, actor.org_id, conversation_id, for_update=True
-                    ),
-                )
-                return await self._do_update(tx, actor, conv, values, None, ..., version)
+            async def work(tx: Tx) -> tuple[dict[str, Any], list[Event]]:
+                found = await store.custom_for_update(tx, actor.org_id, conversation_id)
+                if found is None or (
+                    actor.customer_id is not None and found[0] != actor.customer_id
+                ):
+                    raise conversation_not_found(_safe_id(conversation_id))
+                customer_id, before, old_version = found
+                changes = ev.changes_between(before, values)
+                if not changes:
+                    return before, []
+                merged = _merged(before, values)
+                now = now_ms()
+                new_version = old_version + 1
+                await store.set_custom(tx, actor.org_id, conversation_id, merged, new_version, now)
+                payload = {
+                    "conversationId": conversation_id,
+                    "customerId": customer_id,
+                    "version": new_version,
+                    "changes": {"custom": changes},
+                    "custom": merged,
+                }
+                draft = EventDraft(ev.CONVERSATION_UPDATED, payload, conversation_id, customer_id)
+                return merged, await _append(tx, actor, [draft], now, version)
 
             return await self.ctx.db.write(work)
 
-        conv, events = await self.ctx.with_schema(actor.org_id, attempt)
+        merged, events = await self.ctx.with_schema(actor.org_id, attempt)
         self.ctx.publish(events)
-        return conv
+        return merged
 
     async def check_update(
         self,
@@ -326,17 +345,12 @@ class ConversationService:
         now = now_ms()
         changes: dict[str, Any] = {}
         custom_changes = ev.changes_between(conv.custom, values)
-        merged = dict(conv.custom)
-        for key, value in values.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
+        merged = _merged(conv.custom, values)
         updated = conv
         if custom_changes:
             changes["custom"] = custom_changes
-            version = await store.set_custom(tx, actor.org_id, conv.id, merged, now)
-            updated = _with(updated, custom=merged, version=version, updated_at=now)
+            await store.set_custom(tx, actor.org_id, conv.id, merged, conv.version + 1, now)
+            updated = _with(updated, custom=merged, version=conv.version + 1, updated_at=now)
         fields: dict[str, Any] = {}
         if status is not None and status != conv.status:
             changes["status"] = {"before": conv.status, "after": status}
@@ -442,8 +456,23 @@ class ConversationService:
 def _visible(actor: Actor, conversation_id: str, conv: Conversation | None) -> Conversation:
     """The conversation if this actor may see it; otherwise the same 404 as a missing one."""
     if conv is None or (actor.customer_id is not None and conv.customer_id != actor.customer_id):
-        raise conversation_not_found(conversation_id if is_id(conversation_id) else "?")
+        raise conversation_not_found(_safe_id(conversation_id))
     return conv
+
+
+def _safe_id(conversation_id: str) -> str:
+    """Echo an id back only if it looks like one (never arbitrary input in messages)."""
+    return conversation_id if is_id(conversation_id) else "?"
+
+
+def _merged(before: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(before)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _with(conv: Conversation, **changes: Any) -> Conversation:

@@ -21,11 +21,15 @@ _GET = Query(sa.select(conversation).where(*_BY_ID))
 # Row lock on PostgreSQL so concurrent read-merge-writes of one conversation queue
 # up instead of losing keys; SQLite's single writer already serialises them.
 _GET_FOR_UPDATE = Query(sa.select(conversation).where(*_BY_ID).with_for_update())
+_CUSTOM_FOR_UPDATE = Query(
+    sa.select(c.customer_id, c.custom, c.version).where(*_BY_ID).with_for_update()
+)
+# No RETURNING: on SQLite 3.40 it costs ~14 µs a statement; the caller holds the
+# row (SQLite's single writer, or FOR UPDATE on PostgreSQL) and knows the version.
 _SET_CUSTOM = Query(
     sa.update(conversation)
     .where(*_BY_ID)
-    .values(custom=b("custom"), version=c.version + 1, updated_at=b("now"))
-    .returning(c.version)
+    .values(custom=b("custom"), version=b("version"), updated_at=b("now"))
 )
 _SET_FIELDS = Query(
     sa.update(conversation)
@@ -148,15 +152,28 @@ async def get_conversation(
     return conversation_from_row(row) if row else None
 
 
+async def custom_for_update(
+    tx: Tx, org_id: str, conversation_id: str
+) -> tuple[str, dict[str, Any], int] | None:
+    """(customer id, custom attributes, version) of a conversation, locked until commit."""
+    row = await tx.one(_CUSTOM_FOR_UPDATE, {"org_id": org_id, "conversation_id": conversation_id})
+    return (row[0], loads(row[1]), row[2]) if row else None
+
+
 async def set_custom(
-    tx: Tx, org_id: str, conversation_id: str, custom: dict[str, Any], now: int
-) -> int:
-    row = await tx.one(
+    tx: Tx, org_id: str, conversation_id: str, custom: dict[str, Any], version: int, now: int
+) -> None:
+    """Store a locked conversation's custom attributes as its ``version``."""
+    await tx.execute(
         _SET_CUSTOM,
-        {"org_id": org_id, "conversation_id": conversation_id, "custom": dumps(custom), "now": now},
+        {
+            "org_id": org_id,
+            "conversation_id": conversation_id,
+            "custom": dumps(custom),
+            "version": version,
+            "now": now,
+        },
     )
-    assert row is not None
-    return int(row[0])
 
 
 async def set_fields(tx: Tx, conv: Conversation, now: int) -> int:

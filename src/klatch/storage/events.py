@@ -100,23 +100,24 @@ async def append(
         )
         for i, d in enumerate(drafts)
     ]
-    await tx.execute_many(
-        _INSERT,
-        [
-            {
-                "org_id": org_id,
-                "id": e.id,
-                "type": e.type,
-                "conversation_id": e.conversation_id,
-                "customer_id": e.customer_id,
-                "actor_type": actor_type,
-                "actor_id": actor_id,
-                "payload": dumps(e.payload),
-                "created_at": now,
-            }
-            for e in events
-        ],
-    )
+    rows = [
+        {
+            "org_id": org_id,
+            "id": e.id,
+            "type": e.type,
+            "conversation_id": e.conversation_id,
+            "customer_id": e.customer_id,
+            "actor_type": actor_type,
+            "actor_id": actor_id,
+            "payload": dumps(e.payload),
+            "created_at": now,
+        }
+        for e in events
+    ]
+    if len(rows) == 1:
+        await tx.execute(_INSERT, rows[0])
+    else:
+        await tx.execute_many(_INSERT, rows)
     return events
 
 

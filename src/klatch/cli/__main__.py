@@ -1,0 +1,3 @@
+from klatch.cli.main import main
+
+main()
