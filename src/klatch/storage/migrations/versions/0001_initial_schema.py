@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=24), nullable=False),
         sa.Column("org_id", sa.String(length=24), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("is_default", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("is_default", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column(
             "settings",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -139,7 +139,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("external_id", sa.String(length=256), nullable=True),
         sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("verified", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("verified", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column(
             "emails",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -227,7 +227,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("type", sa.String(length=8), nullable=False),
         sa.Column("display_name", sa.String(length=255), nullable=False),
-        sa.Column("sdk_writable", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("sdk_writable", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column(
             "enumeration",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
