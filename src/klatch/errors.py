@@ -147,3 +147,10 @@ def conversation_not_found(conversation_id: str) -> NotFound:
         code="conversation_not_found",
         pointer="/conversationId",
     )
+
+
+def invalid_session() -> Unauthorized:
+    """The chat session token is missing, unknown, ended, or of another org."""
+    return Unauthorized(
+        "The chat session is missing or has ended; start a new one", code="invalid_session"
+    )

@@ -8,6 +8,7 @@ else ``./klatch-data``, and its database from ``KLATCH_DATABASE_URL`` when set.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -166,8 +167,16 @@ def _serve(settings: Settings, *, access_log: bool = False) -> None:
 
     from klatch.app import create_app
 
+    application = create_app(settings)
+    # A server process makes many short-lived objects per request and few that
+    # live long. Freeze what start-up made and collect the young generation less
+    # often: with CPython's defaults, collections under load made the p99 of a
+    # describe 50 ms instead of 14 ms (bench/describe).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -163,9 +163,9 @@ def client_endpoints(services: Services) -> list[ClientEndpoint]:
     limiter = RateLimiter(settings.rate_limit_session, what="requests of this chat session")
 
     async def actor_for(request: Request) -> Actor:
-        actor = await chat.authenticate(bearer(request), request.headers.get(SESSION_HEADER))
-        assert actor.id is not None
-        limiter.hit(actor.id)
+        token = request.headers.get(SESSION_HEADER)
+        actor = await chat.authenticate(bearer(request), token)
+        limiter.hit(token or "")
         return actor
 
     async def start_session(request: Request) -> Response:
@@ -235,13 +235,17 @@ def client_endpoints(services: Services) -> list[ClientEndpoint]:
         return json_response(conversation_view(conv))
 
     async def describe_conversation(request: Request) -> Response:
-        actor = await actor_for(request)
+        # The hot path: the session is checked inside the write (see
+        # ConversationService.describe_for_session), not by actor_for.
+        key = await chat.tracking_key(bearer(request))
+        token = request.headers.get(SESSION_HEADER)
+        limiter.hit(token or "")
         body = _object(await read_json(request))
         custom = body.get("custom", body.get("customAttributes"))
         if custom is None:
             raise InvalidArguments('Send {"custom": {attribute: value, ...}}', pointer="/custom")
         conversation_id = request.path_params["conversation_id"]
-        merged = await conversations.check_describe(actor, conversation_id, custom)
+        merged = await conversations.describe_for_session(key, token, conversation_id, custom)
         return json_response({"conversationId": conversation_id, "custom": merged})
 
     async def end_conversation(request: Request) -> Response:

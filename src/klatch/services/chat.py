@@ -17,7 +17,7 @@ import jwt
 
 from klatch.domain import events as ev
 from klatch.domain.models import Actor, ActorType, ApiKey, Brand, ChatSession, Customer, Role
-from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized
+from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized, invalid_session
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
 from klatch.services.customers import new_customer
@@ -111,9 +111,7 @@ class ChatService:
         key = await self.tracking_key(key_secret)
         session = await self._session(token) if token else None
         if session is None or session.org_id != key.org_id:
-            raise Unauthorized(
-                "The chat session is missing or has ended; start a new one", code="invalid_session"
-            )
+            raise invalid_session()
         return session_actor(session)
 
     async def settings(self, key: ApiKey, brand_id: str | None) -> tuple[Brand, str]:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from klatch.config import Settings
 from klatch.domain.attributes import KLASSES, AttributeDef
 from klatch.domain.models import ApiKey, Event
+from klatch.errors import AttributeErrors
 from klatch.realtime.bus import Bus
 from klatch.storage import attributes as attribute_store
 from klatch.storage import orgs as org_store
@@ -50,6 +51,11 @@ class SchemaCache:
 
     def invalidate(self, org_id: str) -> None:
         self._by_org.pop(org_id, None)
+
+    async def is_stale(self, org_id: str, version: int) -> bool:
+        """Whether the org's definitions changed since ``version`` (one small read)."""
+        current = await self._db.read(lambda tx: org_store.schema_version(tx, org_id))
+        return current != version
 
     @staticmethod
     async def _load(tx: Tx, org_id: str) -> _Schema:
@@ -110,6 +116,13 @@ class Context:
             try:
                 return await attempt(defs, version)
             except SchemaChanged:
+                self.schemas.invalidate(org_id)
+            except AttributeErrors:
+                # Refused by cached definitions: another process (the CLI, another
+                # replica) may have defined or changed the attribute since. Only the
+                # error path pays for the check.
+                if not await self.schemas.is_stale(org_id, version):
+                    raise
                 self.schemas.invalidate(org_id)
         version, defs = await self.schemas.get(org_id)
         return await attempt(defs, version)

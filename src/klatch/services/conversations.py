@@ -7,17 +7,27 @@ its events, and publishes those events once the transaction is durable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values, filter_value
-from klatch.domain.models import Actor, ActorType, Conversation, Event, Message, Page
-from klatch.errors import Conflict, InvalidArguments, conversation_not_found
-from klatch.ids import is_id, new_id, now_ms
+from klatch.domain.models import (
+    Actor,
+    ActorType,
+    ApiKey,
+    Conversation,
+    Event,
+    Message,
+    Page,
+    Role,
+)
+from klatch.errors import Conflict, InvalidArguments, conversation_not_found, invalid_session
+from klatch.ids import hash_secret, is_id, new_id, now_ms
 from klatch.services.context import Context, Definitions
 from klatch.storage import conversations as store
+from klatch.storage import customers as customer_store
 from klatch.storage import events as event_store
 from klatch.storage.db import Tx
 from klatch.storage.events import EventDraft
@@ -246,29 +256,71 @@ class ConversationService:
         only describe its own customer's conversations, and only ``sdkWritable``
         attributes; anyone else is told the conversation does not exist. Returns
         every custom attribute of the conversation after the update.
-
-        This is the chat hot path: it reads and writes only the ``custom`` column.
         """
 
-        async def attempt(defs: Definitions, version: int) -> Any:
-            values = check_values(
-                "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
+        async def lock(tx: Tx) -> tuple[Actor, str, dict[str, Any], int]:
+            found = await store.custom_for_update(tx, actor.org_id, conversation_id)
+            if found is None or (actor.customer_id is not None and found[0] != actor.customer_id):
+                raise conversation_not_found(_safe_id(conversation_id))
+            return actor, *found
+
+        return await self._describe(
+            actor.org_id, conversation_id, custom, from_sdk=actor.is_customer, lock=lock
+        )
+
+    async def describe_for_session(
+        self, key: ApiKey, session_token: str | None, conversation_id: str, custom: Any
+    ) -> dict[str, Any]:
+        """``describeConversation`` from a chat session (tracking key + session token).
+
+        The chat hot path: the session is checked inside the write, in the same
+        statement that locks the conversation, and only the ``custom`` column is
+        read and written. Same rules and answers as :meth:`check_describe`.
+        """
+        token_hash = hash_secret(session_token) if session_token else ""
+
+        async def lock(tx: Tx) -> tuple[Actor, str, dict[str, Any], int]:
+            found = await store.custom_for_session_update(
+                tx, key.org_id, token_hash, conversation_id
             )
+            if found is None:
+                session = await customer_store.session_by_token_hash(tx, token_hash)
+                if session is None or session.org_id != key.org_id:
+                    raise invalid_session()
+                raise conversation_not_found(_safe_id(conversation_id))
+            session_id, customer_id, before, version = found
+            actor = Actor(
+                ActorType.CUSTOMER,
+                session_id,
+                key.org_id,
+                customer_id=customer_id,
+                role=Role.TRACKING,
+            )
+            return actor, customer_id, before, version
+
+        return await self._describe(key.org_id, conversation_id, custom, from_sdk=True, lock=lock)
+
+    async def _describe(
+        self,
+        org_id: str,
+        conversation_id: str,
+        custom: Any,
+        *,
+        from_sdk: bool,
+        lock: Callable[[Tx], Awaitable[tuple[Actor, str, dict[str, Any], int]]],
+    ) -> dict[str, Any]:
+        async def attempt(defs: Definitions, schema_version: int) -> Any:
+            values = check_values("conversation", defs["conversation"], custom, from_sdk=from_sdk)
 
             async def work(tx: Tx) -> tuple[dict[str, Any], list[Event]]:
-                found = await store.custom_for_update(tx, actor.org_id, conversation_id)
-                if found is None or (
-                    actor.customer_id is not None and found[0] != actor.customer_id
-                ):
-                    raise conversation_not_found(_safe_id(conversation_id))
-                customer_id, before, old_version = found
+                actor, customer_id, before, old_version = await lock(tx)
                 changes = ev.changes_between(before, values)
                 if not changes:
                     return before, []
                 merged = _merged(before, values)
                 now = now_ms()
                 new_version = old_version + 1
-                await store.set_custom(tx, actor.org_id, conversation_id, merged, new_version, now)
+                await store.set_custom(tx, org_id, conversation_id, merged, new_version, now)
                 payload = {
                     "conversationId": conversation_id,
                     "customerId": customer_id,
@@ -277,11 +329,11 @@ class ConversationService:
                     "custom": merged,
                 }
                 draft = EventDraft(ev.CONVERSATION_UPDATED, payload, conversation_id, customer_id)
-                return merged, await _append(tx, actor, [draft], now, version)
+                return merged, await _append(tx, actor, [draft], now, schema_version)
 
             return await self.ctx.db.write(work)
 
-        merged, events = await self.ctx.with_schema(actor.org_id, attempt)
+        merged, events = await self.ctx.with_schema(org_id, attempt)
         self.ctx.publish(events)
         return merged
 
