@@ -49,13 +49,19 @@ def wait_up(url: str, timeout: float = 20.0) -> None:
 
 
 def klatch(*args: str, env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "klatch.cli", *args], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "klatch.cli", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
-def wrk(url: str, connections: int, duration: int, script: Path | None,
-        env: dict[str, str]) -> dict[str, float]:
+def wrk(
+    url: str, connections: int, duration: int, script: Path | None, env: dict[str, str]
+) -> dict[str, float]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
@@ -92,16 +98,21 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
 
     data = Path(tempfile.mkdtemp(prefix="klatch-bench-"))
-    env = {**os.environ, "KLATCH_DATA_DIR": str(data), "KLATCH_RATE_LIMIT_SESSION": "0",
-           "KLATCH_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "KLATCH_DATA_DIR": str(data),
+        "KLATCH_RATE_LIMIT_SESSION": "0",
+        "KLATCH_LOG_LEVEL": "warning",
+    }
     env.pop("KLATCH_DATABASE_URL", None)
     init = json.loads(klatch("init", "--json", env=env))
     klatch("attributes", "define", "conversation", "orderNumberStr", env=env)
     klatch("attributes", "define", "conversation", "priorityNum", env=env)
 
     port = free_port()
-    server = serve([sys.executable, "-m", "klatch.cli", "serve", "--port", str(port)], env,
-                   data / "klatch.log")
+    server = serve(
+        [sys.executable, "-m", "klatch.cli", "serve", "--port", str(port)], env, data / "klatch.log"
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base + "/healthz")
@@ -110,23 +121,41 @@ def main() -> None:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
             for _ in range(opts.sessions):
                 token = c.post("/c/v1/sessions").json()["sessionToken"]
-                conv = c.post("/c/v1/conversations", json={"message": "hi"},
-                              headers={"X-Klatch-Session": token}).json()
+                conv = c.post(
+                    "/c/v1/conversations",
+                    json={"message": "hi"},
+                    headers={"X-Klatch-Session": token},
+                ).json()
                 targets.append((token, conv["conversationId"]))
         lua_targets = data / "targets.lua"
-        lua_targets.write_text("return {" + ",".join(
-            f'{{"{t}", "{cid}"}}' for t, cid in targets) + "}\n")
+        lua_targets.write_text(
+            "return {" + ",".join(f'{{"{t}", "{cid}"}}' for t, cid in targets) + "}\n"
+        )
         wrk_env = {**env, "KLATCH_BENCH_TARGETS": str(lua_targets), "KLATCH_BENCH_KEY": key}
         wrk(base + "/", 8, 2, HERE / "describe.lua", wrk_env)  # warm-up
-        klatch_result = wrk(base + "/", opts.connections, opts.duration, HERE / "describe.lua",
-                            wrk_env)
+        klatch_result = wrk(
+            base + "/", opts.connections, opts.duration, HERE / "describe.lua", wrk_env
+        )
     finally:
         server.terminate()
         server.wait(10)
 
     port = free_port()
-    noop = serve([sys.executable, "-m", "uvicorn", "noop_app:app", "--port", str(port),
-                  "--log-level", "warning", "--no-access-log"], {**env, "PYTHONPATH": str(HERE)}, data / "noop.log")
+    noop = serve(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "noop_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        {**env, "PYTHONPATH": str(HERE)},
+        data / "noop.log",
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_up(base + "/c/v1/conversations/x")
@@ -140,8 +169,10 @@ def main() -> None:
 
     ratio = klatch_result["rps"] / noop_result["rps"]
     print(f"{'':28} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
-    for name, r in (("klatch describe (durable)", klatch_result),
-                    ("bare starlette PATCH no-op", noop_result)):
+    for name, r in (
+        ("klatch describe (durable)", klatch_result),
+        ("bare starlette PATCH no-op", noop_result),
+    ):
         print(f"{name:28} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
     print(f"ratio (describe / no-op)     {ratio:.2f}   goal >= 0.50")
     print(f"describe p99                 {klatch_result['p99']:.2f} ms   goal <= 20 ms")

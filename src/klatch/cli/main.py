@@ -15,7 +15,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -74,7 +74,7 @@ def _run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
         _fail(exc)
 
 
-def _fail(exc: KlatchError) -> Any:
+def _fail(exc: KlatchError) -> NoReturn:
     if "--json" in sys.argv:
         print(json.dumps({"error": {"code": exc.code, "detail": exc.detail}}))
     else:

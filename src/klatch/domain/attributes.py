@@ -331,11 +331,18 @@ def check_values(
                 problem = (exc.code, exc.message)
         if problem is not None:
             problems.append(
-                ErrorDetail(problem[0], problem[1], attribute=name, pointer=f"{pointer}/{name}")
+                ErrorDetail(
+                    problem[0], problem[1], attribute=name, pointer=f"{pointer}/{_escape(name)}"
+                )
             )
     if problems:
         raise AttributeErrors(klass, problems)
     return normalised
+
+
+def _escape(name: str) -> str:
+    """One JSON Pointer reference token (RFC 6901): '~' and '/' are escaped."""
+    return name.replace("~", "~0").replace("/", "~1")
 
 
 class _ValueProblem(Exception):
@@ -373,9 +380,20 @@ def _mismatch(definition: AttributeDef, value: Any, expected: str) -> _ValueProb
     )
 
 
+def _utf8_size(definition: AttributeDef, value: str) -> int:
+    """Bytes of UTF-8; a lone surrogate (valid JSON, not text) cannot be stored."""
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _ValueProblem(
+            "type_mismatch", f"'{definition.name}' must be valid Unicode text"
+        ) from None
+
+
 def _check_str(definition: AttributeDef, value: Any) -> str:
     if not isinstance(value, str):
         raise _mismatch(definition, value, "a string")
+    _utf8_size(definition, value)
     if len(value) > STR_MAX_CHARS:
         raise _ValueProblem(
             "value_too_long",
@@ -394,7 +412,7 @@ def _check_str(definition: AttributeDef, value: Any) -> str:
 def _check_txt(definition: AttributeDef, value: Any) -> str:
     if not isinstance(value, str):
         raise _mismatch(definition, value, "a text")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    size = _utf8_size(definition, value)
     if size > TXT_MAX_BYTES:
         raise _ValueProblem(
             "value_too_long",
@@ -406,9 +424,21 @@ def _check_txt(definition: AttributeDef, value: Any) -> str:
 def _check_num(definition: AttributeDef, value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _mismatch(definition, value, "a number")
+    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        # Beyond 64 bits JSON storage cannot keep an int; as a browser would, hold it
+        # as a double, and refuse it when it is too large even for that.
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
     if isinstance(value, float) and not math.isfinite(value):
         raise _ValueProblem("type_mismatch", f"'{definition.name}' must be a finite number")
-    return value
+    number: int | float = value
+    return number
+
+
+_INT_MIN = -(2**63)
+_INT_MAX = 2**63 - 1
 
 
 def _check_bool(definition: AttributeDef, value: Any) -> bool:
@@ -476,13 +506,20 @@ def parse_datetime(value: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("a date-time needs a timezone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError("the date-time is out of range in UTC") from None
 
 
 def format_datetime(moment: datetime) -> str:
     """UTC, millisecond precision, 'Z': sortable as text, what JavaScript's Date prints."""
     utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y drops the zero padding of years before 1000 on glibc.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def filter_value(definition: AttributeDef, raw: str) -> Any:

@@ -6,9 +6,10 @@ is how writers in any process learn that their cached definitions are stale.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from klatch.domain.attributes import (
     AttributeDef,
@@ -104,7 +105,7 @@ class AttributeService:
             return changed
 
         check_klass(klass)
-        return await self._write(org_id, work)
+        return cast(AttributeDef, await self._write(org_id, work))
 
     async def delete(self, org_id: str, klass: str, name: str) -> None:
         """Remove a definition. Stored values stay in the records (nothing is lost), but
@@ -120,7 +121,7 @@ class AttributeService:
 
     async def put_properties(
         self, org_id: str, klass: str, properties: dict[str, Any]
-    ) -> list[AttributeDef]:
+    ) -> builtins.list[AttributeDef]:
         """Kustomer's ``PUT /v1/metadata/{klass}``: create or update each named property,
         all or nothing."""
         check_klass(klass)
@@ -163,7 +164,7 @@ class AttributeService:
             await org_store.bump_schema_version(tx, org_id)
             return out
 
-        return await self._write(org_id, work)
+        return cast(builtins.list[AttributeDef], await self._write(org_id, work))
 
     async def _write(self, org_id: str, work: Any) -> Any:
         try:

@@ -162,13 +162,14 @@ class ChatService:
                     )
                 )
             moved: list[str] = []
-            if found.id != anonymous_id:
+            current = await store.get_customer(tx, org.id, anonymous_id)
+            # Only an anonymous customer is merged: a session already logged in as
+            # someone else switches identity and leaves that customer's data alone.
+            if found.id != anonymous_id and current is not None and not current.verified:
                 moved = await conversation_store.move_to_customer(
                     tx, org.id, anonymous_id, found.id
                 )
                 await store.mark_merged(tx, org.id, anonymous_id, found.id, now)
-                assert actor.id is not None
-                await store.move_session(tx, org.id, actor.id, found.id)
                 drafts.append(
                     EventDraft(
                         ev.CUSTOMER_UPDATED,
@@ -183,6 +184,9 @@ class ChatService:
                         found.id,
                     )
                 )
+            if found.id != anonymous_id:
+                assert actor.id is not None
+                await store.move_session(tx, org.id, actor.id, found.id)
             events = []
             if drafts:
                 events = await event_store.append(

@@ -7,9 +7,10 @@ its events, and publishes those events once the transaction is durable.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values, filter_value
@@ -109,7 +110,7 @@ class ConversationService:
 
     async def _custom_filters(
         self, org_id: str, filters: Mapping[str, str]
-    ) -> list[tuple[str, Any]]:
+    ) -> builtins.list[tuple[str, Any]]:
         """Typed (name, value) pairs for ``custom.<name>=<value>`` filters."""
         if not filters:
             return []
@@ -149,7 +150,7 @@ class ConversationService:
         customer_id = actor.customer_id
         return await self.ctx.db.read(lambda tx: store.unread_counts(tx, actor.org_id, customer_id))
 
-    async def history(self, actor: Actor, conversation_id: str) -> list[Event]:
+    async def history(self, actor: Actor, conversation_id: str) -> builtins.list[Event]:
         """The attribute changes of one conversation, oldest first, from the event log."""
         await self.get(actor, conversation_id)
         events = await self.ctx.db.read(
@@ -335,7 +336,7 @@ class ConversationService:
 
         merged, events = await self.ctx.with_schema(org_id, attempt)
         self.ctx.publish(events)
-        return merged
+        return cast(dict[str, Any], merged)
 
     async def check_update(
         self,
@@ -382,7 +383,7 @@ class ConversationService:
 
         conv, events = await self.ctx.with_schema(actor.org_id, attempt)
         self.ctx.publish(events)
-        return conv
+        return cast(Conversation, conv)
 
     async def _do_update(
         self,
@@ -393,7 +394,7 @@ class ConversationService:
         status: str | None,
         title: Any,
         schema_version: int,
-    ) -> tuple[Conversation, list[Any]]:
+    ) -> tuple[Conversation, builtins.list[Any]]:
         now = now_ms()
         changes: dict[str, Any] = {}
         custom_changes = ev.changes_between(conv.custom, values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values
@@ -199,7 +199,7 @@ class CustomerService:
 
         customer, events = await self.ctx.with_schema(actor.org_id, attempt)
         self.ctx.publish(events)
-        return customer
+        return cast(Customer, customer)
 
     async def check_describe(
         self,
@@ -264,7 +264,7 @@ class CustomerService:
 
         customer, events = await self.ctx.with_schema(actor.org_id, attempt)
         self.ctx.publish(events)
-        return customer
+        return cast(Customer, customer)
 
 
 def _describe(

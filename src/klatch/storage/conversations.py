@@ -263,11 +263,13 @@ async def list_conversations(
 def _custom_equals(dialect: str, name: str, value: Any) -> sa.ColumnElement[bool]:
     if dialect == "postgresql":
         # Containment uses the GIN index on custom, whatever the attribute.
-        return c.custom.op("@>")(sa.cast(dumps({name: value}), JSONB))
-    extracted = sa.func.json_extract(c.custom, f'$."{name}"')
+        contains: sa.ColumnElement[bool] = c.custom.op("@>")(sa.cast(dumps({name: value}), JSONB))
+        return contains
+    extracted: sa.ColumnElement[Any] = sa.func.json_extract(c.custom, f'$."{name}"')
     if isinstance(value, bool):
         return sa.and_(sa.func.json_type(c.custom, f'$."{name}"') == ("true" if value else "false"))
-    return extracted == value
+    equals: sa.ColumnElement[bool] = extracted == value
+    return equals
 
 
 async def insert_message(tx: Tx, m: Message) -> None:

@@ -28,11 +28,12 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 from klatch.errors import Unavailable
@@ -64,7 +65,9 @@ class Query:
         cache_key = (dialect.name, keys)
         entry = self._cache.get(cache_key)
         if entry is None:
-            compiled = self.stmt.compile(dialect=dialect, column_keys=list(keys) or None)
+            compiled = cast(
+                SQLCompiler, self.stmt.compile(dialect=dialect, column_keys=list(keys) or None)
+            )
             entry = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
             self._cache[cache_key] = entry
         sql, names, defaults = entry
@@ -73,7 +76,9 @@ class Query:
 
 def compile_adhoc(stmt: ClauseElement, dialect: Dialect) -> tuple[str, list[Any]]:
     """Compile a one-off statement whose values are embedded in it (dynamic filters)."""
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    compiled = cast(
+        SQLCompiler, stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    )
     params = compiled.params
     return compiled.string, [params[n] for n in compiled.positiontup or ()]
 
@@ -364,7 +369,7 @@ class PostgresDatabase:
         self._dsn = asyncpg_dsn(url)
         self._pool_size = pool_size
         self._pool: Any = None
-        self._dialect = pg_asyncpg.dialect()
+        self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
     async def open(self) -> None:
         import asyncpg
