@@ -10,5 +10,7 @@ async def test_describe_round_trip(services: Services, setup: Setup, chat: Chat)
     conv = await chat.create_conversation(message="hi")
     response = await chat.describe(conv["conversationId"], {"orderNumberStr": "A1"})
     assert response.status_code == 200, response.text
-    assert response.json() == {"conversationId": conv["conversationId"],
-                               "custom": {"orderNumberStr": "A1"}}
+    assert response.json() == {
+        "conversationId": conv["conversationId"],
+        "custom": {"orderNumberStr": "A1"},
+    }

@@ -38,7 +38,7 @@ app.add_typer(attributes_app, name="attributes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 
-console = Console()
+console = Console(soft_wrap=True)  # keys and URLs must stay copyable on one line
 err_console = Console(stderr=True)
 
 DataDir = typer.Option(None, "--data-dir", help="Data directory [env KLATCH_DATA_DIR]")

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from klatch.domain.events import iso
 from klatch.domain.models import Actor, Conversation, Customer, Message
-from klatch.errors import InvalidArguments, UnsupportedMediaType
+from klatch.errors import AttributeErrors, InvalidArguments, PayloadTooLarge, UnsupportedMediaType
 from klatch.http.ratelimit import RateLimiter
 from klatch.services import Services
 from klatch.services.chat import availability
@@ -30,6 +30,7 @@ from klatch.services.chat import availability
 SESSION_HEADER = "x-klatch-session"
 JSON_TYPES = ("application/json", "application/vnd.api+json", "application/json-patch+json")
 Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_PAGE = 1_000_000
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -72,8 +73,9 @@ def _page_args(request: Request) -> tuple[int, int]:
         size = int(request.query_params.get("pageSize", "100"))
     except ValueError:
         raise InvalidArguments("page and pageSize must be whole numbers") from None
-    if page < 1 or not 1 <= size <= 100:
-        raise InvalidArguments("page starts at 1; pageSize is 1 to 100")
+    # The offset, (page - 1) * pageSize, must fit the databases' 64-bit integers.
+    if not 1 <= page <= MAX_PAGE or not 1 <= size <= 100:
+        raise InvalidArguments(f"page is 1 to {MAX_PAGE}; pageSize is 1 to 100")
     return page, size
 
 
@@ -240,12 +242,19 @@ def client_endpoints(services: Services) -> list[ClientEndpoint]:
         key = await chat.tracking_key(bearer(request))
         token = request.headers.get(SESSION_HEADER)
         limiter.hit(token or "")
-        body = _object(await read_json(request))
-        custom = body.get("custom", body.get("customAttributes"))
-        if custom is None:
-            raise InvalidArguments('Send {"custom": {attribute: value, ...}}', pointer="/custom")
         conversation_id = request.path_params["conversation_id"]
-        merged = await conversations.describe_for_session(key, token, conversation_id, custom)
+        try:
+            body = _object(await read_json(request))
+            custom = body.get("custom", body.get("customAttributes"))
+            if custom is None:
+                raise InvalidArguments(
+                    'Send {"custom": {attribute: value, ...}}', pointer="/custom"
+                )
+            merged = await conversations.describe_for_session(key, token, conversation_id, custom)
+        except (InvalidArguments, AttributeErrors, UnsupportedMediaType, PayloadTooLarge):
+            # Without a valid session, that is the problem to report, not the body.
+            await chat.check_session(key, token)
+            raise
         return json_response({"conversationId": conversation_id, "custom": merged})
 
     async def end_conversation(request: Request) -> Response:

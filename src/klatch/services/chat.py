@@ -108,7 +108,10 @@ class ChatService:
 
     async def authenticate(self, key_secret: str | None, token: str | None) -> Actor:
         """The customer a request acts for: tracking key and session token must match."""
-        key = await self.tracking_key(key_secret)
+        return await self.check_session(await self.tracking_key(key_secret), token)
+
+    async def check_session(self, key: ApiKey, token: str | None) -> Actor:
+        """The customer of the session ``token`` of ``key``'s org; else ``invalid_session``."""
         session = await self._session(token) if token else None
         if session is None or session.org_id != key.org_id:
             raise invalid_session()

@@ -181,11 +181,12 @@ class SqliteDatabase:
         self._checkpoint_pages = checkpoint_pages
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
-        self._in_tx = False
-        self._batch: asyncio.Future[None] | None = None
+        self._wtx: _SqliteTx | None = None
+        self._rtx: _SqliteTx | None = None
+        self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
+        self._closing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-commit")
         self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-checkpoint")
         self._checkpointing = threading.Event()
@@ -200,15 +201,15 @@ class SqliteDatabase:
         self._reader = _connect_sqlite(self.path, writer=False)
         self._wtx = _SqliteTx(self._writer)
         self._rtx = _SqliteTx(self._reader)
+        self._closing = False
         self._committer = asyncio.create_task(self._commit_loop(), name="klatch-sqlite-committer")
 
     async def close(self) -> None:
         if self._committer is not None:
-            async with self._lock:
-                await self._commit_now()
-            self._committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
+            # The committer stores what is queued, then stops; new writes are refused.
+            self._closing = True
+            self._wake.set()
+            await self._committer
             self._committer = None
         if self._writer is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -231,48 +232,54 @@ class SqliteDatabase:
             raise Unavailable("The database is not open")
         conn.execute("BEGIN")
         try:
-            return await work(self._rtx)
+            return await work(self._rtx)  # type: ignore[arg-type]
         finally:
             conn.execute("COMMIT")
 
     async def write(self, work: Work[T]) -> T:
-        async with self._lock:
-            conn = self._writer
-            if conn is None:
-                raise Unavailable("The database is not open")
-            if not self._in_tx:
-                conn.execute("BEGIN IMMEDIATE")
-                self._in_tx = True
-            conn.execute("SAVEPOINT unit")
-            try:
-                result = await work(self._wtx)
-            except BaseException:
-                conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
-                raise
-            conn.execute("RELEASE unit")
-            self.units += 1
-            batch = self._batch
-            if batch is None:
-                batch = self._batch = asyncio.get_running_loop().create_future()
-                self._wake.set()
-        # Shielded: a caller that goes away must not cancel its batch-mates' commit.
-        await asyncio.shield(batch)
-        return result
+        """Queue ``work`` for the committer; return its result once it is durable."""
+        if self._writer is None or self._closing:
+            raise Unavailable("The database is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        self._wake.set()
+        # A caller that goes away does not take its unit back: it may already be in
+        # the batch being committed, and its batch-mates must not notice.
+        return await asyncio.shield(future)
 
     async def _commit_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            async with self._lock:
-                await self._commit_now()
+            while self._pending:
+                await self._run_batch()
+            if self._closing:
+                return
 
-    async def _commit_now(self) -> None:
-        batch, self._batch = self._batch, None
-        if batch is None:
-            return
-        conn = self._writer
-        assert conn is not None
+    async def _run_batch(self) -> None:
+        """Run every queued unit in its own savepoint of one transaction, commit once
+        (the fsync in a worker thread), then answer each caller.
+
+        Units only await ``tx`` calls, which do not suspend, so the whole batch runs
+        without yielding to the event loop until the commit.
+        """
+        batch, self._pending = self._pending, []
+        conn, tx = self._writer, self._wtx
+        assert conn is not None and tx is not None
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for work, future in batch:
+            conn.execute("SAVEPOINT unit")
+            try:
+                result = await work(tx)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+                outcomes.append((future, None, exc))
+                continue
+            conn.execute("RELEASE unit")
+            outcomes.append((future, result, None))
+        self.units += len(batch)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._commit_pool, conn.execute, "COMMIT")
@@ -280,13 +287,18 @@ class SqliteDatabase:
             log.error("sqlite commit failed: %s", exc)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            self._in_tx = False
-            batch.set_exception(Unavailable("The write could not be stored; try again"))
-            batch.exception()  # mark retrieved: every waiter re-raises its own copy
+            for future, _, _ in outcomes:
+                if not future.done():
+                    future.set_exception(Unavailable("The write could not be stored; try again"))
             return
-        self._in_tx = False
         self.commits += 1
-        batch.set_result(None)
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
         self._maybe_checkpoint(loop)
 
     def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
