@@ -28,11 +28,12 @@ ensure_venv() {
       "$python" -m venv .venv
     }
   fi
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' >&2 || true
+  pip_install --upgrade pip || true
 }
 
 pip_install() {
-  # pip prints warnings about unreachable extra indexes on some machines; keep errors.
-  .venv/bin/python -m pip install -q "$@" 2>&1 | grep -v '^WARNING: Location' >&2
-  return "${PIPESTATUS[0]}"
+  # pip warns about unreachable extra indexes on some machines; show everything else.
+  local status=0
+  .venv/bin/python -m pip install -q "$@" 2> >(grep -v '^WARNING: Location' >&2) || status=$?
+  return "$status"
 }

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from klatch.config import Settings, load_settings
 from klatch.domain.attributes import METADATA_TYPE_NAMES, suffix_list
@@ -60,7 +60,10 @@ DEMO_ATTRIBUTES: list[dict[str, Any]] = [
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    return load_settings(data_dir=data_dir, **overrides)
+    try:
+        return load_settings(data_dir=data_dir, **overrides)
+    except KlatchError as exc:  # invalid KLATCH_* settings: a message, not a traceback
+        _fail(exc)
 
 
 def _run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
@@ -310,7 +313,15 @@ def attributes_list(
     defs = _run(settings, work)
 
     def human() -> None:
-        table = Table("klass", "name", "type", "display name", "sdk writable", "allowed")
+        # The system name is what the API and SDKs use: never cut it short.
+        table = Table(
+            Column("klass", no_wrap=True, min_width=len("conversation")),
+            Column("name", no_wrap=True, min_width=max((len(d.name) for d in defs), default=4)),
+            "type",
+            "display name",
+            "sdk writable",
+            "allowed",
+        )
         for d in defs:
             allowed = ", ".join((d.enumeration or ()) + (d.tree or ()))
             table.add_row(
