@@ -16,6 +16,7 @@ from klatch.http.client_api import client_endpoints, client_routes
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
 from klatch.http.middleware import BodyLimit
 from klatch.http.ops import ops_routes
+from klatch.http.realtime import realtime_routes
 from klatch.http.rest import build_rest_app
 from klatch.services import Services
 
@@ -40,7 +41,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             await services.stop()
 
     app = Starlette(
-        routes=[*client_routes(endpoints), *ops_routes(services), Mount("", app=rest)],
+        routes=[
+            *client_routes(endpoints),
+            *realtime_routes(services),
+            *ops_routes(services),
+            Mount("", app=rest),
+        ],
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
         exception_handlers={
             KlatchError: handle_klatch_error,

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=4000, ge=100, description="WAL size (pages) that triggers a background checkpoint"
     )
     pg_pool_size: int = Field(default=10, ge=1)
+    ws_heartbeat_seconds: int = Field(
+        default=25, ge=1, description="WebSocket ping interval; silent peers are closed"
+    )
+    ws_queue_size: int = Field(
+        default=1000, ge=10, description="Frames a slow socket may lag before it must resync"
+    )
     log_level: str = "info"
     log_json: bool = False
 

@@ -186,6 +186,8 @@ def _serve(settings: Settings, *, access_log: bool = False) -> None:
         access_log=access_log,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        ws_ping_interval=settings.ws_heartbeat_seconds,
+        ws_ping_timeout=settings.ws_heartbeat_seconds,
     )
 
 

@@ -7,6 +7,7 @@ import logging
 
 from klatch.config import Settings
 from klatch.realtime.bus import create_bus
+from klatch.realtime.hub import Hub
 from klatch.services.attributes import AttributeService
 from klatch.services.chat import ChatService
 from klatch.services.context import Context, KeyCache, SchemaCache
@@ -38,6 +39,7 @@ class Services:
         self.customers = CustomerService(self.ctx)
         self.conversations = ConversationService(self.ctx)
         self.chat = ChatService(self.ctx, self.orgs)
+        self.hub = Hub(db, bus, queue_size=settings.ws_queue_size)
 
     @property
     def db(self) -> Database:
@@ -50,8 +52,10 @@ class Services:
             )
         await self.ctx.db.open()
         await self.ctx.bus.start()
+        await self.hub.start()
 
     async def stop(self) -> None:
+        await self.hub.stop()
         await self.ctx.bus.stop()
         await self.ctx.db.close()
 

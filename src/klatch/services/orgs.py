@@ -230,6 +230,17 @@ async def _insert_key(
     return CreatedKey(key, secret)
 
 
+def origin_allowed(brand_settings: dict[str, Any], origin: str | None) -> bool:
+    """The SDK origin rule (CORS and WebSockets): a brand without allowed origins
+    accepts any page; once some are set, only those (scheme://host[:port])."""
+    allowed = brand_settings.get("allowedOrigins") or []
+    if not allowed:
+        return True
+    return origin is not None and origin.rstrip("/").lower() in {
+        a.rstrip("/").lower() for a in allowed
+    }
+
+
 def check_brand_settings(changes: dict[str, Any]) -> dict[str, Any]:
     """Validate the chat settings an admin may change."""
     if not isinstance(changes, dict):

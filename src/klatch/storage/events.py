@@ -37,6 +37,7 @@ _FOR_CONVERSATION = Query(
     .limit(b("limit"))
 )
 _LAST = Query(sa.select(org.c.event_seq).where(org.c.id == b("org_id")))
+_FIRST = Query(sa.select(sa.func.min(event.c.id)).where(event.c.org_id == b("org_id")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +139,9 @@ async def conversation_events(
 async def last_event_id(tx: Tx, org_id: str) -> int:
     row = await tx.one(_LAST, {"org_id": org_id})
     return int(row[0]) if row else 0
+
+
+async def first_event_id(tx: Tx, org_id: str) -> int | None:
+    """The oldest event the log still keeps for the org (None when it is empty)."""
+    row = await tx.one(_FIRST, {"org_id": org_id})
+    return int(row[0]) if row and row[0] is not None else None
