@@ -114,7 +114,14 @@ class ConversationService:
         """Typed (name, value) pairs for ``custom.<name>=<value>`` filters."""
         if not filters:
             return []
-        _, defs = await self.ctx.schemas.get(org_id)
+        version, defs = await self.ctx.schemas.get(org_id)
+        known = defs["conversation"]
+        if not all(name in known for name in filters) and await self.ctx.schemas.is_stale(
+            org_id, version
+        ):
+            # Defined by another process since this one cached the definitions.
+            self.ctx.schemas.invalidate(org_id)
+            _, defs = await self.ctx.schemas.get(org_id)
         out = []
         for name, raw in filters.items():
             definition = defs["conversation"].get(name)

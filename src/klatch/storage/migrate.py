@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +19,18 @@ def alembic_url(database_url: str | None, sqlite_path: Path) -> str:
         rest = database_url.split("://", 1)[1]
         return f"postgresql+asyncpg://{rest}"
     return f"sqlite:///{sqlite_path}"
+
+
+def include_for_dialect(name: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` hook for dialect ``name``: leave out what
+    ``tables.py`` declares only for another dialect (``.ddl_if(dialect=...)``,
+    such as PostgreSQL's GIN index), so autogenerate compares like with like."""
+
+    def include(obj: object, *_: object) -> bool:
+        ddl_if = getattr(obj, "_ddl_if", None)
+        return ddl_if is None or ddl_if.dialect in (None, name)
+
+    return include
 
 
 def _config(url: str) -> Config:

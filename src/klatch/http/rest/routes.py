@@ -18,7 +18,7 @@ from klatch.http.rest import views
 from klatch.http.rest.auth import RestAuth
 from klatch.services import Services
 
-PageArg = Query(1, ge=1, description="Page number, from 1")
+PageArg = Query(1, ge=1, le=1_000_000, description="Page number, from 1")
 PageSizeArg = Query(100, ge=1, le=100, alias="pageSize", description="Items per page (max 100)")
 
 

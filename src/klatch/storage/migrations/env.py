@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from klatch.storage.migrate import include_for_dialect
 from klatch.storage.tables import metadata
 
 # Any fixed number: replicas starting together wait for each other, not race.
@@ -19,6 +20,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_object=include_for_dialect(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

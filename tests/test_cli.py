@@ -1,0 +1,480 @@
+"""The ``klatch`` command, run for real as a subprocess, on SQLite and PostgreSQL.
+
+Each test gets an empty data dir (``KLATCH_DATA_DIR``) and, for PostgreSQL, a
+database of its own on the test server: ``klatch init`` creates an org, and the
+commands that pick "the only org" need exactly one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from klatch.storage.migrate import head_revision
+
+SUFFIXES = ("Str", "Txt", "Num", "Bool", "At", "Url")  # Kustomer's type suffixes
+CLI_TIMEOUT = 60
+
+
+# ---------------------------------------------------------------- fresh PostgreSQL databases
+
+
+def _server_and_name(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/") or "klatch"
+
+
+async def _admin_sql(url: str, sql: str) -> None:
+    import asyncpg
+
+    server, _ = _server_and_name(url)
+    dsn = server.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        conn = await asyncpg.connect(dsn)
+    except Exception:  # no "postgres" database: use the configured one to issue DDL
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_postgres_database(url: str, purpose: str) -> Iterator[str]:
+    """A new, empty database on the server of ``url``, dropped afterwards."""
+    _, base = _server_and_name(url)
+    name = f"{base}_{purpose}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin_sql(url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(_admin_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# ---------------------------------------------------------------- running the CLI
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+    data_dir: Path
+    database_url: str | None
+    cwd: Path
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "klatch.cli", *args],
+            env=env or self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+        )
+
+    def json(self, *args: str) -> Any:
+        """Run with ``--json``; it must succeed and print exactly one JSON document."""
+        result = self.run(*args, "--json")
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+        return json.loads(result.stdout)
+
+    def fails(self, *args: str) -> dict[str, Any]:
+        """Run a command that must fail, with ``--json``: non-zero exit, no traceback,
+        and a JSON error with a code and a readable detail."""
+        result = self.run(*args, "--json")
+        assert result.returncode != 0, f"{args} should fail: {result.stdout}"
+        assert "Traceback" not in result.stderr, result.stderr
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] and error["detail"]
+        return dict(error)
+
+    def all_fail(self, *commands: tuple[str, ...]) -> list[dict[str, Any]]:
+        """``fails`` for several commands that change nothing, run side by side."""
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "klatch.cli", *args, "--json"],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args in commands
+        ]
+        errors = []
+        for args, process in zip(commands, processes, strict=True):
+            stdout, stderr = process.communicate(timeout=CLI_TIMEOUT)
+            assert process.returncode != 0, f"{args} should fail: {stdout}"
+            assert "Traceback" not in stderr, stderr
+            error = json.loads(stdout)["error"]
+            assert error["code"] and error["detail"]
+            errors.append(dict(error))
+        return errors
+
+    def fails_for_people(self, *args: str) -> str:
+        """Run a command that must fail, without ``--json``: its message on stderr."""
+        result = self.run(*args)
+        assert result.returncode != 0, f"{args} should fail: {result.stdout}"
+        assert "Traceback" not in result.stderr, result.stderr
+        return result.stderr
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any KLATCH_* setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("KLATCH_")}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str | None) -> Iterator[Cli]:
+    env = clean_env()
+    data_dir = tmp_path / "data"
+    env["KLATCH_DATA_DIR"] = str(data_dir)
+    if database_url is None:
+        yield Cli(env, data_dir, None, tmp_path)
+        return
+    with fresh_postgres_database(database_url, "cli") as url:
+        env["KLATCH_DATABASE_URL"] = url
+        yield Cli(env, data_dir, url, tmp_path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(cli: Cli, log: Path) -> Iterator[httpx.Client]:
+    """``klatch serve`` on a free port, its output in ``log``; stopped afterwards."""
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "klatch.cli", "serve", "--port", str(port)],
+            env=cli.env,
+            cwd=cli.cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(
+                        f"klatch serve exited with {process.returncode}:\n{log.read_text()}"
+                    )
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"klatch serve did not answer /healthz:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield client
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            pytest.fail(f"klatch serve did not stop on SIGTERM:\n{log.read_text()}")
+    # Graceful: the lifespan ran to its end (uvicorn then re-raises SIGTERM).
+    output = log.read_text()
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output, output
+
+
+def bearer(key: str, session: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {key}"}
+    if session is not None:
+        headers["X-Klatch-Session"] = session
+    return headers
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_init_keys_work_against_the_served_app(cli: Cli, tmp_path: Path) -> None:
+    setup = cli.json("init")
+    assert set(setup) == {"orgId", "brandId", "trackingKey", "adminKey", "jwtSecret"}
+    assert all(isinstance(v, str) and v for v in setup.values())
+    assert re.fullmatch(r"[0-9a-f]{24}", setup["orgId"])
+    assert setup["trackingKey"] != setup["adminKey"]
+    assert cli.json("attributes", "define", "conversation", "orderNumberStr")["type"] == "string"
+    tracking, admin = setup["trackingKey"], setup["adminKey"]
+
+    with served(cli, tmp_path / "serve.log") as http:
+        started = http.post("/c/v1/sessions", headers=bearer(tracking))
+        assert started.status_code == 201, started.text
+        assert started.json()["orgId"] == setup["orgId"]
+        session = started.json()["sessionToken"]
+        chat = bearer(tracking, session)
+
+        created = http.post("/c/v1/conversations", headers=chat, json={"message": "hello"})
+        assert created.status_code == 201, created.text
+        conv_id = created.json()["conversationId"]
+
+        described = http.patch(
+            f"/c/v1/conversations/{conv_id}",
+            headers=chat,
+            json={"custom": {"orderNumberStr": "A1"}},
+        )
+        assert described.status_code == 200, described.text
+        assert described.json() == {"conversationId": conv_id, "custom": {"orderNumberStr": "A1"}}
+
+        undefined = http.patch(
+            f"/c/v1/conversations/{conv_id}", headers=chat, json={"custom": {"notDefinedStr": "x"}}
+        )
+        assert undefined.status_code == 400, undefined.text
+        assert undefined.json()["errors"][0]["code"] == "unknown_attribute"
+        assert "notDefinedStr" in undefined.json()["errors"][0]["detail"]
+
+        other = http.post("/c/v1/sessions", headers=bearer(tracking)).json()["sessionToken"]
+        foreign = http.patch(
+            f"/c/v1/conversations/{conv_id}",
+            headers=bearer(tracking, other),
+            json={"custom": {"orderNumberStr": "stolen"}},
+        )
+        assert foreign.status_code == 404, foreign.text
+
+        # The admin key reads it over REST; the public tracking key may not.
+        rest = http.get(f"/v1/conversations/{conv_id}", headers=bearer(admin))
+        assert rest.status_code == 200, rest.text
+        assert rest.json()["data"]["attributes"]["custom"] == {"orderNumberStr": "A1"}
+        assert http.get("/v1/conversations", headers=bearer(tracking)).status_code in (401, 403)
+
+        # Defined with the CLI while the server runs: usable at once.
+        assert cli.json("attributes", "define", "conversation", "lateNum")["type"] == "number"
+        late = http.patch(
+            f"/c/v1/conversations/{conv_id}", headers=chat, json={"custom": {"lateNum": 7}}
+        )
+        assert late.status_code == 200, late.text
+        assert late.json()["custom"] == {"orderNumberStr": "A1", "lateNum": 7}
+
+        # Keys made with the CLI work on the running server; a revoked one is refused.
+        agent = cli.json("keys", "create", "--role", "org.user", "--name", "agent")
+        assert http.get("/v1/conversations", headers=bearer(agent["key"])).status_code == 200
+        doomed = cli.json("keys", "create", "--role", "org.user", "--name", "doomed")
+        assert cli.json("keys", "revoke", doomed["id"]) == {"revoked": doomed["id"]}
+        refused = http.get("/v1/conversations", headers=bearer(doomed["key"]))
+        assert refused.status_code == 401, refused.text
+
+
+def test_attributes_define_list_delete(cli: Cli) -> None:
+    cli.json("init")
+    order = cli.json("attributes", "define", "conversation", "orderNumberStr")
+    assert order["klass"] == "conversation"
+    assert order["name"] == "orderNumberStr"
+    assert order["type"] == "string"
+    assert order["sdkWritable"] is True
+
+    plain = cli.json(
+        "attributes", "define", "conversation", "some_custom_attribute", "--type", "str"
+    )
+    assert plain["type"] == "string"
+    priority = cli.json(
+        "attributes",
+        "define",
+        "conversation",
+        "priorityNum",
+        "--read-only",
+        "--display-name",
+        "Priority",
+    )
+    assert (priority["type"], priority["sdkWritable"], priority["displayName"]) == (
+        "number",
+        False,
+        "Priority",
+    )
+    plan = cli.json(
+        "attributes", "define", "customer", "planStr", "--allowed", "free", "--allowed", "pro"
+    )
+    assert plan["enumeration"] == ["free", "pro"]
+
+    # A name without a known suffix needs --type; the message lists the suffixes.
+    message = cli.fails_for_people("attributes", "define", "conversation", "colourXyz")
+    for suffix in SUFFIXES:
+        assert suffix in message, (suffix, message)
+    codes = [
+        e["code"]
+        for e in cli.all_fail(
+            ("attributes", "define", "conversation", "colourXyz"),
+            ("attributes", "define", "conversation", "fooNum", "--type", "str"),
+            ("attributes", "define", "conversation", "orderNumberStr"),
+            ("attributes", "define", "spaceship", "fooStr"),
+            ("attributes", "define", "conversation", "bad name"),
+        )
+    ]
+    assert codes == [
+        "type_required",
+        "type_conflict",
+        "already_exists",
+        "unknown_klass",
+        "invalid_name",
+    ]
+
+    everything = cli.json("attributes", "list")
+    assert {(d["klass"], d["name"]) for d in everything} == {
+        ("conversation", "orderNumberStr"),
+        ("conversation", "some_custom_attribute"),
+        ("conversation", "priorityNum"),
+        ("customer", "planStr"),
+    }
+    conversation_only = cli.json("attributes", "list", "conversation")
+    assert {d["name"] for d in conversation_only} == {
+        "orderNumberStr",
+        "some_custom_attribute",
+        "priorityNum",
+    }
+    human_list = cli.run("attributes", "list")
+    assert human_list.returncode == 0 and "orderNumberStr" in human_list.stdout
+
+    assert cli.json("attributes", "delete", "conversation", "orderNumberStr") == {
+        "deleted": "conversation.orderNumberStr"
+    }
+    assert "orderNumberStr" not in {d["name"] for d in cli.json("attributes", "list")}
+    error = cli.fails("attributes", "delete", "conversation", "orderNumberStr")
+    assert error["code"] == "attribute_not_found"
+
+
+def test_keys_and_users(cli: Cli) -> None:
+    setup = cli.json("init")
+    created = cli.json("keys", "create", "--role", "org.user", "--name", "Zapier")
+    assert created["role"] == "org.user"
+    assert created["name"] == "Zapier"
+    assert created["key"] not in (setup["adminKey"], setup["trackingKey"])
+
+    listed = {k["id"]: k for k in cli.json("keys", "list")}
+    assert len(listed) == 3  # the tracking and admin keys of init, and this one
+    assert listed[created["id"]]["role"] == "org.user"
+    assert listed[created["id"]]["revoked"] is False
+    assert all(created["key"] != k.get("key") for k in listed.values()), "secrets shown once"
+    assert {k["role"] for k in listed.values()} == {"org.tracking", "org.admin", "org.user"}
+
+    assert cli.json("keys", "revoke", created["id"]) == {"revoked": created["id"]}
+    assert {k["id"]: k for k in cli.json("keys", "list")}[created["id"]]["revoked"] is True
+    agent = cli.json("users", "create", "Agent@Example.com", "--password", "s3cret-pass")
+    assert agent["email"] == "agent@example.com"
+    assert agent["role"] == "agent"
+    boss = cli.json(
+        "users", "create", "boss@example.com", "--password", "an0ther-pass", "--role", "admin"
+    )
+    assert boss["role"] == "admin"
+
+    codes = [
+        e["code"]
+        for e in cli.all_fail(
+            ("keys", "revoke", created["id"]),
+            ("keys", "revoke", "f" * 24),
+            ("keys", "create", "--role", "org.root"),
+            ("users", "create", "AGENT@example.com", "--password", "other-pass"),
+            ("users", "create", "new@example.com", "--password", "short"),
+            ("users", "create", "x@example.com", "--password", "long-enough", "--role", "god"),
+            ("users", "create", "not-an-email", "--password", "long-enough"),
+        )
+    ]
+    assert codes == [
+        "key_not_found",
+        "key_not_found",
+        "invalid_arguments",
+        "already_exists",
+        "weak_password",
+        "invalid_arguments",
+        "invalid_email",
+    ]
+    assert len(cli.json("keys", "list")) == 3, "failed commands created nothing"
+
+    # The stored password is the one given.
+    async def check() -> None:
+        from klatch.config import load_settings
+        from klatch.errors import Unauthorized
+        from klatch.services import Services
+
+        settings = load_settings(data_dir=cli.data_dir, database_url=cli.database_url)
+        async with Services(settings) as services:
+            user = await services.orgs.authenticate_user("agent@example.com", "s3cret-pass")
+            assert user.id == agent["id"]
+            with pytest.raises(Unauthorized):
+                await services.orgs.authenticate_user("agent@example.com", "wrong-pass")
+
+    asyncio.run(check())
+
+
+def test_commands_that_need_an_org_say_so_before_init(cli: Cli) -> None:
+    error = cli.fails("keys", "list")
+    assert error["code"] == "org_not_found"
+    assert "init" in error["detail"]
+
+
+def test_migrate_is_idempotent(cli: Cli) -> None:
+    first = cli.json("migrate")
+    assert first == {"revision": head_revision()}
+    assert cli.json("migrate") == first
+    if cli.database_url is None:
+        assert (cli.data_dir / "klatch.db").is_file()
+    # The migrated database is ready for use.
+    cli.json("init")
+    assert cli.json("migrate") == first
+    assert len(cli.json("keys", "list")) == 2
+
+
+def test_demo_sets_up_once_and_prints_json(cli: Cli) -> None:
+    demo = cli.json("demo", "--no-serve", "--port", "8123")
+    assert {"orgId", "trackingKey", "adminKey", "url", "openapi", "docs", "healthz"} <= set(demo)
+    assert demo["healthz"].endswith("/healthz")
+    defined = {d["name"] for d in cli.json("attributes", "list", "conversation")}
+    assert "orderNumberStr" in defined
+    again = cli.json("demo", "--no-serve", "--port", "8123")
+    assert again["orgId"] == demo["orgId"]
+    assert again["adminKey"] == demo["adminKey"]
+
+
+def test_invalid_configuration_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """Settings are checked before any database is touched: no backend needed."""
+    env = {**clean_env(), "KLATCH_DATA_DIR": str(tmp_path), "KLATCH_DATABASE_URL": "mysql://x/db"}
+    cli = Cli(env, tmp_path, None, tmp_path)
+    message = cli.fails_for_people("migrate")
+    assert "KLATCH_DATABASE_URL" in message
+    error = cli.fails("keys", "list")
+    assert error["code"] == "config_invalid"
+    assert "KLATCH_DATABASE_URL" in error["detail"]
+
+
+def test_data_dir_option_env_and_default(tmp_path: Path) -> None:
+    """SQLite only: where the database file lands is the point."""
+    env = clean_env()
+    env["KLATCH_DATA_DIR"] = str(tmp_path / "from-env")
+    cli = Cli(env, tmp_path / "from-env", None, tmp_path)
+
+    explicit = tmp_path / "explicit"
+    assert cli.json("init", "--data-dir", str(explicit))
+    assert (explicit / "klatch.db").is_file()
+    assert not (tmp_path / "from-env").exists(), "--data-dir wins over KLATCH_DATA_DIR"
+
+    cli.json("init")
+    assert (tmp_path / "from-env" / "klatch.db").is_file()
+
+    bare = Cli(clean_env(), tmp_path / "klatch-data", None, tmp_path)
+    bare.json("init")
+    assert (tmp_path / "klatch-data" / "klatch.db").is_file(), "default is ./klatch-data"
