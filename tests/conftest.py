@@ -172,3 +172,20 @@ def artifacts_dir() -> Iterator[Path]:
     path = Path(os.environ.get("KLATCH_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     yield path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests ran on each backend, so a CI log shows PostgreSQL ran."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error", "xfailed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            for backend in ("sqlite", "postgres"):
+                if f"[{backend}" in nodeid or f"-{backend}]" in nodeid or f"-{backend}-" in nodeid:
+                    by = counts.setdefault(backend, {})
+                    by[outcome] = by.get(outcome, 0) + 1
+    if counts:
+        terminalreporter.section("backends")
+        for backend, by in sorted(counts.items()):
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by.items()))
+            terminalreporter.write_line(f"{backend}: {summary}")
