@@ -9,63 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from klatch.storage.migrate import head_revision
+from support import KlatchProcess, clean_env, fresh_postgres_database
 
 SUFFIXES = ("Str", "Txt", "Num", "Bool", "At", "Url")  # Kustomer's type suffixes
 CLI_TIMEOUT = 60
-
-
-# ---------------------------------------------------------------- fresh PostgreSQL databases
-
-
-def _server_and_name(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/") or "klatch"
-
-
-async def _admin_sql(url: str, sql: str) -> None:
-    import asyncpg
-
-    server, _ = _server_and_name(url)
-    dsn = server.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        conn = await asyncpg.connect(dsn)
-    except Exception:  # no "postgres" database: use the configured one to issue DDL
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_postgres_database(url: str, purpose: str) -> Iterator[str]:
-    """A new, empty database on the server of ``url``, dropped afterwards."""
-    _, base = _server_and_name(url)
-    name = f"{base}_{purpose}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_sql(url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    finally:
-        asyncio.run(_admin_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # ---------------------------------------------------------------- running the CLI
@@ -137,11 +97,6 @@ class Cli:
         return result.stderr
 
 
-def clean_env() -> dict[str, str]:
-    """This process's environment without any KLATCH_* setting."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("KLATCH_")}
-
-
 @pytest.fixture
 def cli(tmp_path: Path, database_url: str | None) -> Iterator[Cli]:
     env = clean_env()
@@ -155,54 +110,14 @@ def cli(tmp_path: Path, database_url: str | None) -> Iterator[Cli]:
         yield Cli(env, data_dir, url, tmp_path)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def served(cli: Cli, log: Path) -> Iterator[httpx.Client]:
     """``klatch serve`` on a free port, its output in ``log``; stopped afterwards."""
-    port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "klatch.cli", "serve", "--port", str(port)],
-            env=cli.env,
-            cwd=cli.cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(
-                        f"klatch serve exited with {process.returncode}:\n{log.read_text()}"
-                    )
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"klatch serve did not answer /healthz:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield client
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail(f"klatch serve did not stop on SIGTERM:\n{log.read_text()}")
-    # Graceful: the lifespan ran to its end (uvicorn then re-raises SIGTERM).
-    output = log.read_text()
-    assert process.returncode in (0, -signal.SIGTERM), output
-    assert "Application shutdown complete" in output, output
+    with (
+        KlatchProcess(cli.env, cli.cwd, log) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        yield client
 
 
 def bearer(key: str, session: str | None = None) -> dict[str, str]:

@@ -1,0 +1,127 @@
+"""Helpers for tests that run Klatch for real: fresh PostgreSQL databases, free
+ports, and ``klatch serve`` as a subprocess that can be stopped and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any KLATCH_* setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("KLATCH_")}
+
+
+def _server_and_name(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/") or "klatch"
+
+
+async def _admin_sql(url: str, sql: str) -> None:
+    import asyncpg
+
+    server, _ = _server_and_name(url)
+    dsn = server.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        conn = await asyncpg.connect(dsn)
+    except Exception:  # no "postgres" database: use the configured one to issue DDL
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_postgres_database(url: str, purpose: str) -> Iterator[str]:
+    """A new, empty database on the server of ``url``, dropped afterwards."""
+    _, base = _server_and_name(url)
+    name = f"{base}_{purpose}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin_sql(url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(_admin_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class KlatchProcess:
+    """``klatch serve`` on a port of its own, output appended to ``log``."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path, port: int | None = None):
+        self.env = env
+        self.cwd = cwd
+        self.log = log
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "klatch.cli", "serve", "--port", str(self.port)],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.url, timeout=2) as client:
+            while True:
+                if self.process.poll() is not None:
+                    pytest.fail(f"klatch serve exited ({self.process.returncode}):\n{self.output}")
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"klatch serve did not answer /healthz:\n{self.output}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def __enter__(self) -> KlatchProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
