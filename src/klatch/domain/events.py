@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from klatch.domain.models import Conversation, Customer, Message
+from klatch.domain.models import Actor, Conversation, Customer, Message
 
 CONVERSATION_CREATED = "conversation.created"
 CONVERSATION_UPDATED = "conversation.updated"
@@ -18,6 +18,8 @@ CONVERSATION_ENDED = "conversation.ended"
 MESSAGE_CREATED = "message.created"
 CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_CREATED = "customer.created"
+TYPING_STARTED = "typing.started"  # ephemeral: published, never stored
+TYPING_STOPPED = "typing.stopped"
 
 CATALOGUE = (
     CONVERSATION_CREATED,
@@ -26,7 +28,10 @@ CATALOGUE = (
     MESSAGE_CREATED,
     CUSTOMER_CREATED,
     CUSTOMER_UPDATED,
+    TYPING_STARTED,
+    TYPING_STOPPED,
 )
+EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
 
 
 def iso(ms: int | None) -> str | None:
@@ -83,6 +88,16 @@ def customer_data(c: Customer) -> dict[str, Any]:
         "createdAt": iso(c.created_at),
         "updatedAt": iso(c.updated_at),
         "version": c.version,
+    }
+
+
+def typing_data(conv: Conversation, actor: Actor, typing: bool, at: int) -> dict[str, Any]:
+    return {
+        "conversationId": conv.id,
+        "customerId": conv.customer_id,
+        "typing": typing,
+        "sentBy": {"type": actor.type.value, "id": actor.id, "displayName": actor.name},
+        "createdAt": iso(at),
     }
 
 

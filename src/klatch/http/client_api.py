@@ -294,6 +294,14 @@ def client_endpoints(services: Services) -> list[ClientEndpoint]:
         )
         return json_response(message_view(message), 201)
 
+    async def send_typing(request: Request) -> Response:
+        actor = await actor_for(request)
+        body = _object(await read_json(request))
+        await conversations.check_typing(
+            actor, request.path_params["conversation_id"], body.get("typing")
+        )
+        return Response(status_code=204)
+
     async def mark_read(request: Request) -> Response:
         actor = await actor_for(request)
         conv = await conversations.mark_read(actor, request.path_params["conversation_id"])
@@ -389,6 +397,14 @@ def client_endpoints(services: Services) -> list[ClientEndpoint]:
             "POST", conv + "/messages", send_message, "Send a message", "sendMessage", 201
         ),
         ClientEndpoint("POST", conv + "/read", mark_read, "Mark a conversation read", "markRead"),
+        ClientEndpoint(
+            "POST",
+            conv + "/typing",
+            send_typing,
+            'Typing activity: {"typing": true|false}',
+            "sendTypingActivity",
+            204,
+        ),
         ClientEndpoint(
             "GET",
             "/c/v1/unread",

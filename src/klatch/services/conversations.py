@@ -467,6 +467,35 @@ class ConversationService:
         self.ctx.publish(events)
         return conv
 
+    async def check_typing(self, actor: Actor, conversation_id: str, typing: Any) -> Event:
+        """Tell the other side someone is typing (``typing.started`` / ``typing.stopped``).
+
+        Typing is ephemeral: the event is published, not stored (id 0), and not
+        replayed to a socket that reconnects later.
+        """
+        if not isinstance(typing, bool):
+            raise InvalidArguments("typing must be true or false", pointer="/typing")
+
+        async def work(tx: Tx) -> Conversation | None:
+            return await store.get_conversation(tx, actor.org_id, conversation_id)
+
+        conv = _visible(actor, conversation_id, await self.ctx.db.read(work))
+        if conv.ended:
+            raise Conflict("The conversation has ended", code="conversation_ended")
+        event = Event(
+            org_id=actor.org_id,
+            id=0,
+            type=ev.TYPING_STARTED if typing else ev.TYPING_STOPPED,
+            payload=ev.typing_data(conv, actor, typing, now_ms()),
+            created_at=now_ms(),
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            actor_type=actor.type.value,
+            actor_id=actor.id,
+        )
+        self.ctx.publish([event])
+        return event
+
     async def check_send(
         self, actor: Actor, conversation_id: str, body: Any, *, payload: Any = None
     ) -> Message:

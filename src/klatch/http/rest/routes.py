@@ -51,6 +51,10 @@ class MessageCreate(_Body):
     payload: str | None = None
 
 
+class TypingActivity(_Body):
+    typing: bool = Field(description="true while typing, false when stopped")
+
+
 class CustomerCreate(_Body):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str | None = None
@@ -281,6 +285,25 @@ def build_router(services: Services) -> APIRouter:
             payload=body.payload,
         )
         return {"data": views.message_resource(message)}
+
+    @router.post(
+        "/conversations/{conversation_id}/end",
+        tags=["conversations"],
+        description="End the conversation (status done); the customer's widget is told at once.",
+    )
+    async def end_conversation(conversation_id: str, actor: Actor = agent) -> dict[str, Any]:
+        conv = await conversations.check_end(actor, conversation_id)
+        return {"data": views.conversation_resource(conv)}
+
+    @router.post(
+        "/conversations/{conversation_id}/typing",
+        status_code=204,
+        tags=["conversations"],
+        description='Agent typing activity, `{"typing": true}` or `false`; shown live in '
+        "the customer's widget, not stored.",
+    )
+    async def typing(conversation_id: str, body: TypingActivity, actor: Actor = agent) -> None:
+        await conversations.check_typing(actor, conversation_id, body.typing)
 
     @router.get("/conversations/{conversation_id}/messages", tags=["messages"])
     async def list_messages(
