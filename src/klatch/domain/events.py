@@ -8,7 +8,14 @@ Times in payloads are ISO 8601 UTC strings.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs these on 3.11
+)
+
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
 
 from klatch.domain.models import Actor, Conversation, Customer, Message
 
@@ -32,6 +39,142 @@ CATALOGUE = (
     TYPING_STOPPED,
 )
 EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
+
+
+# ---------------------------------------------------------------- payload schemas
+# One TypedDict per event type; docs/events.md describes the same, and the test
+# suite validates every event it sees against these (extra keys refused).
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+@with_config(_STRICT)
+class Change(TypedDict):
+    before: Any
+    after: Any
+
+
+@with_config(_STRICT)
+class SentBy(TypedDict):
+    type: str  # customer | user | api_key | system
+    id: str | None
+    displayName: str | None
+
+
+@with_config(_STRICT)
+class ConversationData(TypedDict):
+    id: str
+    customerId: str
+    brandId: str
+    status: Literal["open", "done"]
+    title: str | None
+    custom: dict[str, Any]
+    preview: str | None
+    messageCount: int
+    ended: bool
+    endedAt: str | None
+    endedByType: str | None
+    lastMessageAt: str | None
+    createdAt: str
+    updatedAt: str
+    version: int
+
+
+@with_config(_STRICT)
+class MessageData(TypedDict):
+    id: str
+    conversationId: str
+    customerId: str
+    direction: Literal["in", "out"]
+    body: str
+    payload: str | None
+    sentBy: SentBy
+    createdAt: str
+
+
+@with_config(_STRICT)
+class CustomerData(TypedDict):
+    id: str
+    name: str | None
+    externalId: str | None
+    email: str | None
+    verified: bool
+    emails: list[str]
+    phones: list[str]
+    socials: list[dict[str, str]]
+    custom: dict[str, Any]
+    createdAt: str
+    updatedAt: str
+    version: int
+
+
+@with_config(_STRICT)
+class ConversationChanges(TypedDict, total=False):
+    custom: dict[str, Change]
+    status: Change
+    title: Change
+
+
+@with_config(_STRICT)
+class ConversationCreatedPayload(TypedDict):
+    conversation: ConversationData
+
+
+@with_config(_STRICT)
+class ConversationUpdatedPayload(TypedDict):
+    conversationId: str
+    customerId: str
+    version: int
+    changes: ConversationChanges
+    custom: dict[str, Any]  # all custom attributes after the change
+
+
+@with_config(_STRICT)
+class ConversationEndedPayload(TypedDict):
+    conversationId: str
+    customerId: str
+    endedAt: str
+    endedByType: str
+    createdAt: str
+
+
+@with_config(_STRICT)
+class MessageCreatedPayload(TypedDict):
+    message: MessageData
+
+
+@with_config(_STRICT)
+class CustomerCreatedPayload(TypedDict):
+    customer: CustomerData
+
+
+@with_config(_STRICT)
+class CustomerUpdatedPayload(TypedDict):
+    customerId: str
+    changes: dict[str, Any]  # field or "custom" -> {before, after} (custom: per key)
+    customer: CustomerData
+    mergedFrom: NotRequired[str]  # login: the anonymous customer merged into this one
+    conversationIds: NotRequired[list[str]]  # login: the conversations that moved
+
+
+@with_config(_STRICT)
+class TypingPayload(TypedDict):
+    conversationId: str
+    customerId: str
+    typing: bool
+    sentBy: SentBy
+    createdAt: str
+
+
+PAYLOADS: dict[str, type] = {
+    CONVERSATION_CREATED: ConversationCreatedPayload,
+    CONVERSATION_UPDATED: ConversationUpdatedPayload,
+    CONVERSATION_ENDED: ConversationEndedPayload,
+    MESSAGE_CREATED: MessageCreatedPayload,
+    CUSTOMER_CREATED: CustomerCreatedPayload,
+    CUSTOMER_UPDATED: CustomerUpdatedPayload,
+    TYPING_STARTED: TypingPayload,
+    TYPING_STOPPED: TypingPayload,
+}
 
 
 def iso(ms: int | None) -> str | None:

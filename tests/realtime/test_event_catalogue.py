@@ -1,0 +1,79 @@
+"""Every event Klatch emits matches its documented schema, and the docs name them all."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jwt
+from pydantic import TypeAdapter
+
+from conftest import Chat, Rest, start_chat
+from klatch.domain import events as ev
+from klatch.domain.models import Event
+from klatch.services import Services
+from klatch.services.orgs import Setup
+from klatch.storage import events as event_store
+
+DOCS = Path(__file__).parents[2] / "docs" / "events.md"
+
+
+async def test_every_emitted_event_matches_its_schema(
+    services: Services, setup: Setup, chat: Chat, admin: Rest
+) -> None:
+    published: list[Event] = []
+    services.ctx.bus.subscribe(published.extend)
+    await services.attributes.define(setup.org.id, "conversation", "orderNumberStr")
+    await services.attributes.define(setup.org.id, "customer", "planStr")
+
+    created = await admin.post("/v1/customers", json={"name": "Ada", "email": "ada@example.com"})
+    assert created.status_code == 201, created.text
+    conv = await chat.create_conversation(message="Where is my order?")
+    conversation_id = conv["conversationId"]
+    assert (await chat.describe(conversation_id, {"orderNumberStr": "A1"})).status_code == 200
+    described = await chat.request(
+        "PATCH", "/customers/current", json={"custom": {"planStr": "pro"}}
+    )
+    assert described.status_code == 200, described.text
+    for typing in (True, False):
+        sent = await chat.request(
+            "POST", f"/conversations/{conversation_id}/typing", json={"typing": typing}
+        )
+        assert sent.status_code == 204, sent.text
+    typing_reply = await admin.post(
+        f"/v1/conversations/{conversation_id}/typing", json={"typing": True}
+    )
+    assert typing_reply.status_code == 204, typing_reply.text
+    reply = await admin.post(f"/v1/conversations/{conversation_id}/messages", json={"body": "Hi"})
+    assert reply.status_code == 201, reply.text
+    patched = await admin.patch(
+        f"/v1/conversations/{conversation_id}",
+        json={"status": "done", "custom": {"orderNumberStr": None}},
+    )
+    assert patched.status_code == 200, patched.text
+    token = jwt.encode(
+        {"externalId": "ada-1", "iat": int(time.time())}, setup.org.jwt_secret, algorithm="HS256"
+    )
+    second = await start_chat(chat.http, setup.tracking_key.secret)
+    await second.create_conversation(message="me again")
+    login = await second.request("POST", "/login", json={"jwtToken": token})
+    assert login.status_code == 200, login.text
+
+    seen: dict[str, int] = {}
+    for event in published:
+        schema = ev.PAYLOADS[event.type]
+        TypeAdapter(schema).validate_python(event.payload)
+        seen[event.type] = seen.get(event.type, 0) + 1
+    assert set(seen) == set(ev.CATALOGUE), f"not exercised: {set(ev.CATALOGUE) - set(seen)}"
+    # Stored events are the published ones (typing excepted), payloads identical.
+    log = await services.db.read(lambda tx: event_store.events_after(tx, setup.org.id, 0, 10_000))
+    assert [e for e in published if e.type not in ev.EPHEMERAL] == log
+
+
+def test_the_docs_describe_every_event_type() -> None:
+    text = DOCS.read_text()
+    missing = [
+        t for t in ev.CATALOGUE if f"`{t}`" not in text and t.split(".")[0] + ".*" not in text
+    ]
+    assert not missing, f"docs/events.md does not describe {missing}"
+    assert set(ev.PAYLOADS) == set(ev.CATALOGUE)
