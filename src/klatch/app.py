@@ -14,11 +14,27 @@ from klatch.config import Settings
 from klatch.errors import KlatchError
 from klatch.http.client_api import client_endpoints, client_routes
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
-from klatch.http.middleware import BodyLimit
+from klatch.http.middleware import BodyLimit, ClientCors, OriginCheck
 from klatch.http.ops import ops_routes
 from klatch.http.realtime import realtime_routes
 from klatch.http.rest import build_rest_app
 from klatch.services import Services
+from klatch.services.orgs import origin_allowed
+
+
+def client_origin_check(services: Services) -> OriginCheck:
+    async def allowed(authorization: bytes | None, origin: str) -> bool:
+        scheme, _, secret = (authorization or b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return True  # unauthenticated: the endpoint refuses it anyway
+        try:
+            key = await services.chat.tracking_key(secret.strip())
+            brand = await services.orgs.cached_brand(key.org_id, key.brand_id)
+        except KlatchError:
+            return True  # the endpoint gives the precise error
+        return origin_allowed(brand.settings, origin)
+
+    return allowed
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -47,7 +63,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *ops_routes(services),
             Mount("", app=rest),
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(ClientCors, allowed=client_origin_check(services)),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
         exception_handlers={
             KlatchError: handle_klatch_error,
             HTTPException: handle_http_exception,

@@ -132,7 +132,7 @@ def realtime_routes(services: Services) -> list[WebSocketRoute]:
         try:
             key = await services.chat.tracking_key(ws.query_params.get("key"))
             actor = await services.chat.check_session(key, ws.query_params.get("session"))
-            brand = await services.orgs.brand_for(key.org_id, actor.brand_id)
+            brand = await services.orgs.cached_brand(key.org_id, actor.brand_id)
         except KlatchError as exc:
             await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, exc.detail)
             return

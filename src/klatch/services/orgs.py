@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ DEFAULT_BRAND_SETTINGS: dict[str, Any] = {
 }
 
 _hasher = PasswordHasher()
+BRAND_TTL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,10 @@ def check_email(email: str) -> str:
 class OrgService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # Brands by (org, brand id or None for the default), for the origin check
+        # on every client API request: changes in another process apply within
+        # BRAND_TTL seconds, in this one at once.
+        self._brands: dict[tuple[str, str | None], tuple[float, Brand]] = {}
 
     async def create_org(self, name: str, *, brand_name: str = "Default") -> Setup:
         """Create an org with its default brand, a tracking key and an admin key."""
@@ -121,6 +127,16 @@ class OrgService:
             )
         return brand
 
+    async def cached_brand(self, org_id: str, brand_id: str | None) -> Brand:
+        entry = self._brands.get((org_id, brand_id))
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        brand = await self.brand_for(org_id, brand_id)
+        if len(self._brands) > 10_000:
+            self._brands.clear()
+        self._brands[(org_id, brand_id)] = (time.monotonic() + BRAND_TTL, brand)
+        return brand
+
     async def list_brands(self, org_id: str) -> list[Brand]:
         return await self.ctx.db.read(lambda tx: store.list_brands(tx, org_id))
 
@@ -132,6 +148,7 @@ class OrgService:
         await self.ctx.db.write(
             lambda tx: store.update_brand_settings(tx, org_id, brand.id, settings)
         )
+        self._brands.clear()
         return Brand(brand.id, org_id, brand.name, brand.is_default, settings, brand.created_at)
 
     # -- API keys

@@ -373,6 +373,25 @@ def build_router(services: Services) -> APIRouter:
     async def revoke_key(key_id: str, actor: Actor = admin) -> None:
         await services.orgs.revoke_key(actor.org_id, key_id)
 
+    @router.get("/brands", tags=["admin"])
+    async def list_brands(actor: Actor = admin) -> dict[str, Any]:
+        brands = await services.orgs.list_brands(actor.org_id)
+        return {"data": [views.brand_resource(b) for b in brands]}
+
+    @router.patch(
+        "/brands/{brand_id}",
+        tags=["admin"],
+        description="Change a brand's chat settings: `teamName`, `greeting`, `colors`, "
+        "`allowedOrigins` (the pages that may use the SDK; empty: any), `enabled`, "
+        "`closableChat`, `availability`.",
+    )
+    async def update_brand(
+        brand_id: str, body: dict[str, Any], actor: Actor = admin
+    ) -> dict[str, Any]:
+        settings = body.get("settings", body)
+        brand = await services.orgs.update_brand_settings(actor.org_id, brand_id, settings)
+        return {"data": views.brand_resource(brand)}
+
     @router.get(
         "/auth/customer/settings",
         tags=["admin"],

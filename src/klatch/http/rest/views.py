@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from klatch.domain.attributes import METADATA_TYPE_NAMES, AttributeDef
 from klatch.domain.events import iso
-from klatch.domain.models import ApiKey, Conversation, Customer, Event, Message, Page
+from klatch.domain.models import ApiKey, Brand, Conversation, Customer, Event, Message, Page
 
 
 def _rel(kind: str, plural: str, ident: str | None) -> dict[str, Any]:
@@ -170,5 +170,18 @@ def list_document(
             "first": link(1),
             "prev": link(page.page - 1 if page.page > 1 else None),
             "next": link(page.page + 1 if page.has_next else None),
+        },
+    }
+
+
+def brand_resource(b: Brand) -> dict[str, Any]:
+    return {
+        "type": "brand",
+        "id": b.id,
+        "attributes": {
+            "name": b.name,
+            "default": b.is_default,
+            "settings": b.settings,
+            "createdAt": iso(b.created_at),
         },
     }
