@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: int = Field(
         default=25, ge=1, description="WebSocket ping interval; silent peers are closed"
     )
+    realtime_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often sockets' orgs are checked against the event log "
+        "(catches events a lost bus message did not bring)",
+    )
     ws_queue_size: int = Field(
         default=1000, ge=10, description="Frames a slow socket may lag before it must resync"
     )

@@ -39,7 +39,12 @@ class Services:
         self.customers = CustomerService(self.ctx)
         self.conversations = ConversationService(self.ctx)
         self.chat = ChatService(self.ctx, self.orgs)
-        self.hub = Hub(db, bus, queue_size=settings.ws_queue_size)
+        self.hub = Hub(
+            db,
+            bus,
+            queue_size=settings.ws_queue_size,
+            poll_seconds=settings.realtime_poll_seconds,
+        )
 
     @property
     def db(self) -> Database:
