@@ -18,6 +18,7 @@ from klatch.http.middleware import BodyLimit, ClientCors, OriginCheck
 from klatch.http.ops import ops_routes
 from klatch.http.realtime import realtime_routes
 from klatch.http.rest import build_rest_app
+from klatch.logs import install_redaction
 from klatch.services import Services
 from klatch.services.orgs import origin_allowed
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_redaction()  # uvicorn's loggers exist by now
         await services.start()
         try:
             yield

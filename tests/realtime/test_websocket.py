@@ -231,6 +231,10 @@ async def test_refusals_have_stable_close_codes(site: Site) -> None:
             site.server, site.keys["trackingKey"], token, origin="https://shop.example"
         ) as ws:
             assert (await frame(ws))["op"] == "hello"
+    # Keys and tokens ride in the socket URL; the server log must not keep them.
+    log = site.server.output
+    assert "WebSocket /c/v1/realtime" in log
+    assert token not in log and site.keys["trackingKey"] not in log
 
 
 async def test_resume_after_a_server_restart_loses_nothing(site: Site) -> None:
