@@ -186,6 +186,7 @@ def _serve(settings: Settings, *, access_log: bool = False) -> None:
         access_log=access_log,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        ws="websockets-sansio",  # uvicorn's non-deprecated websockets protocol
         ws_ping_interval=settings.ws_heartbeat_seconds,
         ws_ping_timeout=settings.ws_heartbeat_seconds,
     )
