@@ -236,8 +236,21 @@ def demo(
         "healthz": f"{base}/healthz",
     }
 
+    origins = _run(
+        settings,
+        lambda services: services.orgs.brand_for(state["orgId"], state["brandId"]),
+    ).settings.get("allowedOrigins", [])
+    info["allowedOrigins"] = origins
+
     def human() -> None:
-        console.print("[bold green]Klatch demo[/bold green] (demo mode: any origin may chat)")
+        console.print("[bold green]Klatch demo[/bold green]")
+        if origins:
+            console.print(f"  allowed origins  {', '.join(origins)} (other pages are refused)")
+        else:
+            console.print(
+                "  allowed origins  none configured: any page may open the chat "
+                f"(set them with PATCH /v1/brands/{state['brandId']})"
+            )
         console.print(f"  API docs       {info['docs']}")
         console.print(f"  health         {info['healthz']}")
         console.print(f"  tracking key   {state['trackingKey']}")
