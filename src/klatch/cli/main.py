@@ -187,6 +187,9 @@ def _serve(settings: Settings, *, access_log: bool = False) -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=10,
         ws="websockets-sansio",  # uvicorn's non-deprecated websockets protocol
+        # Chat frames are small; a deflate context per socket doubled the memory of
+        # 10,000 idle sockets (822 -> 446 MiB without, bench/realtime).
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat_seconds,
         ws_ping_timeout=settings.ws_heartbeat_seconds,
     )
