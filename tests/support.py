@@ -4,6 +4,7 @@ ports, and ``klatch serve`` as a subprocess that can be stopped and restarted.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -176,3 +177,27 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "klatch.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def prepare(tmp_path: Path, **settings: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A data dir set up by `klatch init --json` (+ `orderNumberStr` defined): the
+    environment to serve it with, and the keys init printed."""
+    env = clean_env()
+    env.update({"KLATCH_DATA_DIR": str(tmp_path / "data"), "KLATCH_RATE_LIMIT_SESSION": "0"})
+    env.update(settings)
+    keys = json.loads(cli(env, tmp_path, "init", "--json"))
+    cli(env, tmp_path, "attributes", "define", "conversation", "orderNumberStr")
+    return env, keys

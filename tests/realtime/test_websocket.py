@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from conftest import POSTGRES_URL, REDIS_URL, need_service
-from support import KlatchProcess, RedisServer, clean_env, fresh_postgres_database
+from support import KlatchProcess, RedisServer, fresh_postgres_database, prepare
 
 
 @dataclass
@@ -37,28 +35,6 @@ class Site:
     @property
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys['adminKey']}"}
-
-
-def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "klatch.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def prepare(tmp_path: Path, **settings: str) -> tuple[dict[str, str], dict[str, str]]:
-    env = clean_env()
-    env.update({"KLATCH_DATA_DIR": str(tmp_path / "data"), "KLATCH_RATE_LIMIT_SESSION": "0"})
-    env.update(settings)
-    keys = json.loads(cli(env, tmp_path, "init", "--json"))
-    cli(env, tmp_path, "attributes", "define", "conversation", "orderNumberStr")
-    return env, keys
 
 
 @pytest.fixture
