@@ -317,3 +317,38 @@ async def _replicas(a: Site, b: Site, redis: RedisServer) -> None:
             back = await event_of(chat, "message.created", timeout=10)
             assert back["data"]["message"]["body"] == "back"
     assert "Traceback" not in a.server.output + b.server.output
+
+
+def test_a_silent_peer_is_pinged_and_then_closed(tmp_path: Path) -> None:
+    """Heartbeats: the server pings every KLATCH_WS_HEARTBEAT_SECONDS and drops a
+    peer that never answers (a vanished browser), freeing its connection."""
+    import base64
+    import os
+    import socket
+    import time
+
+    env, keys = prepare(tmp_path, KLATCH_WS_HEARTBEAT_SECONDS="1")
+    with KlatchProcess(env, tmp_path, tmp_path / "server.log") as server:
+        token = httpx.post(
+            f"{server.url}/c/v1/sessions",
+            headers={"Authorization": f"Bearer {keys['trackingKey']}"},
+        ).json()["sessionToken"]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            nonce = base64.b64encode(os.urandom(16)).decode()
+            raw.sendall(
+                (
+                    f"GET /c/v1/realtime?key={keys['trackingKey']}&session={token} HTTP/1.1\r\n"
+                    f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            received = b""
+            started = time.monotonic()
+            while chunk := raw.recv(4096):  # never answer: no pongs
+                received += chunk
+            lasted = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 101")
+    frames = received.split(b"\r\n\r\n", 1)[1]
+    assert b"\x89" in frames  # a ping frame (FIN + opcode 9) came before the close
+    assert lasted < 8, f"the silent peer was kept {lasted:.1f} s"
