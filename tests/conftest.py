@@ -189,3 +189,32 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for backend, by in sorted(counts.items()):
             summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by.items()))
             terminalreporter.write_line(f"{backend}: {summary}")
+
+
+CHROMIUM = os.environ.get("KLATCH_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        need_service("Chromium", None, "KLATCH_TEST_CHROMIUM (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()

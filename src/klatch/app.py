@@ -17,6 +17,7 @@ from klatch.http.errors import handle_http_exception, handle_klatch_error, handl
 from klatch.http.middleware import BodyLimit, ClientCors, OriginCheck
 from klatch.http.ops import ops_routes
 from klatch.http.realtime import realtime_routes
+from klatch.http.sdk import sdk_mount
 from klatch.http.rest import build_rest_app
 from klatch.logs import install_redaction
 from klatch.services import Services
@@ -63,6 +64,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *client_routes(endpoints),
             *realtime_routes(services),
             *ops_routes(services),
+            sdk_mount(),
             Mount("", app=rest),
         ],
         middleware=[

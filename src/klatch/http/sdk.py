@@ -1,0 +1,40 @@
+"""The browser SDKs, served as-is from ``klatch/sdk``: ``/chat-web/core.js``,
+``/chat-web/widget.js`` and ``/chat-web/klatch.d.ts`` (Kustomer's paths, so a
+site switches by changing the script host). ETag and Last-Modified for
+revalidation, a short max-age so upgrades reach browsers, gzip when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SDK_DIR = Path(__file__).parent.parent / "sdk"
+CACHE_CONTROL = b"public, max-age=300, stale-while-revalidate=86400"
+
+
+class _CacheHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (200, 304):
+                headers = [h for h in message.get("headers", []) if h[0] != b"cache-control"]
+                headers += [
+                    (b"cache-control", CACHE_CONTROL),
+                    (b"access-control-allow-origin", b"*"),  # public scripts, any site
+                    (b"x-content-type-options", b"nosniff"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def sdk_mount() -> Mount:
+    files = StaticFiles(directory=SDK_DIR, check_dir=False)
+    return Mount("/chat-web", app=GZipMiddleware(_CacheHeaders(files), minimum_size=500))
