@@ -201,3 +201,43 @@ def prepare(tmp_path: Path, **settings: str) -> tuple[dict[str, str], dict[str, 
     keys = json.loads(cli(env, tmp_path, "init", "--json"))
     cli(env, tmp_path, "attributes", "define", "conversation", "orderNumberStr")
     return env, keys
+
+
+class PageServer:
+    """Serves test pages (HTML by path) from a real loopback HTTP server, so a page
+    is a site of its own (``http://localhost:<port>``), cross-origin to Klatch, and
+    Chromium's local-network rules let it reach the Klatch server on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        pages = self.pages = {}  # type: dict[str, str]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path.split("?")[0])
+                if body is None:
+                    self.send_error(404)
+                    return
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://localhost:{self.port}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
