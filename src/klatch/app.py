@@ -17,8 +17,8 @@ from klatch.http.errors import handle_http_exception, handle_klatch_error, handl
 from klatch.http.middleware import BodyLimit, ClientCors, OriginCheck
 from klatch.http.ops import ops_routes
 from klatch.http.realtime import realtime_routes
-from klatch.http.sdk import sdk_mount
 from klatch.http.rest import build_rest_app
+from klatch.http.sdk import demo_routes, sdk_mount
 from klatch.logs import install_redaction
 from klatch.services import Services
 from klatch.services.orgs import origin_allowed
@@ -65,6 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *realtime_routes(services),
             *ops_routes(services),
             sdk_mount(),
+            *demo_routes(settings),
             Mount("", app=rest),
         ],
         middleware=[

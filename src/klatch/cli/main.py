@@ -236,6 +236,7 @@ def demo(
         "url": base,
         "openapi": f"{base}/openapi.json",
         "docs": f"{base}/docs",
+        "demoPage": f"{base}/demo",
         "healthz": f"{base}/healthz",
     }
 
@@ -254,6 +255,7 @@ def demo(
                 "  allowed origins  none configured: any page may open the chat "
                 f"(set them with PATCH /v1/brands/{state['brandId']})"
             )
+        console.print(f"  demo shop page {info['demoPage']}   (open it and start a chat)")
         console.print(f"  API docs       {info['docs']}")
         console.print(f"  health         {info['healthz']}")
         console.print(f"  tracking key   {state['trackingKey']}")

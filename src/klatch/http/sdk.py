@@ -5,12 +5,18 @@ revalidation, a short max-age so upgrades reach browsers, gzip when asked."""
 
 from __future__ import annotations
 
+import html
+import json
 from pathlib import Path
 
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from klatch.config import Settings
 
 SDK_DIR = Path(__file__).parent.parent / "sdk"
 CACHE_CONTROL = b"public, max-age=300, stale-while-revalidate=86400"
@@ -38,3 +44,22 @@ class _CacheHeaders:
 def sdk_mount() -> Mount:
     files = StaticFiles(directory=SDK_DIR, check_dir=False)
     return Mount("/chat-web", app=GZipMiddleware(_CacheHeaders(files), minimum_size=500))
+
+
+def demo_routes(settings: Settings) -> list[Route]:
+    """``/demo``: a small shop page that loads widget.js like Kustomer's snippet, with
+    the demo org's tracking key (``klatch demo`` keeps it in ``demo.json``)."""
+    if not settings.demo:
+        return []
+    state_file = settings.data_dir / "demo.json"
+    template = SDK_DIR / "demo.html"
+
+    async def demo_page(request: Request) -> Response:
+        try:
+            key = json.loads(state_file.read_text())["trackingKey"]
+            page = template.read_text()
+        except (OSError, ValueError, KeyError):
+            return PlainTextResponse("Run `klatch demo` to set up the demo.", status_code=404)
+        return HTMLResponse(page.replace("{{TRACKING_KEY}}", html.escape(key, quote=True)))
+
+    return [Route("/demo", demo_page), Route("/", lambda request: RedirectResponse("/demo"))]
