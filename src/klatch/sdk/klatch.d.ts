@@ -1,0 +1,232 @@
+// Type declarations for Klatch's browser SDKs, served at /chat-web/klatch.d.ts.
+// They describe the Kustomer-compatible globals `Kustomer` (widget.js) and
+// `KustomerCore` (core.js). Callbacks follow Kustomer's convention:
+// callback(response, error), where error is undefined or a KlatchError.
+
+export {};
+
+declare global {
+  /** Every SDK error: a native Error with a stable code. */
+  interface KlatchError extends Error {
+    /** e.g. unknown_attribute, type_mismatch, value_too_long, value_not_allowed,
+     * attribute_read_only, too_many_attributes, conversation_not_found,
+     * conversation_ended, not_initialized, invalid_arguments, not_supported,
+     * network_error, invalid_token, origin_not_allowed, rate_limited */
+    code: string;
+    /** HTTP status of the server's answer, when there was one. */
+    status?: number;
+    title?: string;
+    detail?: string;
+    source?: { pointer?: string };
+    /** One entry per offending attribute. */
+    details?: Array<{ attribute?: string; code: string; message: string; pointer?: string }>;
+  }
+
+  type KlatchCallback<T> = (response: T | null, error: KlatchError | undefined) => void;
+  type CustomAttributes = Record<string, string | number | boolean | null>;
+  type Availability = 'online' | 'offline' | 'hidden' | 'disabled' | 'none';
+
+  interface KlatchChatSettings {
+    brandId: string;
+    teamName?: string;
+    greeting?: string;
+    colors?: Record<string, string>;
+    closableChat?: boolean;
+    enabled?: boolean;
+    [setting: string]: unknown;
+  }
+
+  interface KlatchConversation {
+    conversationId: string;
+    createdAt: string;
+    ended: boolean;
+    isInAssistantMode: boolean;
+    lastMessageAt?: string | null;
+    preview?: string | null;
+    title?: string | null;
+    custom?: CustomAttributes;
+  }
+
+  interface KlatchMessage {
+    messageId: string;
+    conversationId: string;
+    body: string;
+    payload: string | null;
+    createdAt: string;
+    direction: 'in' | 'out';
+    attachments: unknown[];
+    meta: Record<string, unknown>;
+    sentBy: { type: string; id: string | null; displayName: string | null; avatarUrl: string | null };
+  }
+
+  interface KlatchUnreadCount {
+    total: number;
+    conversations: Record<string, number>;
+  }
+
+  interface KlatchDescribeConversationOptions {
+    conversationId: string;
+    customAttributes: CustomAttributes;
+  }
+
+  interface KlatchDescribeCustomerOptions {
+    attributes?: {
+      sharedEmails?: string[];
+      sharedPhones?: string[];
+      sharedSocials?: Array<{ username: string; type: string }>;
+      emails?: string[];
+      phones?: string[];
+      socials?: Array<{ username: string; type: string }>;
+    };
+    customAttributes?: CustomAttributes;
+  }
+
+  interface KlatchLoginResponse {
+    identified: true;
+    customerId: string;
+    email: string | null;
+    externalId: string | null;
+  }
+
+  interface KlatchCoreEvents {
+    onMessageReceived: KlatchMessage;
+    onMessageSent: KlatchMessage;
+    onConversationCreate: KlatchConversation;
+    onConversationEnded: { conversationId: string; createdAt: string | null; ended: true };
+    onConversationUnended: { conversationId: string; createdAt: string | null; ended: false };
+    onAgentTypingActivity: {
+      conversationId: string;
+      user: { displayName: string | null; avatarUrl: string | null };
+      typing: boolean;
+    };
+    onUnread: KlatchUnreadCount & { change: { conversationId: string; count: number } };
+    onLogin: KlatchLoginResponse;
+    onLogout: null;
+  }
+
+  interface KlatchWidgetEvents extends KlatchCoreEvents {
+    onOpen: null;
+    onClose: null;
+  }
+
+  /** The headless SDK (core.js). */
+  interface KustomerCoreSDK {
+    init(
+      options?: { brandId?: string; assistantId?: string; scheduleId?: string; lang?: string },
+      callback?: KlatchCallback<{ settings: KlatchChatSettings; availability: Availability }>,
+    ): void;
+    isChatAvailable(callback?: KlatchCallback<{ availability: Availability }>): {
+      availability: Availability;
+    };
+    getChatSettings(callback?: KlatchCallback<KlatchChatSettings>): KlatchChatSettings | undefined;
+    createConversation(
+      options: { title?: string; message?: string; customAttributes?: CustomAttributes },
+      callback?: KlatchCallback<KlatchConversation>,
+    ): void;
+    sendMessage(
+      options: { conversationId: string; body: string; payload?: string },
+      callback?: KlatchCallback<KlatchMessage>,
+    ): void;
+    describeConversation(
+      options: KlatchDescribeConversationOptions,
+      callback?: KlatchCallback<{ conversationId: string; custom: CustomAttributes }>,
+    ): void;
+    describeCustomer(options: KlatchDescribeCustomerOptions, callback?: KlatchCallback<unknown>): void;
+    endConversation(
+      options: { conversationId: string },
+      callback?: KlatchCallback<{ conversationId: string; createdAt: string; ended: boolean }>,
+    ): void;
+    sendTypingActivity(
+      options: { conversationId: string; typing?: boolean },
+      callback?: KlatchCallback<{ conversationId: string; typing: boolean }>,
+    ): void;
+    getConversations(
+      options?: { page?: number; pageSize?: number },
+      callback?: KlatchCallback<{
+        conversations: KlatchConversation[];
+        pages: { current: number; first: number; next: number | null; previous: number | null };
+      }>,
+    ): void;
+    getConversation(
+      options: { conversationId: string },
+      callback?: KlatchCallback<KlatchConversation>,
+    ): void;
+    getMessages(
+      options: { conversationId: string },
+      callback?: KlatchCallback<{ conversationId: string; messages: KlatchMessage[] }>,
+    ): void;
+    markRead(options: { conversationId: string }, callback?: KlatchCallback<unknown>): void;
+    getUnreadCount(): KlatchUnreadCount;
+    login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
+    logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
+    addListener<E extends keyof KlatchCoreEvents>(
+      event: E,
+      listener: KlatchCallback<KlatchCoreEvents[E]>,
+    ): void;
+    removeListener<E extends keyof KlatchCoreEvents>(
+      event: E,
+      listener: KlatchCallback<KlatchCoreEvents[E]>,
+    ): void;
+    stop(callback?: KlatchCallback<null>): void;
+  }
+
+  /** The chat widget (widget.js). */
+  interface KustomerSDK {
+    start(
+      options?: {
+        brandId?: string;
+        hideChatIcon?: boolean;
+        lang?: string;
+        assistantId?: string;
+        scheduleId?: string;
+      },
+      callback?: () => void,
+    ): void;
+    stop(callback?: () => void): void;
+    open(callback?: () => void): void;
+    close(callback?: () => void): void;
+    login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
+    logout(callback?: KlatchCallback<unknown>): void;
+    describeCustomer(options: KlatchDescribeCustomerOptions, callback?: KlatchCallback<unknown>): void;
+    describeConversation(
+      options: KlatchDescribeConversationOptions,
+      callback?: KlatchCallback<{ conversationId: string; custom: CustomAttributes }>,
+    ): void;
+    addListener<E extends keyof KlatchWidgetEvents>(
+      event: E,
+      listener: KlatchCallback<KlatchWidgetEvents[E]>,
+    ): void;
+    removeListener<E extends keyof KlatchWidgetEvents>(
+      event: E,
+      listener: KlatchCallback<KlatchWidgetEvents[E]>,
+    ): void;
+    isChatAvailable(): { availability: Availability };
+    createConversation(
+      options?: { message?: string; customAttributes?: CustomAttributes; assistantId?: string },
+      callback?: KlatchCallback<KlatchConversation>,
+    ): void;
+    openConversationById(
+      options: { conversationId: string },
+      callback?: KlatchCallback<null>,
+    ): void;
+    getOpenConversations(callback: KlatchCallback<KlatchConversation[]>): void;
+    getUnreadCount(): KlatchUnreadCount;
+    /** Not supported by Klatch: calls back with an error whose code is not_supported. */
+    openKbArticle(articleId: string, callback?: KlatchCallback<null>): void;
+    /** Not supported by Klatch: calls back with an error whose code is not_supported. */
+    openKbCategory(categoryId: string, callback?: KlatchCallback<null>): void;
+  }
+
+  interface Window {
+    Kustomer: KustomerSDK;
+    KustomerCore: KustomerCoreSDK;
+  }
+
+  interface WindowEventMap {
+    kustomerLoaded: Event;
+    kustomerCoreLoaded: Event;
+  }
+
+  const Kustomer: KustomerSDK;
+  const KustomerCore: KustomerCoreSDK;
+}
