@@ -19,6 +19,8 @@
   var apiKey = script ? script.getAttribute('data-kustomer-api-key') : null;
   var base = script ? script.src.replace(/\/chat-web\/core\.js(\?.*)?$/, '') : '';
   var storageKey = 'klatch.session.' + (apiKey || '');
+  // The name errors and warnings use: widget.js drives this core and says 'Kustomer'.
+  var label = 'KustomerCore';
 
   // ------------------------------------------------------------------ helpers
 
@@ -30,7 +32,7 @@
   }
 
   function invalid(method, message) {
-    return sdkError('invalid_arguments', 'KustomerCore.' + method + ': ' + message);
+    return sdkError('invalid_arguments', label + '.' + method + ': ' + message);
   }
 
   function answer(callback, response, error) {
@@ -307,10 +309,10 @@
 
   function guard(method, callback) {
     if (state.ready) return true;
-    console.warn('[Klatch] KustomerCore.' + method + ' was called before init() finished; ' +
+    console.warn('[Klatch] ' + label + '.' + method + ' was called before init() finished; ' +
       'call it from the init callback.');
     answer(callback, null, sdkError('not_initialized',
-      'KustomerCore.' + method + ' needs KustomerCore.init() to have finished'));
+      label + '.' + method + ' needs KustomerCore.init() to have finished'));
     return false;
   }
 
@@ -565,7 +567,7 @@
 
     addListener: function (event, fn) {
       if (typeof event !== 'string' || typeof fn !== 'function') {
-        console.warn('[Klatch] KustomerCore.addListener(eventName, function) expected');
+        console.warn('[Klatch] ' + label + '.addListener(eventName, function) expected');
         return;
       }
       (listeners[event] = listeners[event] || []).push(fn);
@@ -588,6 +590,7 @@
     // Not part of Kustomer's API: what a page may need to debug its integration.
     _klatch: {
       base: base,
+      useLabel: function (name) { label = name; },
       session: function () {
         return { customerId: state.customerId, brandId: state.brandId, ready: state.ready };
       }

@@ -1,0 +1,933 @@
+/*
+ * Klatch widget.js: the chat widget, compatible with Kustomer Chat's Web SDK
+ * (window.Kustomer). Load it exactly as Kustomer's:
+ *
+ *   <script>
+ *     window.addEventListener('kustomerLoaded', function () {
+ *       Kustomer.start({ brandId: '...' }, function () { ... });
+ *     });
+ *   </script>
+ *   <script src="https://YOUR-KLATCH/chat-web/widget.js" data-kustomer-api-key="kt_..."></script>
+ *
+ * The widget is built on core.js (window.KustomerCore), which it loads from its
+ * own server. Callbacks are callback(response, error): error is undefined or a
+ * native Error with a stable `code`. The UI lives in a same-origin iframe with id
+ * `kustomer-ui-sdk-iframe`; it makes no request to any other host.
+ */
+(function () {
+  'use strict';
+
+  if (window.Kustomer && window.Kustomer.__klatch) return;
+
+  var script = document.currentScript ||
+    document.querySelector('script[src*="/chat-web/widget.js"]');
+  var apiKey = script ? script.getAttribute('data-kustomer-api-key') : null;
+  var base = script ? script.src.replace(/\/chat-web\/widget\.js(\?.*)?$/, '') : '';
+  var uiStateKey = 'klatch.widget.' + (apiKey || '');
+  var START_OPTIONS = ['brandId', 'hideChatIcon', 'lang', 'assistantId', 'scheduleId',
+    'preferredView'];
+  var CORE_EVENTS = ['onMessageReceived', 'onMessageSent', 'onConversationCreate',
+    'onConversationEnded', 'onConversationUnended', 'onAgentTypingActivity', 'onUnread',
+    'onLogin', 'onLogout'];
+  var TYPING_IDLE_MS = 4000;
+  var AGENT_TYPING_TIMEOUT_MS = 15000;
+
+  // ------------------------------------------------------------------ helpers
+
+  function sdkError(code, message) {
+    var error = new Error(message);
+    error.code = code;
+    return error;
+  }
+
+  function invalid(method, message) {
+    return sdkError('invalid_arguments', 'Kustomer.' + method + ': ' + message);
+  }
+
+  function answer(callback, response, error) {
+    if (typeof callback !== 'function') {
+      if (error) console.warn('[Klatch] ' + error.message);
+      return;
+    }
+    try {
+      if (error) callback(null, error); else callback(response, undefined);
+    } catch (thrown) {
+      console.error('[Klatch] a callback threw:', thrown);
+    }
+  }
+
+  function isObject(value) {
+    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  }
+
+  function readUiState() {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(uiStateKey) || 'null');
+      return isObject(saved) ? saved : {};
+    } catch (e) { return {}; }
+  }
+
+  function saveUiState() {
+    try {
+      window.localStorage.setItem(uiStateKey, JSON.stringify({
+        open: state.open, conversationId: state.view === 'thread' ? state.conversationId : null
+      }));
+    } catch (e) { /* storage may be disabled: the widget then forgets on reload */ }
+  }
+
+  function promised(method, options) {
+    return new Promise(function (resolve, reject) {
+      var done = function (response, error) { if (error) reject(error); else resolve(response); };
+      if (options === undefined) core()[method](done); else core()[method](options, done);
+    });
+  }
+
+  function core() { return window.KustomerCore; }
+
+  // ------------------------------------------------------------------ core.js
+
+  var coreLoading = null;
+
+  function loadCore() {
+    if (coreLoading) return coreLoading;
+    coreLoading = new Promise(function (resolve, reject) {
+      if (core() && core().__klatch) { resolve(core()); return; }
+      window.addEventListener('kustomerCoreLoaded', function () { resolve(core()); },
+        { once: true });
+      var tag = document.createElement('script');
+      tag.src = base + '/chat-web/core.js';
+      tag.async = true;
+      tag.setAttribute('data-kustomer-api-key', apiKey || '');
+      tag.onerror = function () {
+        coreLoading = null;
+        tag.remove();
+        reject(sdkError('network_error', 'core.js could not be loaded from ' + tag.src));
+      };
+      (document.head || document.documentElement).appendChild(tag);
+    });
+    return coreLoading;
+  }
+
+  function bodyReady() {
+    if (document.body) return Promise.resolve();
+    return new Promise(function (resolve) {
+      document.addEventListener('DOMContentLoaded', function () { resolve(); }, { once: true });
+    });
+  }
+
+  // ------------------------------------------------------------------ state
+
+  var state = {
+    started: false,
+    starting: null,
+    options: {},
+    open: false,
+    view: 'list',          // 'list' or 'thread'
+    conversationId: null,  // the thread shown; null with a draft
+    draft: null,           // customAttributes for a conversation not yet created
+    conversations: [],
+    ended: {},
+    typingSent: false,
+    typingTimer: null,
+    agentTypingTimer: null,
+    sending: false
+  };
+  var listeners = {};
+  var coreHandlers = {};
+  var ui = null;
+
+  function emit(event, payload) {
+    (listeners[event] || []).slice().forEach(function (fn) {
+      try { fn(payload, undefined); } catch (thrown) {
+        console.error('[Klatch] a listener for ' + event + ' threw:', thrown);
+      }
+    });
+  }
+
+  function guard(method, callback) {
+    if (state.started) return true;
+    console.warn('[Klatch] Kustomer.' + method + ' was called before Kustomer.start() finished; ' +
+      'call it from the start callback.');
+    answer(callback, null, sdkError('not_initialized',
+      'Kustomer.' + method + ' needs Kustomer.start() to have finished'));
+    return false;
+  }
+
+  function settings() {
+    var c = core();
+    return (c && c._klatch && c._klatch.session().ready && c.getChatSettings()) || {};
+  }
+
+  function locale() {
+    var lang = state.options.lang;
+    return typeof lang === 'string' && lang ? lang.replace('_', '-') : undefined;
+  }
+
+  function formatTime(iso) {
+    if (!iso) return '';
+    var when = new Date(iso);
+    if (isNaN(when.getTime())) return '';
+    var sameDay = when.toDateString() === new Date().toDateString();
+    try {
+      return sameDay
+        ? when.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' })
+        : when.toLocaleDateString(locale(), { month: 'short', day: 'numeric' });
+    } catch (e) {
+      return when.toISOString().slice(0, 16).replace('T', ' ');
+    }
+  }
+
+  // ------------------------------------------------------------------ the UI
+
+  var CSS = [
+    ':root{--primary:#1f6feb;--on-primary:#fff;color-scheme:light}',
+    '*{box-sizing:border-box}',
+    'html,body{margin:0;height:100%;background:transparent;overflow:hidden;',
+    'font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330}',
+    'body{display:flex;flex-direction:column;justify-content:flex-end;align-items:flex-end}',
+    'button{font:inherit;cursor:pointer}',
+    ':focus-visible{outline:3px solid #ffbf47;outline-offset:2px}',
+    '.panel{display:none;flex:1;width:calc(100% - 40px);margin:20px 20px 0;min-height:0;',
+    'flex-direction:column;background:#fff;border-radius:14px;overflow:hidden;',
+    'box-shadow:0 4px 16px rgba(0,0,0,.2)}',
+    '.is-open .panel{display:flex}',
+    '.no-launcher .panel{margin-bottom:20px}',
+    'header{background:var(--primary);color:var(--on-primary);padding:14px 14px 12px;',
+    'display:flex;gap:8px;align-items:flex-start}',
+    'header .titles{flex:1;min-width:0}',
+    'header h1{font-size:16px;margin:0;font-weight:600}',
+    'header p{margin:2px 0 0;opacity:.9;font-size:13px}',
+    '.icon{background:transparent;border:0;color:inherit;width:32px;height:32px;',
+    'border-radius:8px;font-size:20px;line-height:1;flex:none}',
+    '.icon:hover{background:rgba(255,255,255,.18)}',
+    '.back[hidden]{display:none}',
+    '.body{flex:1;min-height:0;display:flex;flex-direction:column}',
+    '.list{flex:1;overflow:auto;margin:0;padding:8px;list-style:none}',
+    '.list li{margin:0 0 6px}',
+    '.conv{width:100%;text-align:left;border:1px solid #e3e6ec;background:#fff;border-radius:10px;',
+    'padding:10px 12px;display:grid;grid-template-columns:1fr auto;gap:2px 8px;color:inherit}',
+    '.conv:hover{background:#f5f7fa}',
+    '.conv .preview{overflow:hidden;white-space:nowrap;text-overflow:ellipsis}',
+    '.conv .time{color:#667085;font-size:12px}',
+    '.conv .tag{font-size:12px;color:#667085}',
+    '.conv .count{justify-self:end;background:#d92d20;color:#fff;border-radius:9px;',
+    'font-size:12px;min-width:18px;padding:0 5px;text-align:center}',
+    '.empty{color:#667085;padding:16px;text-align:center}',
+    '.primary{background:var(--primary);color:var(--on-primary);border:0;border-radius:10px;',
+    'padding:10px 14px;margin:8px;font-weight:600}',
+    '.log{flex:1;overflow:auto;padding:12px;display:flex;flex-direction:column;gap:8px}',
+    '.msg{max-width:80%;padding:8px 11px;border-radius:14px;white-space:pre-wrap;',
+    'overflow-wrap:anywhere}',
+    '.msg .who{display:block;font-size:12px;color:#667085;margin-bottom:2px}',
+    '.msg time{display:block;font-size:11px;opacity:.7;margin-top:2px}',
+    '.klatch-out{align-self:flex-start;background:#f0f2f5;border-bottom-left-radius:4px}',
+    '.klatch-in{align-self:flex-end;background:var(--primary);color:var(--on-primary);',
+    'border-bottom-right-radius:4px}',
+    '.greeting{font-style:normal}',
+    '.klatch-typing{min-height:20px;padding:0 14px;font-size:12px;color:#667085}',
+    '.ended{padding:10px 12px;border-top:1px solid #e3e6ec;text-align:center;color:#475467}',
+    '.ended[hidden],.composer[hidden],.alert:empty,.list[hidden],.log[hidden],',
+    '.newconv[hidden],.klatch-badge[hidden]{display:none}',
+    '.composer{display:flex;gap:8px;padding:10px;border-top:1px solid #e3e6ec}',
+    '.composer textarea{flex:1;resize:none;border:1px solid #cfd4dc;border-radius:10px;',
+    'padding:8px 10px;font:inherit;height:40px;max-height:120px}',
+    '.composer .send{border:0;border-radius:10px;background:var(--primary);',
+    'color:var(--on-primary);padding:0 14px;font-weight:600}',
+    '.composer .send:disabled{opacity:.5;cursor:default}',
+    '.alert{margin:0 10px 8px;padding:8px 10px;border-radius:8px;background:#fef3f2;',
+    'color:#b42318;font-size:13px}',
+    '.launcher-row{flex:none;padding:12px 16px 16px;display:flex;justify-content:flex-end;',
+    'width:100%}',
+    '.no-launcher .launcher-row{display:none}',
+    '.launcher{position:relative;width:60px;height:60px;border-radius:50%;border:0;',
+    'background:var(--primary);color:var(--on-primary);box-shadow:0 4px 14px rgba(0,0,0,.25)}',
+    '.launcher svg{width:28px;height:28px;fill:currentColor}',
+    '.launcher .close-glyph{display:none;font-size:26px;line-height:1}',
+    '.is-open .launcher svg{display:none}',
+    '.is-open .launcher .close-glyph{display:inline}',
+    '.klatch-badge{position:absolute;top:-4px;right:-4px;background:#d92d20;color:#fff;',
+    'border-radius:10px;min-width:20px;height:20px;padding:0 6px;font-size:12px;',
+    'line-height:20px;font-weight:600}',
+    '.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}',
+    '@media (prefers-reduced-motion:no-preference){.panel{animation:rise .16s ease-out}}',
+    '@keyframes rise{from{transform:translateY(8px);opacity:0}to{transform:none;opacity:1}}'
+  ].join('');
+
+  function el(doc, tag, props, children) {
+    var node = doc.createElement(tag);
+    Object.keys(props || {}).forEach(function (name) {
+      var value = props[name];
+      if (value === undefined || value === null || value === false) return;
+      if (name === 'text') node.textContent = value;
+      else if (name === 'className') node.className = value;
+      else if (name.slice(0, 2) === 'on') node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? '' : value);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  function frameStyle() {
+    var common = 'position:fixed;right:0;bottom:0;border:0;margin:0;padding:0;' +
+      'background:transparent;z-index:2147483000;color-scheme:normal;max-width:100%;';
+    if (state.open) {
+      return common + 'display:block;width:420px;height:min(720px,100%);';
+    }
+    if (!launcherVisible()) return common + 'display:none;width:0;height:0;';
+    return common + 'display:block;width:100px;height:100px;';
+  }
+
+  function launcherVisible() {
+    var availability = core() ? core().isChatAvailable().availability : 'none';
+    return !state.options.hideChatIcon && availability !== 'hidden' &&
+      availability !== 'disabled';
+  }
+
+  function buildUi() {
+    var frame = document.createElement('iframe');
+    frame.id = 'kustomer-ui-sdk-iframe';
+    frame.title = 'Chat';
+    frame.setAttribute('aria-label', 'Chat');
+    document.body.appendChild(frame);
+    var doc = frame.contentDocument;
+    doc.open();
+    doc.write('<!doctype html><html><head><meta charset="utf-8"><title>Chat</title></head>' +
+      '<body></body></html>');
+    doc.close();
+    doc.documentElement.lang = (locale() || navigator.language || 'en').split('-')[0];
+    doc.head.appendChild(el(doc, 'style', { text: CSS }));
+
+    var s = settings();
+    var colors = s.colors || {};
+    if (colors.primary) doc.documentElement.style.setProperty('--primary', colors.primary);
+    if (colors.text) doc.documentElement.style.setProperty('--on-primary', colors.text);
+    var team = s.teamName || 'Support';
+
+    var u = { frame: frame, doc: doc };
+    u.title = el(doc, 'h1', { id: 'klatch-title', text: team });
+    u.subtitle = el(doc, 'p', { text: s.greeting || '' });
+    u.back = el(doc, 'button', {
+      className: 'icon back', type: 'button', 'aria-label': 'Back to conversations', text: '‹',
+      onclick: function () { showList(); }
+    });
+    u.closeButton = el(doc, 'button', {
+      className: 'icon', type: 'button', 'aria-label': 'Close chat', text: '×',
+      onclick: function () { closePanel(); }
+    });
+    u.list = el(doc, 'ul', { className: 'list', 'aria-label': 'Conversations' });
+    u.newConversation = el(doc, 'button', {
+      className: 'primary newconv', type: 'button', text: 'New conversation',
+      onclick: function () { showDraft(null); }
+    });
+    u.log = el(doc, 'div', {
+      className: 'log', role: 'log', 'aria-label': 'Chat transcript', 'aria-live': 'polite'
+    });
+    u.typing = el(doc, 'div', { className: 'klatch-typing', role: 'status' });
+    u.alert = el(doc, 'div', { className: 'alert', role: 'alert' });
+    u.textarea = el(doc, 'textarea', {
+      'aria-label': 'Message', placeholder: 'Write a message…', rows: '1', maxlength: '10000',
+      onkeydown: function (event) {
+        if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+          event.preventDefault();
+          sendFromComposer();
+        }
+      },
+      oninput: function () { typingFromComposer(); }
+    });
+    u.send = el(doc, 'button', {
+      className: 'send', type: 'button', 'aria-label': 'Send', text: 'Send',
+      onclick: function () { sendFromComposer(); }
+    });
+    u.composer = el(doc, 'div', { className: 'composer' }, [u.textarea, u.send]);
+    u.ended = el(doc, 'div', { className: 'ended', hidden: true }, [
+      el(doc, 'p', { text: 'This conversation has ended.' }),
+      el(doc, 'button', {
+        className: 'primary', type: 'button', text: 'Start a new conversation',
+        onclick: function () { showDraft(null); }
+      })
+    ]);
+    u.panel = el(doc, 'section', {
+      className: 'panel', id: 'klatch-panel', role: 'dialog', 'aria-label': 'Chat with ' + team
+    }, [
+      el(doc, 'header', {}, [u.back, el(doc, 'div', { className: 'titles' }, [u.title, u.subtitle]),
+        u.closeButton]),
+      el(doc, 'div', { className: 'body' }, [u.list, u.newConversation, u.log, u.typing,
+        u.alert, u.ended, u.composer])
+    ]);
+    u.badge = el(doc, 'span', { className: 'klatch-badge', hidden: true, 'aria-hidden': 'true' });
+    u.launcherLabel = el(doc, 'span', { className: 'sr-only' });
+    u.launcher = el(doc, 'button', {
+      className: 'launcher', type: 'button', 'aria-label': 'Open chat',
+      'aria-controls': 'klatch-panel', 'aria-expanded': 'false',
+      onclick: function () { if (state.open) closePanel(); else openPanel(); }
+    });
+    u.launcher.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>' +
+      '<span class="close-glyph" aria-hidden="true">×</span>';
+    u.launcher.appendChild(u.badge);
+    doc.body.appendChild(u.panel);
+    doc.body.appendChild(el(doc, 'div', { className: 'launcher-row' }, [u.launcher]));
+    doc.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape' && state.open) { event.preventDefault(); closePanel(); }
+    });
+    ui = u;
+    renderChrome();
+    renderBadge();
+  }
+
+  function renderChrome() {
+    if (!ui) return;
+    var body = ui.doc.body;
+    body.classList.toggle('is-open', state.open);
+    body.classList.toggle('no-launcher', !launcherVisible());
+    ui.frame.style.cssText = frameStyle();
+    ui.launcher.setAttribute('aria-expanded', state.open ? 'true' : 'false');
+    var thread = state.view === 'thread';
+    ui.list.hidden = thread;
+    ui.newConversation.hidden = thread;
+    ui.log.hidden = !thread;
+    ui.typing.hidden = !thread;
+    ui.back.hidden = !thread;
+    var ended = thread && state.conversationId && state.ended[state.conversationId];
+    ui.ended.hidden = !ended;
+    ui.composer.hidden = !thread || Boolean(ended);
+    var availability = core().isChatAvailable().availability;
+    var s = settings();
+    ui.subtitle.textContent = availability === 'offline'
+      ? 'We are away right now. Leave a message and we will reply here.'
+      : availability === 'disabled' ? 'Chat is not available right now.' : (s.greeting || '');
+  }
+
+  function renderBadge() {
+    if (!ui) return;
+    var total = core().getUnreadCount().total;
+    ui.badge.textContent = total > 99 ? '99+' : String(total);
+    ui.badge.hidden = total === 0;
+    ui.launcher.setAttribute('aria-label', (state.open ? 'Minimize chat' : 'Open chat') +
+      (total ? ' (' + total + ' unread)' : ''));
+  }
+
+  function focusInside() {
+    if (!ui || !state.open) return;
+    if (state.view === 'thread' && !ui.composer.hidden) ui.textarea.focus();
+    else {
+      var first = ui.list.querySelector('button') || ui.newConversation;
+      if (first && !first.hidden) first.focus(); else ui.closeButton.focus();
+    }
+  }
+
+  // ------------------------------------------------------------------ views
+
+  function openPanel(quiet) {
+    if (!ui) return Promise.resolve();
+    var wasOpen = state.open;
+    state.open = true;
+    var shown = state.view === 'thread'
+      ? Promise.resolve()
+      : refreshList().then(function () {
+        if (!state.conversations.length) showDraft(state.draft);
+      });
+    renderChrome();
+    renderBadge();
+    saveUiState();
+    if (!wasOpen) emit('onOpen', null);
+    return shown.then(function () {
+      markShownRead();
+      if (!quiet) focusInside();
+    });
+  }
+
+  function closePanel() {
+    if (!ui) return;
+    var wasOpen = state.open;
+    state.open = false;
+    renderChrome();
+    renderBadge();
+    saveUiState();
+    if (wasOpen) {
+      emit('onClose', null);
+      if (launcherVisible()) ui.launcher.focus();
+    }
+  }
+
+  function showList() {
+    state.view = 'list';
+    state.conversationId = null;
+    state.draft = null;
+    ui.alert.textContent = '';
+    renderChrome();
+    saveUiState();
+    return refreshList().then(focusInside);
+  }
+
+  function refreshList() {
+    return promised('getConversations', { pageSize: 100 }).then(function (result) {
+      state.conversations = result.conversations;
+      result.conversations.forEach(function (c) { state.ended[c.conversationId] = c.ended; });
+      renderList();
+    }, function (error) {
+      ui.alert.textContent = 'Could not load your conversations: ' + error.message;
+    });
+  }
+
+  function renderList() {
+    if (!ui) return;
+    var doc = ui.doc;
+    var unread = core().getUnreadCount().conversations;
+    ui.list.textContent = '';
+    if (!state.conversations.length) {
+      ui.list.appendChild(el(doc, 'li', { className: 'empty', text: 'No conversations yet.' }));
+      return;
+    }
+    state.conversations.forEach(function (c) {
+      var count = unread[c.conversationId] || 0;
+      var label = (c.preview || c.title || 'Conversation') +
+        (state.ended[c.conversationId] ? ', ended' : '') + (count ? ', ' + count + ' unread' : '');
+      ui.list.appendChild(el(doc, 'li', {}, [el(doc, 'button', {
+        className: 'conv', type: 'button', 'aria-label': label,
+        'data-conversation-id': c.conversationId,
+        onclick: function () { showThread(c.conversationId); }
+      }, [
+        el(doc, 'span', { className: 'preview', text: c.preview || c.title || 'Conversation' }),
+        el(doc, 'span', { className: 'time', text: formatTime(c.lastMessageAt || c.createdAt) }),
+        el(doc, 'span', { className: 'tag', text: state.ended[c.conversationId] ? 'Ended' : '' }),
+        count ? el(doc, 'span', { className: 'count', text: String(count) }) : null
+      ])]));
+    });
+  }
+
+  function resetThread() {
+    ui.log.textContent = '';
+    ui.alert.textContent = '';
+    ui.typing.textContent = '';
+    var s = settings();
+    if (s.greeting) {
+      ui.log.appendChild(el(ui.doc, 'div', { className: 'msg klatch-out greeting' }, [
+        el(ui.doc, 'span', { className: 'who', text: s.teamName || 'Support' }),
+        el(ui.doc, 'span', { text: s.greeting })
+      ]));
+    }
+  }
+
+  function showDraft(customAttributes) {
+    state.view = 'thread';
+    state.conversationId = null;
+    state.draft = customAttributes || {};
+    resetThread();
+    renderChrome();
+    saveUiState();
+    focusInside();
+  }
+
+  function showThread(conversationId) {
+    state.view = 'thread';
+    state.conversationId = conversationId;
+    state.draft = null;
+    resetThread();
+    renderChrome();
+    saveUiState();
+    return Promise.all([
+      promised('getConversation', { conversationId: conversationId }),
+      promised('getMessages', { conversationId: conversationId })
+    ]).then(function (results) {
+      if (state.conversationId !== conversationId) return;
+      state.ended[conversationId] = results[0].ended;
+      results[1].messages.forEach(appendMessage);
+      renderChrome();
+      markShownRead();
+      focusInside();
+    });
+  }
+
+  function appendMessage(message) {
+    if (!ui || state.view !== 'thread' || message.conversationId !== state.conversationId) return;
+    if (ui.log.querySelector('[data-message-id="' + CSS_escape(message.messageId) + '"]')) return;
+    var agent = message.direction === 'out';
+    ui.log.appendChild(el(ui.doc, 'div', {
+      className: 'msg ' + (agent ? 'klatch-out' : 'klatch-in'),
+      'data-message-id': message.messageId
+    }, [
+      agent ? el(ui.doc, 'span', {
+        className: 'who', text: (message.sentBy && message.sentBy.displayName) || 'Agent'
+      }) : null,
+      el(ui.doc, 'span', { className: 'text', text: message.body }),
+      el(ui.doc, 'time', { datetime: message.createdAt, text: formatTime(message.createdAt) })
+    ]));
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function CSS_escape(value) {
+    return String(value).replace(/["\\]/g, '\\$&');
+  }
+
+  function markShownRead() {
+    if (!state.open || state.view !== 'thread' || !state.conversationId) return;
+    var id = state.conversationId;
+    if (!core().getUnreadCount().conversations[id]) return;
+    core().markRead({ conversationId: id }, function () { renderBadge(); });
+  }
+
+  // ------------------------------------------------------------------ composer
+
+  function sendFromComposer() {
+    if (state.sending) return;
+    var text = ui.textarea.value;
+    if (!text.trim()) return;
+    state.sending = true;
+    ui.send.disabled = true;
+    ui.alert.textContent = '';
+    var draft = state.conversationId === null;
+    var sent = draft
+      ? promised('createConversation', {
+        message: text, customAttributes: isObject(state.draft) && Object.keys(state.draft).length
+          ? state.draft : undefined
+      }).then(function (conversation) {
+        state.conversationId = conversation.conversationId;
+        state.draft = null;
+        saveUiState();
+        return showThread(conversation.conversationId);
+      })
+      : promised('sendMessage', { conversationId: state.conversationId, body: text })
+        .then(function (message) { appendMessage(message); });
+    sent.then(function () {
+      ui.textarea.value = '';
+      stopTyping();
+    }, function (error) {
+      ui.alert.textContent = 'Not sent: ' + error.message;
+    }).then(function () {
+      state.sending = false;
+      ui.send.disabled = false;
+      ui.textarea.focus();
+    });
+  }
+
+  function typingFromComposer() {
+    if (state.conversationId === null) return;
+    if (!state.typingSent && ui.textarea.value.trim()) {
+      state.typingSent = true;
+      core().sendTypingActivity({ conversationId: state.conversationId, typing: true },
+        function () {});
+    }
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(state.typingTimer);
+    if (!state.typingSent || state.conversationId === null) return;
+    state.typingSent = false;
+    core().sendTypingActivity({ conversationId: state.conversationId, typing: false },
+      function () {});
+  }
+
+  // ------------------------------------------------------------------ core events
+
+  var onCore = {
+    onMessageReceived: function (message) {
+      appendMessage(message);
+      if (ui && message.conversationId === state.conversationId) ui.typing.textContent = '';
+      if (state.view === 'list' && state.open) refreshList();
+    },
+    onMessageSent: function (message) { appendMessage(message); },
+    onConversationCreate: function () { if (state.view === 'list' && state.open) refreshList(); },
+    onConversationEnded: function (event) {
+      state.ended[event.conversationId] = true;
+      renderChrome();
+      if (state.view === 'list' && state.open) renderList();
+    },
+    onConversationUnended: function (event) {
+      state.ended[event.conversationId] = false;
+      renderChrome();
+      if (state.view === 'list' && state.open) renderList();
+    },
+    onAgentTypingActivity: function (event) {
+      if (!ui || event.conversationId !== state.conversationId) return;
+      clearTimeout(state.agentTypingTimer);
+      ui.typing.textContent = event.typing
+        ? ((event.user && event.user.displayName) || 'An agent') + ' is typing…' : '';
+      if (event.typing) {
+        state.agentTypingTimer = setTimeout(function () { ui.typing.textContent = ''; },
+          AGENT_TYPING_TIMEOUT_MS);
+      }
+    },
+    onUnread: function (event) {
+      // A message arriving in the thread the customer is looking at is read at once.
+      if (event.change.count > 0 && event.change.conversationId === state.conversationId) {
+        markShownRead();
+      }
+      renderBadge();
+      if (state.view === 'list' && state.open) renderList();
+    },
+    onLogin: function () {
+      if (state.view === 'list') refreshList(); else if (state.conversationId) {
+        showThread(state.conversationId);
+      }
+    },
+    onLogout: function () {
+      state.conversations = [];
+      state.ended = {};
+      if (state.open) showDraft(null); else { state.view = 'list'; state.conversationId = null; }
+      renderList();
+      renderBadge();
+      saveUiState();
+    }
+  };
+
+  function subscribeCore() {
+    CORE_EVENTS.forEach(function (name) {
+      coreHandlers[name] = function (payload) {
+        if (onCore[name]) {
+          try { onCore[name](payload); } catch (e) { console.error('[Klatch] widget:', e); }
+        }
+        emit(name, payload);
+      };
+      core().addListener(name, coreHandlers[name]);
+    });
+  }
+
+  // ------------------------------------------------------------------ the API
+
+  function checkStartOptions(options) {
+    if (!isObject(options)) return 'options must be an object';
+    Object.keys(options).forEach(function (name) {
+      if (START_OPTIONS.indexOf(name) < 0) {
+        console.warn('[Klatch] Kustomer.start: unknown option "' + name + '" ignored');
+      }
+    });
+    if (options.brandId !== undefined && (typeof options.brandId !== 'string' ||
+        !options.brandId)) return 'options.brandId must be a non-empty string';
+    if (options.hideChatIcon !== undefined && typeof options.hideChatIcon !== 'boolean') {
+      return 'options.hideChatIcon must be true or false';
+    }
+    var strings = ['lang', 'assistantId', 'scheduleId', 'preferredView'];
+    for (var i = 0; i < strings.length; i++) {
+      if (options[strings[i]] !== undefined && typeof options[strings[i]] !== 'string') {
+        return 'options.' + strings[i] + ' must be a string';
+      }
+    }
+    return null;
+  }
+
+  function startCallback(callback) {
+    return function (error) {
+      if (typeof callback !== 'function') {
+        if (error) console.warn('[Klatch] Kustomer.start failed: ' + error.message);
+        return;
+      }
+      try { if (error) callback(null, error); else callback(); } catch (thrown) {
+        console.error('[Klatch] a callback threw:', thrown);
+      }
+    };
+  }
+
+  function needConversationId(method, options, callback) {
+    if (!isObject(options) || typeof options.conversationId !== 'string' ||
+        !options.conversationId) {
+      answer(callback, null, invalid(method, 'options.conversationId must be a non-empty string'));
+      return false;
+    }
+    return true;
+  }
+
+  var Kustomer = {
+    __klatch: true,
+
+    start: function (options, callback) {
+      if (typeof options === 'function') { callback = options; options = {}; }
+      if (options === undefined || options === null) options = {};
+      var done = startCallback(callback);
+      var problem = checkStartOptions(options);
+      if (problem) { done(invalid('start', problem)); return; }
+      if (!apiKey) {
+        done(invalid('start', 'the widget.js script tag needs data-kustomer-api-key'));
+        return;
+      }
+      if (!state.starting) {
+        state.options = Object.assign({}, options);
+        state.starting = Promise.all([loadCore(), bodyReady()]).then(function () {
+          core()._klatch.useLabel('Kustomer');
+          var init = {};
+          ['brandId', 'assistantId', 'scheduleId', 'lang'].forEach(function (name) {
+            if (options[name] !== undefined) init[name] = options[name];
+          });
+          return promised('init', init);
+        }).then(function () {
+          subscribeCore();
+          buildUi();
+          state.started = true;
+          var saved = readUiState();
+          var restored = saved.conversationId
+            ? showThread(saved.conversationId).catch(function () { return showList(); })
+            : Promise.resolve();
+          // A reload shows the widget as it was, without taking the page's focus.
+          return restored.then(function () { if (saved.open) return openPanel(true); });
+        });
+        state.starting.catch(function () { state.starting = null; });
+      }
+      state.starting.then(function () { done(); }, function (error) { done(error); });
+    },
+
+    stop: function (callback) {
+      if (!state.started && !state.starting) { answer(callback, null); return; }
+      var finish = function () {
+        if (core()) {
+          CORE_EVENTS.forEach(function (name) {
+            if (coreHandlers[name]) core().removeListener(name, coreHandlers[name]);
+          });
+          core().stop();
+        }
+        clearTimeout(state.typingTimer);
+        clearTimeout(state.agentTypingTimer);
+        if (ui) ui.frame.remove();
+        ui = null;
+        listeners = {};
+        coreHandlers = {};
+        state.started = false;
+        state.starting = null;
+        state.open = false;
+        state.view = 'list';
+        state.conversationId = null;
+        state.conversations = [];
+        answer(callback, null);
+      };
+      // A start still on its way finishes first, so stop leaves nothing behind.
+      (state.starting || Promise.resolve()).then(finish, finish);
+    },
+
+    open: function (callback) {
+      if (!guard('open', callback)) return;
+      openPanel().then(function () { answer(callback, null); });
+    },
+
+    close: function (callback) {
+      if (!guard('close', callback)) return;
+      closePanel();
+      answer(callback, null);
+    },
+
+    login: function (options, callback) {
+      if (!guard('login', callback)) return;
+      core().login(options, callback);
+    },
+
+    logout: function (callback) {
+      if (!guard('logout', callback)) return;
+      core().logout(callback);
+    },
+
+    describeCustomer: function (options, callback) {
+      if (!guard('describeCustomer', callback)) return;
+      core().describeCustomer(options, callback);
+    },
+
+    describeConversation: function (options, callback) {
+      if (!guard('describeConversation', callback)) return;
+      core().describeConversation(options, callback);
+    },
+
+    addListener: function (event, fn) {
+      if (typeof event !== 'string' || typeof fn !== 'function') {
+        console.warn('[Klatch] Kustomer.addListener(eventName, function) expected');
+        return;
+      }
+      (listeners[event] = listeners[event] || []).push(fn);
+    },
+
+    removeListener: function (event, fn) {
+      if (!listeners[event]) return;
+      listeners[event] = listeners[event].filter(function (f) { return f !== fn; });
+    },
+
+    isChatAvailable: function (callback) {
+      var result = state.started ? core().isChatAvailable() : { availability: 'none' };
+      if (!state.started) {
+        console.warn('[Klatch] Kustomer.isChatAvailable was called before Kustomer.start() ' +
+          'finished; it answers "none" until then.');
+      }
+      if (typeof callback === 'function') answer(callback, result);
+      return result;
+    },
+
+    createConversation: function (options, callback) {
+      if (typeof options === 'function') { callback = options; options = {}; }
+      if (!guard('createConversation', callback)) return;
+      if (options === undefined || options === null) options = {};
+      if (!isObject(options)) {
+        answer(callback, null, invalid('createConversation', 'options must be an object'));
+        return;
+      }
+      if (options.message !== undefined && (typeof options.message !== 'string' ||
+          !options.message.trim())) {
+        answer(callback, null, invalid('createConversation',
+          'options.message must be non-empty text'));
+        return;
+      }
+      if (options.customAttributes !== undefined && !isObject(options.customAttributes)) {
+        answer(callback, null, invalid('createConversation',
+          'options.customAttributes must be an object of attribute names and values'));
+        return;
+      }
+      if (options.assistantId !== undefined && typeof options.assistantId !== 'string') {
+        answer(callback, null, invalid('createConversation', 'options.assistantId must be a string'));
+        return;
+      }
+      if (options.message === undefined) {
+        // As Kustomer: the thread opens, and the conversation is created when the
+        // customer sends the first message (with these custom attributes).
+        showDraft(options.customAttributes);
+        openPanel().then(function () { answer(callback, null); });
+        return;
+      }
+      promised('createConversation', {
+        message: options.message, customAttributes: options.customAttributes
+      }).then(function (conversation) {
+        return showThread(conversation.conversationId).then(function () {
+          return openPanel();
+        }).then(function () { answer(callback, conversation); });
+      }, function (error) { answer(callback, null, error); });
+    },
+
+    openConversationById: function (options, callback) {
+      if (!guard('openConversationById', callback) ||
+          !needConversationId('openConversationById', options, callback)) return;
+      promised('getConversation', { conversationId: options.conversationId })
+        .then(function () {
+          return showThread(options.conversationId).then(function () { return openPanel(); })
+            .then(function () { answer(callback, null); });
+        }, function (error) { answer(callback, null, error); });
+    },
+
+    getOpenConversations: function (callback) {
+      if (!guard('getOpenConversations', callback)) return;
+      if (typeof callback !== 'function') {
+        console.warn('[Klatch] Kustomer.getOpenConversations(callback): a callback is required');
+        return;
+      }
+      promised('getConversations', { pageSize: 100 }).then(function (result) {
+        answer(callback, result.conversations.filter(function (c) { return !c.ended; }));
+      }, function (error) { answer(callback, null, error); });
+    },
+
+    getUnreadCount: function () {
+      if (!state.started) {
+        console.warn('[Klatch] Kustomer.getUnreadCount was called before Kustomer.start() ' +
+          'finished; it answers 0 until then.');
+        return { total: 0, conversations: {} };
+      }
+      return core().getUnreadCount();
+    }
+  };
+
+  ['openKbArticle', 'openKbCategory', 'openKbSearch'].forEach(function (name) {
+    Kustomer[name] = function (id, callback) {
+      if (typeof id === 'function') callback = id;
+      answer(callback, null, sdkError('not_supported',
+        'Kustomer.' + name + ' is not supported by Klatch (it has no knowledge base)'));
+    };
+  });
+
+  window.Kustomer = Kustomer;
+  if (!apiKey) {
+    console.warn('[Klatch] widget.js: add data-kustomer-api-key="<tracking key>" to its script tag');
+  }
+  window.dispatchEvent(new Event('kustomerLoaded'));
+})();
