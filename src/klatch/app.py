@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from klatch.config import Settings
+from klatch.console import console_routes
 from klatch.errors import KlatchError
 from klatch.http.client_api import client_endpoints, client_routes
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
@@ -66,6 +67,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *ops_routes(services),
             sdk_mount(),
             *demo_routes(settings),
+            *console_routes(),
             Mount("", app=rest),
         ],
         middleware=[

@@ -134,6 +134,12 @@ class RateLimited(KlatchError):
         self.reset = reset
 
 
+class LoginLocked(KlatchError):
+    status = 429
+    code = "login_locked"
+    title = "Too many failed logins"
+
+
 class Unavailable(KlatchError):
     status = 503
     code = "unavailable"

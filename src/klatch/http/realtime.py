@@ -125,6 +125,17 @@ async def _receive(ws: WebSocket, conn: Connection, pump: asyncio.Task[None]) ->
                 await ws.close()
 
 
+CONSOLE_COOKIE = "klatch_console"
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    origin = ws.headers.get("origin")
+    host = ws.headers.get("host")
+    if not origin or not host:
+        return False
+    return origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
+
+
 def realtime_routes(services: Services) -> list[WebSocketRoute]:
     heartbeat = services.settings.ws_heartbeat_seconds
 
@@ -150,6 +161,20 @@ def realtime_routes(services: Services) -> list[WebSocketRoute]:
         header = ws.headers.get("authorization", "")
         secret = header[7:].strip() if header.lower().startswith("bearer ") else None
         secret = secret or ws.query_params.get("key")
+        if secret is None and CONSOLE_COOKIE in ws.cookies:
+            # The agent console, signed in with its session cookie. Browsers send
+            # cookies on cross-site WebSockets too, so the page must be our own.
+            if not _same_origin(ws):
+                await _refuse(
+                    ws, CLOSE_FORBIDDEN_ORIGIN, "origin_not_allowed", "Not the console's origin"
+                )
+                return
+            session = await services.console.session(ws.cookies[CONSOLE_COOKIE])
+            if session is None:
+                await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid_session", "Log in again")
+                return
+            await _serve(ws, services.hub, session.user.org_id, None, heartbeat)
+            return
         key = await services.orgs.resolve_key(secret) if secret else None
         if key is None or key.role not in (Role.USER, Role.ADMIN):
             await _refuse(

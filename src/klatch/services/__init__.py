@@ -10,6 +10,7 @@ from klatch.realtime.bus import create_bus
 from klatch.realtime.hub import Hub
 from klatch.services.attributes import AttributeService
 from klatch.services.chat import ChatService
+from klatch.services.console import ConsoleService
 from klatch.services.context import Context, KeyCache, SchemaCache
 from klatch.services.conversations import ConversationService
 from klatch.services.customers import CustomerService
@@ -39,6 +40,7 @@ class Services:
         self.customers = CustomerService(self.ctx)
         self.conversations = ConversationService(self.ctx)
         self.chat = ChatService(self.ctx, self.orgs)
+        self.console = ConsoleService(self.ctx, self.orgs)
         self.hub = Hub(
             db,
             bus,

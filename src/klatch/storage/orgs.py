@@ -89,7 +89,7 @@ def _key(row: Row) -> ApiKey:
     )
 
 
-def _user(row: Row) -> User:
+def user_from_row(row: Row) -> User:
     return User(
         row["id"],
         row["org_id"],
@@ -217,13 +217,13 @@ async def insert_user(tx: Tx, u: User, password_hash: str) -> None:
 async def user_by_email(tx: Tx, email: str) -> tuple[User, str] | None:
     """The user with that login email and their password hash (login is global)."""
     row = await tx.one(_USER_BY_EMAIL, {"email": email})
-    return (_user(row), row["password_hash"]) if row else None
+    return (user_from_row(row), row["password_hash"]) if row else None
 
 
 async def get_user(tx: Tx, org_id: str, user_id: str) -> User | None:
     row = await tx.one(_USER, {"org_id": org_id, "user_id": user_id})
-    return _user(row) if row else None
+    return user_from_row(row) if row else None
 
 
 async def list_users(tx: Tx, org_id: str) -> list[User]:
-    return [_user(r) for r in await tx.all(_USERS, {"org_id": org_id})]
+    return [user_from_row(r) for r in await tx.all(_USERS, {"org_id": org_id})]

@@ -216,3 +216,26 @@ event = sa.Table(
     sa.Index(None, "org_id", "conversation_id", "id"),
     sa.Index(None, "org_id", "customer_id", "id"),
 )
+
+# The agent console: a session per browser login (only the token's hash is
+# stored), and failed-login counts per email for the lockout.
+console_session = sa.Table(
+    "console_session",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    _org_fk(),
+    sa.Column("user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("expires_at", Millis, nullable=False),
+    sa.Index(None, "user_id"),
+)
+
+login_failure = sa.Table(
+    "login_failure",
+    metadata,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", Millis, nullable=False),
+    sa.Column("locked_until", Millis, nullable=True),
+)

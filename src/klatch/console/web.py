@@ -1,0 +1,148 @@
+"""What every console page shares: the login session from the cookie, the CSRF
+check on writes, the Jinja2 templates (autoescaped: attribute values and
+messages are shown as text, never as markup) and error pages."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from klatch.domain.events import iso
+from klatch.domain.models import Actor, ActorType, Role, User, UserRole
+from klatch.http.realtime import CONSOLE_COOKIE
+from klatch.services import Services
+from klatch.storage.console import ConsoleSession
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = CONSOLE_COOKIE
+LOGIN_CSRF_COOKIE = "klatch_login_csrf"
+
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True
+    )
+)
+templates.env.filters["when"] = lambda ms: (iso(ms) or "")[:16].replace("T", " ") + " UTC"
+templates.env.filters["iso"] = iso
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """The signed-in console user, and who they are to the services."""
+
+    user: User
+    csrf_token: str
+
+    @property
+    def actor(self) -> Actor:
+        role = Role.ADMIN if self.user.role is UserRole.ADMIN else Role.USER
+        return Actor(
+            ActorType.USER, self.user.id, self.user.org_id, name=self.user.display_name, role=role
+        )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role is UserRole.ADMIN
+
+
+class Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class PageError(Exception):
+    """Shown as an error page with this status."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def current(request: Request) -> Agent | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    session: ConsoleSession | None = await services_of(request).console.session(token)
+    return Agent(session.user, session.csrf_token) if session else None
+
+
+async def require_agent(request: Request, *, admin: bool = False) -> Agent:
+    agent = await current(request)
+    if agent is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise Redirect(f"/console/login?next={quote(target, safe='')}")
+    if admin and not agent.is_admin:
+        raise PageError(403, "Admins only", "This page is for admins of the organization.")
+    return agent
+
+
+async def check_csrf(request: Request, agent: Agent, form: Any | None = None) -> None:
+    """Every write carries the session's CSRF token, in the form or a header."""
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and form is not None:
+        value = form.get("csrf")
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, agent.csrf_token):
+        raise PageError(
+            403, "Request refused", "The form was missing its security token; reload the page."
+        )
+
+
+def secure_cookies(request: Request) -> bool:
+    public = services_of(request).settings.public_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    response: Response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["cache-control"] = "no-store"
+    response.headers["x-frame-options"] = "DENY"
+    response.headers["content-security-policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    response.headers["referrer-policy"] = "same-origin"
+    return response
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def page(handler: Handler) -> Handler:
+    """Turn Redirect and PageError into responses."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Redirect as exc:
+            return RedirectResponse(exc.url, status_code=303)
+        except PageError as exc:
+            agent = await current(request)
+            return render(
+                request,
+                "error.html",
+                {"agent": agent, "title": exc.title, "detail": exc.detail},
+                status_code=exc.status,
+            )
+
+    return run
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(24)

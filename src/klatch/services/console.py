@@ -1,0 +1,87 @@
+"""Agent console logins: password check with a lockout after repeated failures,
+and server-side sessions (the browser holds a random token in an HttpOnly
+cookie; the database holds its hash, the user and the session's CSRF token)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from klatch.errors import LoginLocked, Unauthorized
+from klatch.ids import hash_secret, new_secret, now_ms
+from klatch.services.context import Context
+from klatch.services.orgs import OrgService
+from klatch.storage import console as store
+from klatch.storage.console import ConsoleSession
+from klatch.storage.db import Tx
+
+SESSION_MS = 12 * 3600 * 1000
+MAX_FAILURES = 5  # in a row; then the email is locked for LOCK_MS
+LOCK_MS = 5 * 60 * 1000
+FORGET_FAILURES_MS = 15 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    token: str  # goes into the cookie, never stored
+    session: ConsoleSession
+
+
+class ConsoleService:
+    def __init__(self, ctx: Context, orgs: OrgService) -> None:
+        self.ctx = ctx
+        self.orgs = orgs
+
+    async def login(self, email: str, password: str) -> Login:
+        address = email.strip().lower()[:320]
+        now = now_ms()
+        failures, last, locked_until = await self.ctx.db.read(
+            lambda tx: store.failures(tx, address)
+        )
+        if locked_until is not None and locked_until > now:
+            minutes = max(1, round((locked_until - now) / 60_000))
+            raise LoginLocked(
+                f"Too many failed logins for this email; try again in {minutes} minute(s)"
+            )
+        try:
+            user = await self.orgs.authenticate_user(address, password)
+        except Unauthorized:
+            count = (failures if now - last < FORGET_FAILURES_MS else 0) + 1
+            lock = now + LOCK_MS if count >= MAX_FAILURES else None
+
+            async def fail(tx: Tx) -> None:
+                await store.record_failure(tx, address, 0 if lock else count, now, lock)
+
+            await self.ctx.db.write(fail)
+            raise
+        token = new_secret("kc")
+        session = ConsoleSession(user, secrets.token_urlsafe(32), now + SESSION_MS)
+
+        async def work(tx: Tx) -> None:
+            if failures or locked_until:
+                await store.clear_failures(tx, address)
+            await store.insert_session(
+                tx, hash_secret(token), user, session.csrf_token, now, session.expires_at
+            )
+
+        await self.ctx.db.write(work)
+        return Login(token, session)
+
+    async def session(self, token: str | None) -> ConsoleSession | None:
+        if not token or len(token) > 128:
+            return None
+        found = await self.ctx.db.read(
+            lambda tx: store.get_session(tx, hash_secret(token), now_ms())
+        )
+        if found is None or found.user.disabled_at is not None:
+            return None
+        return found
+
+    async def logout(self, token: str | None) -> None:
+        if not token:
+            return
+
+        async def work(tx: Tx) -> None:
+            await store.delete_session(tx, hash_secret(token))
+
+        await self.ctx.db.write(work)

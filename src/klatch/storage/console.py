@@ -1,0 +1,105 @@
+"""Agent console sessions and failed-login counts. Sessions are looked up by the
+hash of the cookie's token, so the table never holds a usable credential."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from klatch.domain.models import User
+from klatch.storage.db import Query, Tx
+from klatch.storage.orgs import user_from_row
+from klatch.storage.tables import console_session, login_failure, user
+
+b = sa.bindparam
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    user: User
+    csrf_token: str
+    expires_at: int
+
+
+_INSERT_SESSION = Query(sa.insert(console_session))
+_SESSION = Query(
+    sa.select(
+        console_session.c.csrf_token,
+        console_session.c.expires_at,
+        *[c for c in user.c if c.name != "password_hash"],
+    )
+    .select_from(console_session.join(user, user.c.id == console_session.c.user_id))
+    .where(console_session.c.token_hash == b("token_hash"), console_session.c.expires_at > b("now"))
+)
+_DELETE_SESSION = Query(sa.delete(console_session).where(console_session.c.token_hash == b("h")))
+_DELETE_EXPIRED = Query(sa.delete(console_session).where(console_session.c.expires_at <= b("now")))
+_DELETE_USER_SESSIONS = Query(sa.delete(console_session).where(console_session.c.user_id == b("u")))
+
+_FAILURE = Query(sa.select(login_failure).where(login_failure.c.email == b("email")))
+_INSERT_FAILURE = Query(sa.insert(login_failure))
+_UPDATE_FAILURE = Query(
+    sa.update(login_failure)
+    .where(login_failure.c.email == b("email"))
+    .values(
+        failures=b("failures"), last_failure_at=b("last_failure_at"), locked_until=b("locked_until")
+    )
+)
+_CLEAR_FAILURES = Query(sa.delete(login_failure).where(login_failure.c.email == b("email")))
+
+
+async def insert_session(
+    tx: Tx, token_hash: str, u: User, csrf_token: str, now: int, expires_at: int
+) -> None:
+    await tx.execute(_DELETE_EXPIRED, {"now": now})  # housekeeping, on the rare login
+    await tx.execute(
+        _INSERT_SESSION,
+        {
+            "token_hash": token_hash,
+            "org_id": u.org_id,
+            "user_id": u.id,
+            "csrf_token": csrf_token,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
+    )
+
+
+async def get_session(tx: Tx, token_hash: str, now: int) -> ConsoleSession | None:
+    row = await tx.one(_SESSION, {"token_hash": token_hash, "now": now})
+    if row is None:
+        return None
+    return ConsoleSession(user_from_row(row), row["csrf_token"], row["expires_at"])
+
+
+async def delete_session(tx: Tx, token_hash: str) -> None:
+    await tx.execute(_DELETE_SESSION, {"h": token_hash})
+
+
+async def delete_user_sessions(tx: Tx, user_id: str) -> None:
+    await tx.execute(_DELETE_USER_SESSIONS, {"u": user_id})
+
+
+async def failures(tx: Tx, email: str) -> tuple[int, int, int | None]:
+    """(failures, last failure, locked until) for a login email."""
+    row = await tx.one(_FAILURE, {"email": email})
+    if row is None:
+        return 0, 0, None
+    return row["failures"], row["last_failure_at"], row["locked_until"]
+
+
+async def record_failure(
+    tx: Tx, email: str, failures: int, now: int, locked_until: int | None
+) -> None:
+    params = {
+        "email": email,
+        "failures": failures,
+        "last_failure_at": now,
+        "locked_until": locked_until,
+    }
+    if await tx.execute(_UPDATE_FAILURE, params) == 0:
+        await tx.execute(_INSERT_FAILURE, params)
+
+
+async def clear_failures(tx: Tx, email: str) -> None:
+    await tx.execute(_CLEAR_FAILURES, {"email": email})
