@@ -98,18 +98,21 @@ class ClientCors:
             )
             await send({"type": "http.response.body", "body": b""})
             return
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *allow, _EXPOSE]}
+            await send(message)
+
         if not await self.allowed(authorization, origin.decode("latin-1")):
+            # The refusal itself is readable by the page, so the SDK can report
+            # origin_not_allowed instead of an opaque network error. It carries
+            # nothing but the error.
             await error_response(
                 Forbidden(
                     "This page's origin is not in the brand's allowed origins",
                     code="origin_not_allowed",
                 )
-            )(scope, receive, send)
+            )(scope, receive, send_with_cors)
             return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *allow, _EXPOSE]}
-            await send(message)
 
         await self.app(scope, receive, send_with_cors)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import mimetypes
 from pathlib import Path
 
 from starlette.middleware.gzip import GZipMiddleware
@@ -19,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from klatch.config import Settings
 
 SDK_DIR = Path(__file__).parent.parent / "sdk"
+# Systems map .ts to Qt's translation files; the declarations are TypeScript.
+mimetypes.add_type("application/typescript", ".ts")
 CACHE_CONTROL = b"public, max-age=300, stale-while-revalidate=86400"
 
 

@@ -505,7 +505,15 @@
 
     getMessages: function (options, callback) {
       if (!guard('getMessages', callback) || !needId('getMessages', options, callback)) return;
-      call('getMessages', callback, request('GET', path(options.conversationId) + '/messages'),
+      var page = options.page === undefined ? 1 : options.page;
+      var pageSize = options.pageSize === undefined ? 100 : options.pageSize;
+      if (!Number.isInteger(page) || !Number.isInteger(pageSize) || page < 1 ||
+          pageSize < 1 || pageSize > 100) {
+        answer(callback, null, invalid('getMessages', 'page starts at 1 and pageSize is 1 to 100'));
+        return;
+      }
+      call('getMessages', callback, request('GET', path(options.conversationId) +
+        '/messages?page=' + page + '&pageSize=' + pageSize),
         function (result) {
           return {
             conversationId: result.conversationId,
@@ -545,6 +553,23 @@
             return result;
           });
         }));
+    },
+
+    isLoggedIn: function (options, callback) {
+      if (!guard('isLoggedIn', callback)) return;
+      if (!isObject(options) || (typeof options.email !== 'string' &&
+          typeof options.externalId !== 'string')) {
+        answer(callback, null, invalid('isLoggedIn', 'options needs an email or an externalId'));
+        return;
+      }
+      call('isLoggedIn', callback, request('GET', '/customers/current'), function (customer) {
+        if (!customer.identified) return false;
+        // As Kustomer: the email decides when both are given.
+        if (typeof options.email === 'string') {
+          return (customer.email || '').toLowerCase() === options.email.trim().toLowerCase();
+        }
+        return customer.externalId === options.externalId;
+      });
     },
 
     logout: function (callback) {

@@ -152,13 +152,22 @@ declare global {
       callback?: KlatchCallback<KlatchConversation>,
     ): void;
     getMessages(
-      options: { conversationId: string },
-      callback?: KlatchCallback<{ conversationId: string; messages: KlatchMessage[] }>,
+      options: { conversationId: string; page?: number; pageSize?: number },
+      callback?: KlatchCallback<{
+        conversationId: string;
+        messages: KlatchMessage[];
+        pages: { current: number; first: number; next: number | null; previous: number | null };
+      }>,
     ): void;
     markRead(options: { conversationId: string }, callback?: KlatchCallback<unknown>): void;
     getUnreadCount(): KlatchUnreadCount;
     login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
     logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
+    /** Whether the session is logged in as this email (preferred) or externalId. */
+    isLoggedIn(
+      options: { email?: string; externalId?: string },
+      callback: KlatchCallback<boolean>,
+    ): void;
     addListener<E extends keyof KlatchCoreEvents>(
       event: E,
       listener: KlatchCallback<KlatchCoreEvents[E]>,
@@ -179,14 +188,21 @@ declare global {
         lang?: string;
         assistantId?: string;
         scheduleId?: string;
+        preferredView?: string;
       },
-      callback?: () => void,
+      /** Called with no arguments once started; with (null, error) if start failed. */
+      callback?: (response?: null, error?: KlatchError) => void,
     ): void;
-    stop(callback?: () => void): void;
-    open(callback?: () => void): void;
-    close(callback?: () => void): void;
+    stop(callback?: KlatchCallback<null>): void;
+    open(callback?: KlatchCallback<null>): void;
+    close(callback?: KlatchCallback<null>): void;
     login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
     logout(callback?: KlatchCallback<unknown>): void;
+    /** Whether the session is logged in as this email (preferred) or externalId. */
+    isLoggedIn(
+      options: { email?: string; externalId?: string },
+      callback: KlatchCallback<boolean>,
+    ): void;
     describeCustomer(options: KlatchDescribeCustomerOptions, callback?: KlatchCallback<unknown>): void;
     describeConversation(
       options: KlatchDescribeConversationOptions,
@@ -215,6 +231,8 @@ declare global {
     openKbArticle(articleId: string, callback?: KlatchCallback<null>): void;
     /** Not supported by Klatch: calls back with an error whose code is not_supported. */
     openKbCategory(categoryId: string, callback?: KlatchCallback<null>): void;
+    /** Not supported by Klatch: calls back with an error whose code is not_supported. */
+    openKbSearch(query: string, callback?: KlatchCallback<null>): void;
   }
 
   interface Window {

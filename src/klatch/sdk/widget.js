@@ -527,15 +527,24 @@
     saveUiState();
     return Promise.all([
       promised('getConversation', { conversationId: conversationId }),
-      promised('getMessages', { conversationId: conversationId })
+      allMessages(conversationId, 1, [])
     ]).then(function (results) {
       if (state.conversationId !== conversationId) return;
       state.ended[conversationId] = results[0].ended;
-      results[1].messages.forEach(appendMessage);
+      results[1].forEach(appendMessage);
       renderChrome();
       markShownRead();
       focusInside();
     });
+  }
+
+  function allMessages(conversationId, page, collected) {
+    return promised('getMessages', { conversationId: conversationId, page: page, pageSize: 100 })
+      .then(function (result) {
+        collected = collected.concat(result.messages);
+        var next = result.pages && result.pages.next;
+        return next && page < 50 ? allMessages(conversationId, next, collected) : collected;
+      });
   }
 
   function appendMessage(message) {
@@ -812,6 +821,11 @@
     logout: function (callback) {
       if (!guard('logout', callback)) return;
       core().logout(callback);
+    },
+
+    isLoggedIn: function (options, callback) {
+      if (!guard('isLoggedIn', callback)) return;
+      core().isLoggedIn(options, callback);
     },
 
     describeCustomer: function (options, callback) {
