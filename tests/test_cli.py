@@ -360,9 +360,14 @@ def test_demo_sets_up_once_and_prints_json(cli: Cli) -> None:
     assert demo["healthz"].endswith("/healthz")
     defined = {d["name"] for d in cli.json("attributes", "list", "conversation")}
     assert "orderNumberStr" in defined
+    assert demo["console"].endswith("/console")
+    users = cli.json("users", "list")
+    assert [(u["email"], u["role"]) for u in users] == [(demo["agentEmail"], "admin")]
     again = cli.json("demo", "--no-serve", "--port", "8123")
     assert again["orgId"] == demo["orgId"]
     assert again["adminKey"] == demo["adminKey"]
+    assert again["agentPassword"] == demo["agentPassword"]
+    assert len(cli.json("users", "list")) == 1  # set up once
 
 
 def test_invalid_configuration_is_reported_not_a_traceback(tmp_path: Path) -> None:

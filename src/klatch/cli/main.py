@@ -195,6 +195,15 @@ def _serve(settings: Settings, *, access_log: bool = False) -> None:
     )
 
 
+async def demo_agent(services: Services, org_id: str) -> dict[str, str]:
+    """The demo's console login: an admin, so every console page can be tried."""
+    email, password = "agent@demo.klatch.test", secrets.token_urlsafe(9)
+    await services.orgs.create_user(
+        org_id, email, password, role=UserRole.ADMIN, display_name="Demo agent"
+    )
+    return {"agentEmail": email, "agentPassword": password}
+
+
 @app.command()
 def demo(
     data_dir: Path | None = DataDir,
@@ -210,7 +219,11 @@ def demo(
 
     async def work(services: Services) -> dict[str, Any]:
         if state_file.exists():
-            return dict(json.loads(state_file.read_text()))
+            state = dict(json.loads(state_file.read_text()))
+            if "agentEmail" not in state:  # set up by a version without the console
+                state.update(await demo_agent(services, state["orgId"]))
+                state_file.write_text(json.dumps(state, indent=2))
+            return state
         setup = await services.orgs.create_org("Demo", brand_name="Demo shop")
         for spec in DEMO_ATTRIBUTES:
             spec = dict(spec)
@@ -224,6 +237,7 @@ def demo(
             "trackingKey": setup.tracking_key.secret,
             "adminKey": setup.admin_key.secret,
             "jwtSecret": setup.org.jwt_secret,
+            **await demo_agent(services, setup.org.id),
         }
         state_file.write_text(json.dumps(state, indent=2))
         state_file.chmod(0o600)
@@ -237,6 +251,7 @@ def demo(
         "openapi": f"{base}/openapi.json",
         "docs": f"{base}/docs",
         "demoPage": f"{base}/demo",
+        "console": f"{base}/console",
         "healthz": f"{base}/healthz",
     }
 
@@ -256,6 +271,10 @@ def demo(
                 f"(set them with PATCH /v1/brands/{state['brandId']})"
             )
         console.print(f"  demo shop page {info['demoPage']}   (open it and start a chat)")
+        console.print(
+            f"  agent console  {info['console']}   (log in as {state['agentEmail']} / "
+            f"{state['agentPassword']})"
+        )
         console.print(f"  API docs       {info['docs']}")
         console.print(f"  health         {info['healthz']}")
         console.print(f"  tracking key   {state['trackingKey']}")
@@ -518,6 +537,36 @@ def users_create(
         {"id": user.id, "email": user.email, "role": user.role.value},
         lambda: console.print(f"[green]Created[/green] {user.role.value} {user.email}"),
     )
+
+
+@users_app.command("list")
+def users_list(
+    org: str | None = OrgOpt, data_dir: Path | None = DataDir, as_json: bool = JsonOut
+) -> None:
+    """List console users."""
+    settings = _settings(data_dir)
+
+    async def work(services: Services) -> Any:
+        return await services.orgs.list_users((await services.orgs.find_org(org)).id)
+
+    rows = [
+        {
+            "id": u.id,
+            "email": u.email,
+            "name": u.display_name,
+            "role": u.role.value,
+            "disabled": u.disabled_at is not None,
+        }
+        for u in _run(settings, work)
+    ]
+
+    def human() -> None:
+        table = Table("id", "email", "name", "role", "disabled")
+        for r in rows:
+            table.add_row(r["id"], r["email"], r["name"], r["role"], "yes" if r["disabled"] else "")
+        console.print(table)
+
+    _emit(as_json, rows, human)
 
 
 def main() -> None:
