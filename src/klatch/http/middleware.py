@@ -98,6 +98,7 @@ class ClientCors:
             )
             await send({"type": "http.response.body", "body": b""})
             return
+
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *allow, _EXPOSE]}
