@@ -354,11 +354,12 @@
       el(doc, 'div', { className: 'body' }, [u.list, u.newConversation, u.log, u.typing,
         u.alert, u.ended, u.composer])
     ]);
-    u.badge = el(doc, 'span', { className: 'klatch-badge', hidden: true, 'aria-hidden': 'true' });
+    u.badge = el(doc, 'span', { className: 'klatch-badge', id: 'klatch-unread', hidden: true });
     u.launcherLabel = el(doc, 'span', { className: 'sr-only' });
     u.launcher = el(doc, 'button', {
       className: 'launcher', type: 'button', 'aria-label': 'Open chat',
       'aria-controls': 'klatch-panel', 'aria-expanded': 'false',
+      'aria-describedby': 'klatch-unread',
       onclick: function () { if (state.open) closePanel(); else openPanel(); }
     });
     u.launcher.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/></svg>' +
@@ -389,7 +390,9 @@
     ui.back.hidden = !thread;
     var ended = thread && state.conversationId && state.ended[state.conversationId];
     ui.ended.hidden = !ended;
-    ui.composer.hidden = !thread || Boolean(ended);
+    ui.composer.hidden = !thread;
+    ui.textarea.disabled = Boolean(ended);
+    ui.send.disabled = Boolean(ended) || state.sending;
     var availability = core().isChatAvailable().availability;
     var s = settings();
     ui.subtitle.textContent = availability === 'offline'
@@ -401,9 +404,10 @@
     if (!ui) return;
     var total = core().getUnreadCount().total;
     ui.badge.textContent = total > 99 ? '99+' : String(total);
+    ui.badge.title = total + ' unread';
     ui.badge.hidden = total === 0;
-    ui.launcher.setAttribute('aria-label', (state.open ? 'Minimize chat' : 'Open chat') +
-      (total ? ' (' + total + ' unread)' : ''));
+    // The count is the launcher's description (aria-describedby), its name stays put.
+    ui.launcher.setAttribute('aria-label', state.open ? 'Minimize chat' : 'Open chat');
   }
 
   function focusInside() {
@@ -424,7 +428,7 @@
     var shown = state.view === 'thread'
       ? Promise.resolve()
       : refreshList().then(function () {
-        if (!state.conversations.length) showDraft(state.draft);
+        if (ui && !state.conversations.length) showDraft(state.draft);
       });
     renderChrome();
     renderBadge();
@@ -450,6 +454,7 @@
   }
 
   function showList() {
+    if (!ui) return Promise.resolve();
     state.view = 'list';
     state.conversationId = null;
     state.draft = null;
@@ -465,7 +470,7 @@
       result.conversations.forEach(function (c) { state.ended[c.conversationId] = c.ended; });
       renderList();
     }, function (error) {
-      ui.alert.textContent = 'Could not load your conversations: ' + error.message;
+      if (ui) ui.alert.textContent = 'Could not load your conversations: ' + error.message;
     });
   }
 
@@ -483,7 +488,7 @@
       var label = (c.preview || c.title || 'Conversation') +
         (state.ended[c.conversationId] ? ', ended' : '') + (count ? ', ' + count + ' unread' : '');
       ui.list.appendChild(el(doc, 'li', {}, [el(doc, 'button', {
-        className: 'conv', type: 'button', 'aria-label': label,
+        className: 'conv klatch-conv', type: 'button', 'aria-label': label,
         'data-conversation-id': c.conversationId,
         onclick: function () { showThread(c.conversationId); }
       }, [
@@ -501,7 +506,7 @@
     ui.typing.textContent = '';
     var s = settings();
     if (s.greeting) {
-      ui.log.appendChild(el(ui.doc, 'div', { className: 'msg klatch-out greeting' }, [
+      ui.log.appendChild(el(ui.doc, 'div', { className: 'msg klatch-msg klatch-out greeting' }, [
         el(ui.doc, 'span', { className: 'who', text: s.teamName || 'Support' }),
         el(ui.doc, 'span', { text: s.greeting })
       ]));
@@ -509,6 +514,7 @@
   }
 
   function showDraft(customAttributes) {
+    if (!ui) return;
     state.view = 'thread';
     state.conversationId = null;
     state.draft = customAttributes || {};
@@ -519,6 +525,7 @@
   }
 
   function showThread(conversationId) {
+    if (!ui) return Promise.resolve();
     state.view = 'thread';
     state.conversationId = conversationId;
     state.draft = null;
@@ -529,7 +536,7 @@
       promised('getConversation', { conversationId: conversationId }),
       allMessages(conversationId, 1, [])
     ]).then(function (results) {
-      if (state.conversationId !== conversationId) return;
+      if (!ui || state.conversationId !== conversationId) return;  // stopped, or moved on
       state.ended[conversationId] = results[0].ended;
       results[1].forEach(appendMessage);
       renderChrome();
@@ -552,7 +559,7 @@
     if (ui.log.querySelector('[data-message-id="' + CSS_escape(message.messageId) + '"]')) return;
     var agent = message.direction === 'out';
     ui.log.appendChild(el(ui.doc, 'div', {
-      className: 'msg ' + (agent ? 'klatch-out' : 'klatch-in'),
+      className: 'msg klatch-msg ' + (agent ? 'klatch-out' : 'klatch-in'),
       'data-message-id': message.messageId
     }, [
       agent ? el(ui.doc, 'span', {
@@ -569,7 +576,7 @@
   }
 
   function markShownRead() {
-    if (!state.open || state.view !== 'thread' || !state.conversationId) return;
+    if (!ui || !state.open || state.view !== 'thread' || !state.conversationId) return;
     var id = state.conversationId;
     if (!core().getUnreadCount().conversations[id]) return;
     core().markRead({ conversationId: id }, function () { renderBadge(); });
@@ -578,7 +585,8 @@
   // ------------------------------------------------------------------ composer
 
   function sendFromComposer() {
-    if (state.sending) return;
+    if (state.sending || ui.textarea.disabled) return;
+    var shown = ui;  // stop() may remove the UI while the send is on its way
     var text = ui.textarea.value;
     if (!text.trim()) return;
     state.sending = true;
@@ -590,6 +598,7 @@
         message: text, customAttributes: isObject(state.draft) && Object.keys(state.draft).length
           ? state.draft : undefined
       }).then(function (conversation) {
+        if (ui !== shown) return undefined;
         state.conversationId = conversation.conversationId;
         state.draft = null;
         saveUiState();
@@ -598,12 +607,15 @@
       : promised('sendMessage', { conversationId: state.conversationId, body: text })
         .then(function (message) { appendMessage(message); });
     sent.then(function () {
+      if (ui !== shown) return;
       ui.textarea.value = '';
       stopTyping();
     }, function (error) {
+      if (ui !== shown) return;
       ui.alert.textContent = 'Not sent: ' + error.message;
     }).then(function () {
       state.sending = false;
+      if (ui !== shown) return;
       ui.send.disabled = false;
       ui.textarea.focus();
     });
