@@ -762,8 +762,8 @@ async def test_keys_endpoints_are_admin_only(
     assert revoked.status_code == 204, revoked.text
     refused = await agent.get("/v1/conversations")
     assert refused.status_code == 401
-    listed = {k["id"]: k for k in (await admin.get("/v1/keys")).json()["data"]}
-    assert listed[key["id"]]["attributes"]["revokedAt"] is not None
+    keys = {k["id"]: k for k in (await admin.get("/v1/keys")).json()["data"]}
+    assert keys[key["id"]]["attributes"]["revokedAt"] is not None
     assert (await admin.delete(f"/v1/keys/{key['id']}")).status_code == 404
 
     # A tracking key created here works on the chat API.
@@ -791,7 +791,7 @@ async def test_tracking_key_is_refused_on_every_rest_route(
     assert len(operations) >= 15
     tracking = Rest(http, setup.tracking_key.secret)
     for method, path in operations:
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
         response = await tracking.request(method, fill(path, values), json=body)
         assert response.status_code in (401, 403), (method, path, response.text)
         assert response.json()["errors"][0]["code"], (method, path)
@@ -811,7 +811,7 @@ async def test_missing_or_wrong_key_is_401_on_every_rest_route(http: httpx.Async
     ]
     for method, path in operations:
         for headers in headers_cases:
-            body = {} if method in ("POST", "PUT", "PATCH") else None
+            body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
             response = await http.request(
                 method, fill(path, {"klass": "conversation"}), headers=headers, json=body
             )
@@ -834,7 +834,7 @@ async def test_another_orgs_admin_key_cannot_reach_this_orgs_data(
     await services.attributes.define(other.org.id, "conversation", "orderNumberStr")
     intruder = Rest(http, other.admin_key.secret)
 
-    for method, path, body in [
+    attempts: list[tuple[str, str, dict[str, Any] | None]] = [
         ("GET", f"/v1/conversations/{conv_id}", None),
         ("PATCH", f"/v1/conversations/{conv_id}", {"custom": {"orderNumberStr": "X"}}),
         ("PUT", f"/v1/conversations/{conv_id}?replace=true", {"custom": {}}),
@@ -846,7 +846,8 @@ async def test_another_orgs_admin_key_cannot_reach_this_orgs_data(
         ("GET", f"/v1/customers/{customer_id}/conversations", None),
         ("POST", f"/v1/customers/{customer_id}/conversations", {}),
         ("DELETE", f"/v1/keys/{setup.admin_key.key.id}", None),
-    ]:
+    ]
+    for method, path, body in attempts:
         response = await intruder.request(method, path, json=body)
         assert response.status_code == 404, (method, path, response.text)
 

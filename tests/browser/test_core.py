@@ -66,7 +66,8 @@ async def call(page: Any, method: str, options: Any = None) -> dict[str, Any]:
 async def init(page: Any) -> dict[str, Any]:
     result = await call(page, "init", {})
     assert "error" not in result, result
-    return result["response"]
+    response: dict[str, Any] = result["response"]
+    return response
 
 
 async def listen(page: Any, *events: str) -> None:

@@ -411,7 +411,9 @@ def test_every_offending_attribute_is_reported_at_once() -> None:
         "ghostStr": "unknown_attribute",
     }
     for name in problems:
-        assert name in caught.value.detail  # the summary names each one
+        assert name is not None and name in (
+            caught.value.detail or ""
+        )  # the summary names each one
 
 
 @pytest.mark.parametrize("values", [["noteStr"], "noteStr", 5, None])
