@@ -404,7 +404,9 @@ async def test_an_agent_answers_a_chat_started_in_the_widget(
         await expect(console.get_by_label("Reply")).to_have_value("")
         await expect(console.locator("#messages .message-out")).to_contain_text("It ships today.")
         # An agent's message in the widget's thread (the greeting has no message id).
-        shown = widget.locator(".klatch-out[data-message-id]").filter(has_text="It ships today.")
+        shown = widget.locator(".klatch-msg.klatch-out[data-message-id]").filter(
+            has_text="It ships today."
+        )
         await expect(shown).to_be_visible(timeout=REALTIME_TIMEOUT)
         await expect(shown).to_contain_text(AGENT_NAME)
         with served.rest() as rest:

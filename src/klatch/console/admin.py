@@ -261,9 +261,8 @@ async def _definition(request: Request, agent: Agent) -> AttributeDef:
     try:
         return await services_of(request).attributes.get(agent.user.org_id, klass, name)
     except KlatchError:
-        raise PageError(
-            404, "Not found", f"There is no attribute '{name}' on the {klass} klass."
-        ) from None
+        # Not echoing the name: a crafted link must not put words on a console page.
+        raise PageError(404, "Not found", "There is no such attribute.") from None
 
 
 @page
