@@ -130,7 +130,8 @@
     typingSent: false,
     typingTimer: null,
     agentTypingTimer: null,
-    sending: false
+    sending: false,
+    listLoading: false
   };
   var listeners = {};
   var coreHandlers = {};
@@ -383,8 +384,8 @@
     ui.frame.style.cssText = frameStyle();
     ui.launcher.setAttribute('aria-expanded', state.open ? 'true' : 'false');
     var thread = state.view === 'thread';
-    ui.list.hidden = thread;
-    ui.newConversation.hidden = thread;
+    ui.list.hidden = thread || state.listLoading;
+    ui.newConversation.hidden = thread || state.listLoading;
     ui.log.hidden = !thread;
     ui.typing.hidden = !thread;
     ui.back.hidden = !thread;
@@ -425,10 +426,15 @@
     if (!ui) return Promise.resolve();
     var wasOpen = state.open;
     state.open = true;
+    // The list shows once loaded: a customer without conversations goes straight
+    // to a new thread, without the list flashing by.
+    state.listLoading = state.view !== 'thread';
     var shown = state.view === 'thread'
       ? Promise.resolve()
       : refreshList().then(function () {
+        state.listLoading = false;
         if (ui && !state.conversations.length) showDraft(state.draft);
+        else renderChrome();
       });
     renderChrome();
     renderBadge();
