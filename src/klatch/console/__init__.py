@@ -12,6 +12,7 @@ from klatch.console.web import HERE
 
 def console_routes() -> list[BaseRoute]:
     return [
+        Route("/console", pages.home),  # the address `klatch demo` prints
         Mount(
             "/console",
             routes=[

@@ -1,0 +1,51 @@
+"""The demo a new user sees: `klatch demo` sets up, the /demo shop page loads the
+widget as Kustomer's snippet does, and a chat started there carries the order
+number, visible through the REST API and to the demo agent in the console."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import expect
+
+from support import KlatchProcess, clean_env, cli
+
+
+async def test_a_chat_on_the_demo_page_gets_the_order_number(browser: Any, tmp_path: Path) -> None:
+    env = {**clean_env(), "KLATCH_DATA_DIR": str(tmp_path / "data")}
+    info = json.loads(cli(env, tmp_path, "demo", "--no-serve", "--json"))
+    with KlatchProcess({**env, "KLATCH_DEMO": "1"}, tmp_path, tmp_path / "server.log") as server:
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(server.url + "/")  # the demo's front door redirects to the shop
+        assert page.url.endswith("/demo")
+        widget = page.frame_locator("#kustomer-ui-sdk-iframe")
+        await widget.get_by_role("button", name="Open chat", exact=True).click()
+        await widget.get_by_label("Message", exact=True).fill("Where is my order?")
+        await widget.get_by_label("Message", exact=True).press("Enter")
+        await expect(page.locator("#demo-log")).to_contain_text("orderNumberStr = KL-10423")
+
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"Authorization": f"Bearer {info['adminKey']}"}
+        ) as rest:
+            found = await rest.get(
+                "/v1/conversations", params={"custom.orderNumberStr": "KL-10423"}
+            )
+            assert found.status_code == 200, found.text
+            (conversation,) = found.json()["data"]
+            assert conversation["attributes"]["preview"] == "Where is my order?"
+
+        # The demo agent printed by `klatch demo` sees it in the console.
+        await page.goto(server.url + "/console")
+        await page.get_by_label("Email").fill(info["agentEmail"])
+        await page.get_by_label("Password").fill(info["agentPassword"])
+        await page.get_by_role("button", name="Log in").click()
+        await page.get_by_role("link", name="Where is my order?").click()
+        await expect(page.locator("#attr-orderNumberStr")).to_have_value("KL-10423")
+        assert errors == []
+        await context.close()
