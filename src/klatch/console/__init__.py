@@ -29,5 +29,5 @@ def console_routes() -> list[BaseRoute]:
                 *admin.routes(),
                 Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
             ],
-        )
+        ),
     ]
