@@ -12,9 +12,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -241,3 +242,15 @@ class PageServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
+    """Poll ``check`` (e.g. a REST read) until it gives something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}; last saw {value!r}")
+        await asyncio.sleep(0.1)

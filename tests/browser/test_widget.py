@@ -9,11 +9,10 @@ through the REST API with the admin key."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, FrameLocator, Locator, Page, expect
 from playwright.async_api import Error as PlaywrightError
 
-from support import KlatchProcess, PageServer, cli, prepare
+from support import KlatchProcess, PageServer, cli, eventually, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_ID = "6b06a46ca718eb9231222a55"
@@ -299,17 +298,6 @@ def listening(*events: str, before: str = "", start_options: str = "{}") -> str:
 
 
 # ------------------------------------------------------------------ server-side checks
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last saw {value!r}")
-        await asyncio.sleep(0.1)
 
 
 def conversations(agent: httpx.Client) -> list[dict[str, Any]]:

@@ -10,12 +10,10 @@ done is checked on the server through the REST API with the admin key."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
-from support import KlatchProcess, PageServer, cli, prepare
+from support import KlatchProcess, PageServer, cli, eventually, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 REALTIME_TIMEOUT = 10_000  # ms: what a page gets to show something pushed by the server
@@ -109,17 +107,6 @@ def messages(rest: httpx.Client, conversation_id: str) -> list[tuple[str, str, s
         )
         for m in response.json()["data"]
     ]
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last saw {value!r}")
-        await asyncio.sleep(0.1)
 
 
 class Customer:

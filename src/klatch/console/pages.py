@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -218,42 +219,34 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-async def _who(request: Request, agent: Agent, conv: Conversation) -> dict[str, str]:
-    """Names for the actors in the history: users, API keys, the customer."""
+PARTS = {
+    "messages": "_messages.html",
+    "attributes": "_attributes.html",
+    "history": "_history.html",
+    "status": "_status.html",
+}
+
+
+def _not_found() -> PageError:
+    return PageError(404, "Not found", "There is no such conversation.")
+
+
+async def _history(
+    request: Request, agent: Agent, conversation_id: str, definitions: list[AttributeDef]
+) -> list[dict[str, Any]]:
+    """The conversation's attribute changes, newest first, with who made them."""
     services = services_of(request)
-    names = {
-        f"user:{u.id}": u.display_name for u in await services.orgs.list_users(agent.user.org_id)
-    }
-    for key in await services.orgs.list_keys(agent.user.org_id):
+    org_id = agent.user.org_id
+    names = {f"user:{u.id}": u.display_name for u in await services.orgs.list_users(org_id)}
+    for key in await services.orgs.list_keys(org_id):
         names[f"api_key:{key.id}"] = f"API key “{key.name}”"
-    return names
-
-
-async def _conversation_context(
-    request: Request, agent: Agent, conversation_id: str, errors: dict[str, str] | None = None
-) -> dict[str, Any]:
-    services = services_of(request)
-    try:
-        conv, messages = await services.conversations.messages(
-            agent.actor, conversation_id, page_size=500
-        )
-    except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
-    customer = await services.customers.get(agent.actor, conv.customer_id)
-    definitions = await _definitions(request, agent, "conversation")
-    history = await services.conversations.history(agent.actor, conversation_id)
-    names = await _who(request, agent, conv)
     labels = {d.name: d.display_name for d in definitions}
     changes = []
-    for event in history:
+    for event in await services.conversations.history(agent.actor, conversation_id):
         custom = (event.payload.get("changes") or {}).get("custom") or {}
         if event.type == "conversation.created":
-            custom = {
-                name: {"before": None, "after": value}
-                for name, value in (event.payload.get("conversation") or {})
-                .get("custom", {})
-                .items()
-            }
+            created = (event.payload.get("conversation") or {}).get("custom", {})
+            custom = {name: {"before": None, "after": value} for name, value in created.items()}
         who = (
             "Customer (chat)"
             if event.actor_type == "customer"
@@ -265,51 +258,72 @@ async def _conversation_context(
                     "when": event.created_at,
                     "who": who,
                     "attribute": labels.get(name, name),
-                    "name": name,
                     "before": _shown(change.get("before")),
                     "after": _shown(change.get("after")),
                 }
             )
-    changes.reverse()  # newest first
-    return {
-        "agent": agent,
-        "conv": conv,
-        "customer": customer,
-        "messages": messages.items,
-        "definitions": definitions,
-        "editors": {d.name: _editor(d) for d in definitions},
-        "values": {d.name: _shown(conv.custom.get(d.name)) for d in definitions},
-        "datetime_values": {
-            d.name: (iso(_at_ms(conv.custom.get(d.name))) or "")[:16]
+    changes.reverse()
+    return changes
+
+
+async def _conversation_context(
+    request: Request,
+    agent: Agent,
+    conversation_id: str,
+    *,
+    part: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the conversation page shows, or only what one of its PARTS needs (the
+    live refreshes ask for a part, and should not pay for the whole page)."""
+    services = services_of(request)
+    whole = part is None
+    context: dict[str, Any] = {"agent": agent, "errors": errors or {}}
+    try:
+        if whole or part == "messages":
+            conv, messages = await services.conversations.messages(
+                agent.actor, conversation_id, page_size=500
+            )
+            context["messages"] = messages.items
+        else:
+            conv = await services.conversations.get(agent.actor, conversation_id)
+    except NotFound:
+        raise _not_found() from None
+    context["conv"] = conv
+    if whole:
+        context["customer"] = await services.customers.get(agent.actor, conv.customer_id)
+    if whole or part in ("attributes", "history"):
+        definitions = await _definitions(request, agent, "conversation")
+        context["definitions"] = definitions
+        context["editors"] = {d.name: _editor(d) for d in definitions}
+        # Values as the inputs take them; date-times are stored as UTC ISO 8601,
+        # and a datetime-local input takes their first 16 characters.
+        context["values"] = {d.name: _shown(conv.custom.get(d.name)) for d in definitions}
+        context["datetime_values"] = {
+            d.name: str(conv.custom.get(d.name) or "")[:16]
             for d in definitions
             if d.type is AttrType.AT
-        },
-        "errors": errors or {},
-        "history": changes,
-    }
-
-
-def _at_ms(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None
+        }
+        if whole or part == "history":
+            context["history"] = await _history(request, agent, conversation_id, definitions)
+    return context
 
 
 @page
 async def conversation(request: Request) -> Response:
     agent = await require_agent(request)
-    context = await _conversation_context(request, agent, request.path_params["id"])
-    partial = request.query_params.get("partial")
-    names = {
-        "messages": "_messages.html",
-        "attributes": "_attributes.html",
-        "history": "_history.html",
-        "status": "_status.html",
-    }
-    return render(request, names.get(partial or "", "conversation.html"), context)
+    part = request.query_params.get("partial")
+    part = part if part in PARTS else None
+    context = await _conversation_context(request, agent, request.path_params["id"], part=part)
+    return render(request, PARTS[part] if part else "conversation.html", context)
+
+
+async def _conversation_write(request: Request) -> tuple[Agent, str, FormData]:
+    """The signed-in agent, the conversation id and the form, CSRF-checked."""
+    agent = await require_agent(request)
+    form = await request.form()
+    await check_csrf(request, agent, form)
+    return agent, request.path_params["id"], form
 
 
 def _wants_json(request: Request) -> bool:
@@ -337,10 +351,7 @@ def _value_from_form(definition: AttributeDef, raw: str) -> Any:
 
 @page
 async def set_attributes(request: Request) -> Response:
-    agent = await require_agent(request)
-    conversation_id = request.path_params["id"]
-    form = await request.form()
-    await check_csrf(request, agent, form)
+    agent, conversation_id, form = await _conversation_write(request)
     services = services_of(request)
     definitions = {d.name: d for d in await _definitions(request, agent, "conversation")}
     values: dict[str, Any] = {}
@@ -354,7 +365,7 @@ async def set_attributes(request: Request) -> Response:
             agent.actor, conversation_id, custom=values
         )
     except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
+        raise _not_found() from None
     except KlatchError as exc:
         errors: dict[str, str] = {}
         for detail in exc.details or []:
@@ -366,7 +377,7 @@ async def set_attributes(request: Request) -> Response:
                 {"errors": [{"attribute": k, "message": v} for k, v in errors.items()]},
                 status_code=exc.status,
             )
-        context = await _conversation_context(request, agent, conversation_id, errors)
+        context = await _conversation_context(request, agent, conversation_id, errors=errors)
         return render(request, "conversation.html", context, status_code=exc.status)
     if _wants_json(request):
         return JSONResponse({"conversationId": conv.id, "custom": conv.custom})
@@ -375,16 +386,13 @@ async def set_attributes(request: Request) -> Response:
 
 @page
 async def reply(request: Request) -> Response:
-    agent = await require_agent(request)
-    conversation_id = request.path_params["id"]
-    form = await request.form()
-    await check_csrf(request, agent, form)
+    agent, conversation_id, form = await _conversation_write(request)
     try:
         await services_of(request).conversations.check_send(
             agent.actor, conversation_id, form.get("body")
         )
     except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
+        raise _not_found() from None
     except KlatchError as exc:
         if _wants_json(request):
             return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
@@ -396,10 +404,7 @@ async def reply(request: Request) -> Response:
 
 @page
 async def set_status(request: Request) -> Response:
-    agent = await require_agent(request)
-    conversation_id = request.path_params["id"]
-    form = await request.form()
-    await check_csrf(request, agent, form)
+    agent, conversation_id, form = await _conversation_write(request)
     services = services_of(request)
     status = form.get("status")
     try:
@@ -408,7 +413,7 @@ async def set_status(request: Request) -> Response:
         else:
             await services.conversations.check_update(agent.actor, conversation_id, status="open")
     except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
+        raise _not_found() from None
     except KlatchError as exc:
         raise PageError(exc.status, "Not changed", exc.detail) from None
     return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
