@@ -12,6 +12,7 @@ from starlette.routing import Mount
 
 from klatch.config import Settings
 from klatch.console import console_routes
+from klatch.domain.brands import origin_allowed
 from klatch.errors import KlatchError
 from klatch.http.client_api import client_endpoints, client_routes
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
@@ -22,7 +23,6 @@ from klatch.http.rest import build_rest_app
 from klatch.http.sdk import demo_routes, sdk_mount
 from klatch.logs import install_redaction
 from klatch.services import Services
-from klatch.services.orgs import origin_allowed
 
 
 def client_origin_check(services: Services) -> OriginCheck:

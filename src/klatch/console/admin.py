@@ -29,9 +29,10 @@ from klatch.console.web import (
     services_of,
 )
 from klatch.domain.attributes import KLASSES, AttributeDef, AttrType, is_http_url
+from klatch.domain.brands import DEFAULT_BRAND_SETTINGS
 from klatch.domain.models import Brand, Role, UserRole
 from klatch.errors import InvalidArguments, KlatchError
-from klatch.services.orgs import DEFAULT_BRAND_SETTINGS, CreatedKey
+from klatch.services.orgs import CreatedKey
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 _COLOR_RE = re.compile(r"^#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")

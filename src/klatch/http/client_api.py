@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from klatch.domain.brands import availability
 from klatch.domain.events import iso
 from klatch.domain.models import Actor, Conversation, Customer, Message
 from klatch.errors import AttributeErrors, InvalidArguments, PayloadTooLarge, UnsupportedMediaType
 from klatch.http.ratelimit import RateLimiter
 from klatch.services import Services
-from klatch.services.chat import availability
 
 SESSION_HEADER = "x-klatch-session"
 JSON_TYPES = ("application/json", "application/vnd.api+json", "application/json-patch+json")

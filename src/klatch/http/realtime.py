@@ -12,11 +12,11 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from klatch.domain.brands import origin_allowed
 from klatch.domain.models import Role
 from klatch.errors import KlatchError
 from klatch.realtime.hub import Connection, Hub, Resync
 from klatch.services import Services
-from klatch.services.orgs import origin_allowed
 
 log = logging.getLogger("klatch.realtime")
 

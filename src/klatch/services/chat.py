@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 
 from klatch.domain import events as ev
+from klatch.domain.brands import availability
 from klatch.domain.models import Actor, ActorType, ApiKey, Brand, ChatSession, Customer, Role
 from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized, invalid_session
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
@@ -45,23 +45,6 @@ class StartedSession:
 class LoginResult:
     customer: Customer
     merged_conversations: list[str]
-
-
-def availability(settings: dict[str, Any], at: datetime | None = None) -> str:
-    """Kustomer's values: online | offline | hidden | disabled."""
-    if not settings.get("enabled", True):
-        return "disabled"
-    rule = settings.get("availability") or {"mode": "always"}
-    if rule.get("mode") == "offline":
-        return "offline"
-    if rule.get("mode") != "hours":
-        return "online"
-    moment = (at or datetime.now(UTC)).astimezone(UTC)
-    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[moment.weekday()]
-    span = (rule.get("hours") or {}).get(day)
-    if span and span[0] <= moment.strftime("%H:%M") < span[1]:
-        return "online"
-    return "hidden" if rule.get("offHoursDisplay") == "hidden" else "offline"
 
 
 class ChatService:

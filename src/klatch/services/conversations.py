@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values, filter_value
+from klatch.domain.conversations import PAYLOAD_MAX, STATUSES, check_body, check_title
 from klatch.domain.models import (
     Actor,
     ActorType,
@@ -32,35 +33,6 @@ from klatch.storage import customers as customer_store
 from klatch.storage import events as event_store
 from klatch.storage.db import Tx
 from klatch.storage.events import EventDraft
-
-TITLE_MAX = 256
-BODY_MAX = 10_240  # Kustomer's message preview limit
-PAYLOAD_MAX = 1024
-STATUSES = ("open", "done")
-
-
-def check_body(body: Any, *, required: bool = True) -> str | None:
-    if body is None and not required:
-        return None
-    if not isinstance(body, str) or not body.strip():
-        raise InvalidArguments("A message needs a non-empty body", pointer="/body")
-    if len(body) > BODY_MAX:
-        raise InvalidArguments(
-            f"A message body takes at most {BODY_MAX} characters",
-            code="value_too_long",
-            pointer="/body",
-        )
-    return body
-
-
-def check_title(title: Any) -> str | None:
-    if title is None:
-        return None
-    if not isinstance(title, str) or len(title) > TITLE_MAX:
-        raise InvalidArguments(
-            f"title must be text of at most {TITLE_MAX} characters", pointer="/title"
-        )
-    return title.strip() or None
 
 
 class ConversationService:

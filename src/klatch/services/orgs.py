@@ -11,7 +11,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from klatch.domain.attributes import is_http_url
+from klatch.domain.brands import DEFAULT_BRAND_SETTINGS, check_brand_settings
 from klatch.domain.models import ApiKey, Brand, Org, Role, User, UserRole
 from klatch.errors import Conflict, InvalidArguments, NotFound, Unauthorized
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
@@ -21,18 +21,6 @@ from klatch.storage.db import Tx
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 KEY_PREFIXES = {Role.TRACKING: "kt", Role.USER: "ku", Role.ADMIN: "ka"}
-DEFAULT_BRAND_SETTINGS: dict[str, Any] = {
-    "teamName": "Support",
-    "greeting": "Hi! How can we help you today?",
-    "colors": {"primary": "#1f6feb", "text": "#ffffff"},
-    "allowedOrigins": [],
-    "enabled": True,
-    "closableChat": True,
-    # Availability: "online" always, or opening hours per weekday (UTC) outside
-    # which chat shows as offline (or hidden, if offHoursDisplay is "hidden").
-    "availability": {"mode": "always", "hours": {}, "offHoursDisplay": "offline"},
-}
-
 _hasher = PasswordHasher()
 BRAND_TTL = 5.0
 
@@ -245,76 +233,3 @@ async def _insert_key(
     key = ApiKey(new_id(), org_id, name, role, secret[:10], brand_id, now, None)
     await store.insert_key(tx, key, hash_secret(secret))
     return CreatedKey(key, secret)
-
-
-def origin_allowed(brand_settings: dict[str, Any], origin: str | None) -> bool:
-    """The SDK origin rule (CORS and WebSockets): a brand without allowed origins
-    accepts any page; once some are set, only those (scheme://host[:port])."""
-    allowed = brand_settings.get("allowedOrigins") or []
-    if not allowed:
-        return True
-    return origin is not None and origin.rstrip("/").lower() in {
-        a.rstrip("/").lower() for a in allowed
-    }
-
-
-def check_brand_settings(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate the chat settings an admin may change."""
-    if not isinstance(changes, dict):
-        raise InvalidArguments("Brand settings must be an object")
-    out: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key in ("teamName", "greeting"):
-            if not isinstance(value, str) or len(value) > 1024:
-                raise InvalidArguments(
-                    f"{key} must be text of at most 1024 characters", pointer=f"/{key}"
-                )
-        elif key in ("enabled", "closableChat"):
-            if not isinstance(value, bool):
-                raise InvalidArguments(f"{key} must be true or false", pointer=f"/{key}")
-        elif key == "colors":
-            if not isinstance(value, dict) or not all(
-                isinstance(v, str) and re.match(r"^#[0-9a-fA-F]{3,8}$", v) for v in value.values()
-            ):
-                raise InvalidArguments("colors must map names to #rrggbb values", pointer="/colors")
-        elif key == "allowedOrigins":
-            if not isinstance(value, list) or not all(
-                isinstance(v, str) and is_http_url(v) for v in value
-            ):
-                raise InvalidArguments(
-                    "allowedOrigins must be a list of http(s) origins", pointer="/allowedOrigins"
-                )
-            value = [v.rstrip("/") for v in value]
-        elif key == "availability":
-            value = _check_availability(value)
-        else:
-            raise InvalidArguments(f"Unknown brand setting '{key}'", pointer=f"/{key}")
-        out[key] = value
-    return out
-
-
-def _check_availability(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or value.get("mode") not in ("always", "hours", "offline"):
-        raise InvalidArguments(
-            "availability.mode must be always, hours or offline", pointer="/availability"
-        )
-    hours = value.get("hours", {})
-    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    if not isinstance(hours, dict) or not all(
-        d in days
-        and isinstance(span, list)
-        and len(span) == 2
-        and all(isinstance(t, str) and re.match(r"^\d{2}:\d{2}$", t) for t in span)
-        for d, span in hours.items()
-    ):
-        raise InvalidArguments(
-            'availability.hours maps mon..sun to ["09:00", "17:00"] (UTC)',
-            pointer="/availability/hours",
-        )
-    display = value.get("offHoursDisplay", "offline")
-    if display not in ("offline", "hidden"):
-        raise InvalidArguments(
-            "availability.offHoursDisplay must be offline or hidden",
-            pointer="/availability/offHoursDisplay",
-        )
-    return {"mode": value["mode"], "hours": hours, "offHoursDisplay": display}
