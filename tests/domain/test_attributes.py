@@ -16,11 +16,17 @@ import orjson
 import pytest
 
 from klatch.domain.attributes import (
+    METADATA_TYPE_NAMES,
+    TYPES,
     AttributeDef,
     AttrType,
     check_definition,
     check_values,
+    display_name_for,
+    filter_value,
     normalise_value,
+    parse_type,
+    suffix_list,
 )
 from klatch.errors import AttributeErrors, InvalidArguments
 
@@ -95,6 +101,62 @@ def test_an_explicit_type_cannot_contradict_the_suffix() -> None:
     with pytest.raises(InvalidArguments) as caught:
         define("priceNum", type_="str")
     assert caught.value.code == "type_conflict"
+
+
+def test_every_type_is_one_row_of_the_type_table() -> None:
+    assert [spec.type for spec in TYPES] == list(AttrType)
+    assert len({spec.suffix for spec in TYPES}) == len(TYPES)
+    assert METADATA_TYPE_NAMES == {spec.type: spec.metadata_name for spec in TYPES}
+    # Messages and the CLI list the suffixes longest first, as names are matched.
+    assert suffix_list() == "Bool, Str, Txt, Num, Url, At"
+
+
+def test_every_word_for_a_type_names_that_type_in_any_case() -> None:
+    for spec in TYPES:
+        for word in (spec.type.value, spec.metadata_name, *spec.aliases):
+            assert parse_type(f" {word.upper()} ") is spec.type
+    with pytest.raises(InvalidArguments) as caught:
+        parse_type("money")
+    assert caught.value.code == "invalid_type"
+    assert caught.value.detail.endswith("use one of: str, txt, num, bool, at, url")
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("totalOrdersNum", "Total Orders"), ("vipBool", "Vip"), ("plan_name", "Plan Name")],
+)
+def test_the_display_name_is_made_from_the_name_without_its_suffix(name: str, shown: str) -> None:
+    assert display_name_for(name) == shown
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "value"),
+    [
+        ("orderStr", " A1 ", " A1 "),
+        ("noteTxt", "x", "x"),
+        ("totalNum", "2", 2),
+        ("totalNum", "2.0", 2),
+        ("totalNum", "2.5", 2.5),
+        ("vipBool", "TRUE", True),
+        ("vipBool", "false", False),
+        ("lastOrderAt", "2026-11-25T15:30:00+01:00", "2026-11-25T14:30:00.000Z"),
+        ("receiptUrl", "not checked", "not checked"),
+    ],
+)
+def test_a_list_filter_is_read_as_the_stored_form_of_its_type(
+    name: str, raw: str, value: Any
+) -> None:
+    assert filter_value(define(name), raw) == value
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [("totalNum", "two"), ("vipBool", "yes"), ("lastOrderAt", "2026-11-25")]
+)
+def test_a_list_filter_that_is_not_of_its_type_is_refused(name: str, raw: str) -> None:
+    with pytest.raises(InvalidArguments) as caught:
+        filter_value(define(name), raw)
+    assert caught.value.code == "type_mismatch"
+    assert name in caught.value.detail
 
 
 # ---------------------------------------------------------------- Str and Txt

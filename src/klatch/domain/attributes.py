@@ -4,17 +4,22 @@ Pure functions, no I/O. As in Kustomer, an attribute's name carries its type in
 a suffix (``orderNumberStr`` is a string, ``priorityNum`` a number). A name
 without a known suffix (``some_custom_attribute``) must be given a type
 explicitly when it is defined. Every type takes ``null``, which clears the value.
+
+What each type means is one row of ``TYPES`` (the model: Zulip's
+``FIELD_TYPE_DATA``): its suffix, its names in the metadata API, how a value is
+checked and a list filter parsed, and which input the console renders for it.
+Every other table of types is derived from it, so a new type is one new row.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from klatch.errors import AttributeErrors, ErrorDetail, InvalidArguments
@@ -30,6 +35,8 @@ MAX_ALLOWED_VALUES = 1000
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TREE_SEGMENT_RE = re.compile(r"^[^.\s][^.]*$")
+_INT_MIN = -(2**63)
+_INT_MAX = 2**63 - 1
 
 
 class AttrType(StrEnum):
@@ -39,72 +46,6 @@ class AttrType(StrEnum):
     BOOL = "bool"
     AT = "at"
     URL = "url"
-
-
-# Longest suffix first, so "Txt" is not mistaken for something shorter.
-SUFFIXES: dict[str, AttrType] = {
-    "Bool": AttrType.BOOL,
-    "Str": AttrType.STR,
-    "Txt": AttrType.TXT,
-    "Num": AttrType.NUM,
-    "Url": AttrType.URL,
-    "At": AttrType.AT,
-}
-
-# Kustomer's metadata API names types by JSON-schema-ish words.
-METADATA_TYPE_NAMES: dict[AttrType, str] = {
-    AttrType.STR: "string",
-    AttrType.TXT: "text",
-    AttrType.NUM: "number",
-    AttrType.BOOL: "boolean",
-    AttrType.AT: "date-time",
-    AttrType.URL: "url",
-}
-_TYPE_ALIASES: dict[str, AttrType] = {
-    **{t.value: t for t in AttrType},
-    **{name: t for t, name in METADATA_TYPE_NAMES.items()},
-    "datetime": AttrType.AT,
-    "date": AttrType.AT,
-    "uri": AttrType.URL,
-    "integer": AttrType.NUM,
-}
-
-
-def suffix_list() -> str:
-    return ", ".join(SUFFIXES)
-
-
-def type_from_suffix(name: str) -> AttrType | None:
-    """The type a name's suffix declares, or None when it has no known suffix."""
-    for suffix, attr_type in SUFFIXES.items():
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return attr_type
-    return None
-
-
-def parse_type(value: str) -> AttrType:
-    try:
-        return _TYPE_ALIASES[value.strip().lower()]
-    except KeyError:
-        raise InvalidArguments(
-            f"Unknown attribute type '{value}'; use one of: "
-            + ", ".join(t.value for t in AttrType),
-            code="invalid_type",
-            pointer="/type",
-        ) from None
-
-
-def display_name_for(name: str) -> str:
-    """Title-case a camelCase system name without its suffix: totalOrdersNum -> Total Orders."""
-    base = name
-    suffix_type = type_from_suffix(name)
-    if suffix_type is not None:
-        for suffix, attr_type in SUFFIXES.items():
-            if attr_type is suffix_type and name.endswith(suffix):
-                base = name[: -len(suffix)]
-                break
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", base.replace("_", " ")).split()
-    return " ".join(w[:1].upper() + w[1:] for w in words) or name
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,236 +68,13 @@ class AttributeDef:
         object.__setattr__(self, "allowed", frozenset(values))
 
 
-def check_klass(klass: str) -> str:
-    if klass not in KLASSES:
-        raise NotFoundKlass(klass)
-    return klass
-
-
-class NotFoundKlass(InvalidArguments):
-    def __init__(self, klass: str) -> None:
-        super().__init__(
-            f"Unknown klass '{klass}'; custom attributes exist on: {', '.join(KLASSES)}",
-            code="unknown_klass",
-            pointer="/klass",
-        )
-
-
-def check_definition(
-    klass: str,
-    name: str,
-    *,
-    type_: str | AttrType | None = None,
-    display_name: str | None = None,
-    sdk_writable: bool = True,
-    enumeration: Iterable[str] | None = None,
-    tree: Iterable[str] | None = None,
-) -> AttributeDef:
-    """Validate a new or changed definition and return it, normalised."""
-    check_klass(klass)
-    if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > NAME_MAX_CHARS:
-        raise InvalidArguments(
-            f"Attribute name '{name}' is not valid: use letters, digits and '_', starting "
-            f"with a letter, at most {NAME_MAX_CHARS} characters (e.g. orderNumberStr)",
-            code="invalid_name",
-            pointer="/name",
-        )
-    attr_type = _resolve_type(name, type_)
-    if display_name is not None and (
-        not isinstance(display_name, str)
-        or not display_name.strip()
-        or len(display_name) > DISPLAY_NAME_MAX_CHARS
-    ):
-        raise InvalidArguments(
-            f"displayName of '{name}' must be 1 to {DISPLAY_NAME_MAX_CHARS} characters",
-            code="invalid_display_name",
-            pointer="/displayName",
-        )
-    enum_values = _check_allowed_values(name, attr_type, enumeration, "enumeration")
-    tree_values = _check_tree(name, attr_type, tree)
-    return AttributeDef(
-        klass=klass,
-        name=name,
-        type=attr_type,
-        display_name=(display_name or display_name_for(name)).strip(),
-        sdk_writable=bool(sdk_writable),
-        enumeration=enum_values,
-        tree=tree_values,
-    )
-
-
-def _resolve_type(name: str, type_: str | AttrType | None) -> AttrType:
-    from_suffix = type_from_suffix(name)
-    explicit = parse_type(type_) if isinstance(type_, str) else type_
-    if from_suffix is None and explicit is None:
-        raise InvalidArguments(
-            f"Attribute name '{name}' has no type suffix ({suffix_list()}); "
-            "give its type explicitly (e.g. --type str)",
-            code="type_required",
-            pointer="/type",
-        )
-    if from_suffix is not None and explicit is not None and explicit is not from_suffix:
-        raise InvalidArguments(
-            f"Attribute '{name}' ends in a suffix that means type '{from_suffix.value}', "
-            f"but type '{explicit.value}' was given",
-            code="type_conflict",
-            pointer="/type",
-        )
-    result = from_suffix or explicit
-    assert result is not None
-    return result
-
-
-def _check_allowed_values(
-    name: str, attr_type: AttrType, values: Iterable[str] | None, what: str
-) -> tuple[str, ...] | None:
-    if values is None:
-        return None
-    if attr_type is not AttrType.STR:
-        raise InvalidArguments(
-            f"Attribute '{name}': {what} is only allowed on Str attributes",
-            code="invalid_metadata",
-            pointer=f"/{what}",
-        )
-    if isinstance(values, str | bytes) or not all(isinstance(v, str) for v in values):
-        raise InvalidArguments(
-            f"Attribute '{name}': {what} must be a list of strings",
-            code="invalid_metadata",
-            pointer=f"/{what}",
-        )
-    out = tuple(dict.fromkeys(v for v in values))
-    if (
-        not out
-        or len(out) > MAX_ALLOWED_VALUES
-        or any(not v or len(v) > STR_MAX_CHARS for v in out)
-    ):
-        raise InvalidArguments(
-            f"Attribute '{name}': {what} needs 1 to {MAX_ALLOWED_VALUES} non-empty values "
-            f"of at most {STR_MAX_CHARS} characters",
-            code="invalid_metadata",
-            pointer=f"/{what}",
-        )
-    return out
-
-
-def _check_tree(
-    name: str, attr_type: AttrType, tree: Iterable[str] | None
-) -> tuple[str, ...] | None:
-    paths = _check_allowed_values(name, attr_type, tree, "tree")
-    if paths is None:
-        return None
-    nodes: dict[str, None] = {}
-    for path in paths:
-        segments = path.split(".")
-        if not all(_TREE_SEGMENT_RE.match(s) for s in segments):
-            raise InvalidArguments(
-                f"Attribute '{name}': tree path '{path}' has an empty segment",
-                code="invalid_metadata",
-                pointer="/tree",
-            )
-        for i in range(1, len(segments) + 1):  # every ancestor is a node too
-            nodes[".".join(segments[:i])] = None
-    return tuple(nodes)
-
-
-def tree_from_nested(value: Any, prefix: str = "") -> list[str]:
-    """Flatten Kustomer-style nested tree metadata ({children: [{value, children}]})."""
-    if isinstance(value, list):
-        return [p for item in value for p in tree_from_nested(item, prefix)]
-    if isinstance(value, str):
-        return [prefix + value]
-    if isinstance(value, Mapping):
-        children = value.get("children")
-        own = value.get("value") or value.get("name") or value.get("id")
-        if isinstance(own, str):
-            here = prefix + own
-            return [here, *tree_from_nested(children or [], here + ".")]
-        return tree_from_nested(children or [], prefix)
-    raise InvalidArguments("tree must be a list of paths or nested {value, children}")
-
-
-# ---------------------------------------------------------------- values
-
-
-def check_values(
-    klass: str,
-    definitions: Mapping[str, AttributeDef],
-    values: Any,
-    *,
-    from_sdk: bool,
-    pointer: str = "/custom",
-) -> dict[str, Any]:
-    """Validate a whole custom-attribute write; return the normalised values.
-
-    All attributes are checked before anything is reported, so the error names
-    every offending attribute at once. ``from_sdk`` enforces ``sdkWritable``.
-    """
-    if not isinstance(values, dict):
-        raise InvalidArguments(
-            "customAttributes must be an object of attribute name to value",
-            pointer=pointer,
-        )
-    if len(values) > MAX_KEYS_PER_WRITE:
-        raise AttributeErrors(
-            klass,
-            [
-                ErrorDetail(
-                    "too_many_attributes",
-                    f"At most {MAX_KEYS_PER_WRITE} custom attributes may be written at once; "
-                    f"{len(values)} were given",
-                    pointer=pointer,
-                )
-            ],
-        )
-    normalised: dict[str, Any] = {}
-    problems: list[ErrorDetail] = []
-    for name, value in values.items():
-        definition = definitions.get(name)
-        problem: tuple[str, str] | None
-        if definition is None:
-            problem = (
-                "unknown_attribute",
-                f"'{name}' is not defined on the {klass} klass",
-            )
-        elif from_sdk and not definition.sdk_writable:
-            problem = (
-                "attribute_read_only",
-                f"'{name}' on the {klass} klass can only be set by agents and API keys",
-            )
-        else:
-            try:
-                normalised[name] = normalise_value(definition, value)
-                problem = None
-            except _ValueProblem as exc:
-                problem = (exc.code, exc.message)
-        if problem is not None:
-            problems.append(
-                ErrorDetail(
-                    problem[0], problem[1], attribute=name, pointer=f"{pointer}/{_escape(name)}"
-                )
-            )
-    if problems:
-        raise AttributeErrors(klass, problems)
-    return normalised
-
-
-def _escape(name: str) -> str:
-    """One JSON Pointer reference token (RFC 6901): '~' and '/' are escaped."""
-    return name.replace("~", "~0").replace("/", "~1")
+# ---------------------------------------------------------------- value checks
 
 
 class _ValueProblem(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         self.message = message
-
-
-def normalise_value(definition: AttributeDef, value: Any) -> Any:
-    """Check one value against its definition and return its stored form."""
-    if value is None:
-        return None
-    check = _CHECKS[definition.type]
-    return check(definition, value)
 
 
 def _describe(value: Any) -> str:
@@ -437,10 +155,6 @@ def _check_num(definition: AttributeDef, value: Any) -> int | float:
     return number
 
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
-
-
 def _check_bool(definition: AttributeDef, value: Any) -> bool:
     if not isinstance(value, bool):
         raise _mismatch(definition, value, "a boolean")
@@ -475,16 +189,6 @@ def _check_url(definition: AttributeDef, value: Any) -> str:
             f"'{definition.name}' must be an absolute http or https URL; got '{value[:64]}'",
         )
     return value
-
-
-_CHECKS = {
-    AttrType.STR: _check_str,
-    AttrType.TXT: _check_txt,
-    AttrType.NUM: _check_num,
-    AttrType.BOOL: _check_bool,
-    AttrType.AT: _check_at,
-    AttrType.URL: _check_url,
-}
 
 
 def is_http_url(value: str) -> bool:
@@ -522,34 +226,343 @@ def format_datetime(moment: datetime) -> str:
     )
 
 
-def filter_value(definition: AttributeDef, raw: str) -> Any:
-    """Turn a query-string value into the typed value stored for that attribute."""
-    if definition.type is AttrType.NUM:
-        try:
-            number = float(raw)
-        except ValueError:
-            raise InvalidArguments(
-                f"Filter on '{definition.name}' needs a number, got '{raw}'",
-                code="type_mismatch",
-            ) from None
-        return int(number) if number.is_integer() else number
-    if definition.type is AttrType.BOOL:
-        if raw.lower() not in ("true", "false"):
-            raise InvalidArguments(
-                f"Filter on '{definition.name}' needs true or false, got '{raw}'",
-                code="type_mismatch",
-            )
-        return raw.lower() == "true"
-    if definition.type is AttrType.AT:
-        try:
-            return format_datetime(parse_datetime(raw))
-        except ValueError:
-            raise InvalidArguments(
-                f"Filter on '{definition.name}' needs an ISO 8601 date-time with timezone",
-                code="type_mismatch",
-            ) from None
+# ---------------------------------------------------------------- list filters
+
+
+def _filter_as_is(definition: AttributeDef, raw: str) -> str:
     return raw
+
+
+def _filter_num(definition: AttributeDef, raw: str) -> int | float:
+    try:
+        number = float(raw)
+    except ValueError:
+        raise InvalidArguments(
+            f"Filter on '{definition.name}' needs a number, got '{raw}'", code="type_mismatch"
+        ) from None
+    return int(number) if number.is_integer() else number
+
+
+def _filter_bool(definition: AttributeDef, raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise InvalidArguments(
+            f"Filter on '{definition.name}' needs true or false, got '{raw}'",
+            code="type_mismatch",
+        )
+    return raw.lower() == "true"
+
+
+def _filter_at(definition: AttributeDef, raw: str) -> str:
+    try:
+        return format_datetime(parse_datetime(raw))
+    except ValueError:
+        raise InvalidArguments(
+            f"Filter on '{definition.name}' needs an ISO 8601 date-time with timezone",
+            code="type_mismatch",
+        ) from None
+
+
+# ---------------------------------------------------------------- the type table
+
+# The inputs the console has for a value; it shows a menu instead for an attribute
+# with allowed values.
+Editor = Literal["text", "textarea", "number", "bool", "datetime", "url"]
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    """Everything one attribute type means: one row of ``TYPES``."""
+
+    type: AttrType
+    suffix: str  # a name ending in it has this type, as in Kustomer
+    label: str  # what the console's type menu says after the suffix
+    metadata_name: str  # the word of Kustomer's metadata API (JSON-schema-ish)
+    aliases: tuple[str, ...]  # further words accepted for the type
+    check: Callable[[AttributeDef, Any], Any]  # a value -> its stored form
+    parse_filter: Callable[[AttributeDef, str], Any]  # a query-string value -> stored form
+    editor: Editor  # the input the console renders
+    takes_allowed_values: bool = False  # enumeration and tree
+
+
+TYPES: tuple[TypeSpec, ...] = (
+    TypeSpec(
+        AttrType.STR, "Str", "short text", "string", (),
+        _check_str, _filter_as_is, "text", takes_allowed_values=True,
+    ),
+    TypeSpec(AttrType.TXT, "Txt", "long text", "text", (), _check_txt, _filter_as_is, "textarea"),
+    TypeSpec(
+        AttrType.NUM, "Num", "number", "number", ("integer",), _check_num, _filter_num, "number"
+    ),
+    TypeSpec(AttrType.BOOL, "Bool", "yes or no", "boolean", (), _check_bool, _filter_bool, "bool"),
+    TypeSpec(
+        AttrType.AT, "At", "date and time", "date-time", ("datetime", "date"),
+        _check_at, _filter_at, "datetime",
+    ),
+    TypeSpec(AttrType.URL, "Url", "web address", "url", ("uri",), _check_url, _filter_as_is, "url"),
+)  # fmt: skip
+TYPE_SPECS: dict[AttrType, TypeSpec] = {spec.type: spec for spec in TYPES}
+
+# Longest suffix first, so a name is matched by the whole of its suffix.
+SUFFIXES: dict[str, AttrType] = {
+    spec.suffix: spec.type for spec in sorted(TYPES, key=lambda s: -len(s.suffix))
+}
+METADATA_TYPE_NAMES: dict[AttrType, str] = {spec.type: spec.metadata_name for spec in TYPES}
+_TYPE_ALIASES: dict[str, AttrType] = {
+    word: spec.type
+    for spec in TYPES
+    for word in (spec.type.value, spec.metadata_name, *spec.aliases)
+}
+
+
+def suffix_list() -> str:
+    return ", ".join(SUFFIXES)
+
+
+def type_from_suffix(name: str) -> AttrType | None:
+    """The type a name's suffix declares, or None when it has no known suffix."""
+    for suffix, attr_type in SUFFIXES.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return attr_type
+    return None
+
+
+def parse_type(value: str) -> AttrType:
+    try:
+        return _TYPE_ALIASES[value.strip().lower()]
+    except KeyError:
+        raise InvalidArguments(
+            f"Unknown attribute type '{value}'; use one of: "
+            + ", ".join(spec.type.value for spec in TYPES),
+            code="invalid_type",
+            pointer="/type",
+        ) from None
+
+
+def display_name_for(name: str) -> str:
+    """Title-case a camelCase system name without its suffix: totalOrdersNum -> Total Orders."""
+    suffix_type = type_from_suffix(name)
+    base = name[: -len(TYPE_SPECS[suffix_type].suffix)] if suffix_type else name
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", base.replace("_", " ")).split()
+    return " ".join(w[:1].upper() + w[1:] for w in words) or name
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def check_klass(klass: str) -> str:
+    if klass not in KLASSES:
+        raise NotFoundKlass(klass)
+    return klass
+
+
+class NotFoundKlass(InvalidArguments):
+    def __init__(self, klass: str) -> None:
+        super().__init__(
+            f"Unknown klass '{klass}'; custom attributes exist on: {', '.join(KLASSES)}",
+            code="unknown_klass",
+            pointer="/klass",
+        )
+
+
+def check_definition(
+    klass: str,
+    name: str,
+    *,
+    type_: str | AttrType | None = None,
+    display_name: str | None = None,
+    sdk_writable: bool = True,
+    enumeration: Iterable[str] | None = None,
+    tree: Iterable[str] | None = None,
+) -> AttributeDef:
+    """Validate a new or changed definition and return it, normalised."""
+    check_klass(klass)
+    if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > NAME_MAX_CHARS:
+        raise InvalidArguments(
+            f"Attribute name '{name}' is not valid: use letters, digits and '_', starting "
+            f"with a letter, at most {NAME_MAX_CHARS} characters (e.g. orderNumberStr)",
+            code="invalid_name",
+            pointer="/name",
+        )
+    attr_type = _resolve_type(name, type_)
+    if display_name is not None and (
+        not isinstance(display_name, str)
+        or not display_name.strip()
+        or len(display_name) > DISPLAY_NAME_MAX_CHARS
+    ):
+        raise InvalidArguments(
+            f"displayName of '{name}' must be 1 to {DISPLAY_NAME_MAX_CHARS} characters",
+            code="invalid_display_name",
+            pointer="/displayName",
+        )
+    return AttributeDef(
+        klass=klass,
+        name=name,
+        type=attr_type,
+        display_name=(display_name or display_name_for(name)).strip(),
+        sdk_writable=bool(sdk_writable),
+        enumeration=_check_allowed_values(name, attr_type, enumeration, "enumeration"),
+        tree=_check_tree(name, attr_type, tree),
+    )
+
+
+def _resolve_type(name: str, type_: str | AttrType | None) -> AttrType:
+    from_suffix = type_from_suffix(name)
+    explicit = parse_type(type_) if isinstance(type_, str) else type_
+    if from_suffix is None and explicit is None:
+        raise InvalidArguments(
+            f"Attribute name '{name}' has no type suffix ({suffix_list()}); "
+            "give its type explicitly (e.g. --type str)",
+            code="type_required",
+            pointer="/type",
+        )
+    if from_suffix is not None and explicit is not None and explicit is not from_suffix:
+        raise InvalidArguments(
+            f"Attribute '{name}' ends in a suffix that means type '{from_suffix.value}', "
+            f"but type '{explicit.value}' was given",
+            code="type_conflict",
+            pointer="/type",
+        )
+    result = from_suffix or explicit
+    assert result is not None
+    return result
+
+
+def _check_allowed_values(
+    name: str, attr_type: AttrType, values: Iterable[str] | None, what: str
+) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+
+    def refuse(message: str) -> InvalidArguments:
+        return InvalidArguments(
+            f"Attribute '{name}': {what} {message}", code="invalid_metadata", pointer=f"/{what}"
+        )
+
+    if not TYPE_SPECS[attr_type].takes_allowed_values:
+        raise refuse("is only allowed on Str attributes")
+    if isinstance(values, str | bytes) or not all(isinstance(v, str) for v in values):
+        raise refuse("must be a list of strings")
+    out = tuple(dict.fromkeys(v for v in values))
+    if (
+        not out
+        or len(out) > MAX_ALLOWED_VALUES
+        or any(not v or len(v) > STR_MAX_CHARS for v in out)
+    ):
+        raise refuse(
+            f"needs 1 to {MAX_ALLOWED_VALUES} non-empty values "
+            f"of at most {STR_MAX_CHARS} characters"
+        )
+    return out
+
+
+def _check_tree(
+    name: str, attr_type: AttrType, tree: Iterable[str] | None
+) -> tuple[str, ...] | None:
+    paths = _check_allowed_values(name, attr_type, tree, "tree")
+    if paths is None:
+        return None
+    nodes: dict[str, None] = {}
+    for path in paths:
+        segments = path.split(".")
+        if not all(_TREE_SEGMENT_RE.match(s) for s in segments):
+            raise InvalidArguments(
+                f"Attribute '{name}': tree path '{path}' has an empty segment",
+                code="invalid_metadata",
+                pointer="/tree",
+            )
+        for i in range(1, len(segments) + 1):  # every ancestor is a node too
+            nodes[".".join(segments[:i])] = None
+    return tuple(nodes)
+
+
+def tree_from_nested(value: Any, prefix: str = "") -> list[str]:
+    """Flatten Kustomer-style nested tree metadata ({children: [{value, children}]})."""
+    if isinstance(value, list):
+        return [p for item in value for p in tree_from_nested(item, prefix)]
+    if isinstance(value, str):
+        return [prefix + value]
+    if isinstance(value, Mapping):
+        children = value.get("children")
+        own = value.get("value") or value.get("name") or value.get("id")
+        if isinstance(own, str):
+            here = prefix + own
+            return [here, *tree_from_nested(children or [], here + ".")]
+        return tree_from_nested(children or [], prefix)
+    raise InvalidArguments("tree must be a list of paths or nested {value, children}")
 
 
 def updated(definition: AttributeDef, **changes: Any) -> AttributeDef:
     return replace(definition, **changes)
+
+
+# ---------------------------------------------------------------- values
+
+
+def check_values(
+    klass: str,
+    definitions: Mapping[str, AttributeDef],
+    values: Any,
+    *,
+    from_sdk: bool,
+    pointer: str = "/custom",
+) -> dict[str, Any]:
+    """Validate a whole custom-attribute write; return the normalised values.
+
+    All attributes are checked before anything is reported, so the error names
+    every offending attribute at once. ``from_sdk`` enforces ``sdkWritable``.
+    """
+    if not isinstance(values, dict):
+        raise InvalidArguments(
+            "customAttributes must be an object of attribute name to value",
+            pointer=pointer,
+        )
+    if len(values) > MAX_KEYS_PER_WRITE:
+        message = (
+            f"At most {MAX_KEYS_PER_WRITE} custom attributes may be written at once; "
+            f"{len(values)} were given"
+        )
+        raise AttributeErrors(klass, [ErrorDetail("too_many_attributes", message, pointer=pointer)])
+    normalised: dict[str, Any] = {}
+    problems: list[ErrorDetail] = []
+    for name, value in values.items():
+        try:
+            normalised[name] = _checked(klass, definitions.get(name), name, value, from_sdk)
+        except _ValueProblem as exc:
+            problems.append(
+                ErrorDetail(
+                    exc.code, exc.message, attribute=name, pointer=f"{pointer}/{_escape(name)}"
+                )
+            )
+    if problems:
+        raise AttributeErrors(klass, problems)
+    return normalised
+
+
+def _checked(
+    klass: str, definition: AttributeDef | None, name: str, value: Any, from_sdk: bool
+) -> Any:
+    if definition is None:
+        raise _ValueProblem("unknown_attribute", f"'{name}' is not defined on the {klass} klass")
+    if from_sdk and not definition.sdk_writable:
+        raise _ValueProblem(
+            "attribute_read_only",
+            f"'{name}' on the {klass} klass can only be set by agents and API keys",
+        )
+    return normalise_value(definition, value)
+
+
+def _escape(name: str) -> str:
+    """One JSON Pointer reference token (RFC 6901): '~' and '/' are escaped."""
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def normalise_value(definition: AttributeDef, value: Any) -> Any:
+    """Check one value against its definition and return its stored form."""
+    if value is None:
+        return None
+    return TYPE_SPECS[definition.type].check(definition, value)
+
+
+def filter_value(definition: AttributeDef, raw: str) -> Any:
+    """Turn a query-string value into the typed value stored for that attribute."""
+    return TYPE_SPECS[definition.type].parse_filter(definition, raw)
