@@ -22,7 +22,7 @@ async def test_every_emitted_event_matches_its_schema(
     services: Services, setup: Setup, chat: Chat, admin: Rest
 ) -> None:
     published: list[Event] = []
-    services.ctx.bus.subscribe(published.extend)
+    services.bus.subscribe(published.extend)
     await services.attributes.define(setup.org.id, "conversation", "orderNumberStr")
     await services.attributes.define(setup.org.id, "customer", "planStr")
 

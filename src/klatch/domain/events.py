@@ -1,12 +1,16 @@
 """The event catalogue: every event type Klatch appends, and its payload.
 
-Types are ``noun.verb``. Payloads are JSON objects built only here, so the
+Types are ``noun.verb``. Payloads are JSON objects built only here, one typed
+builder per event type (so mypy checks each against its ``TypedDict``), and the
 catalogue in ``docs/events.md`` and the code cannot drift apart silently.
+Services hand the drafts to their unit of work, which appends them to the log.
 Times in payloads are ISO 8601 UTC strings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import (
     Any,
@@ -17,7 +21,7 @@ from typing import (
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
-from klatch.domain.models import Actor, Conversation, Customer, Message
+from klatch.domain.models import Actor, Conversation, Customer, Event, Message
 
 CONVERSATION_CREATED = "conversation.created"
 CONVERSATION_UPDATED = "conversation.updated"
@@ -184,12 +188,25 @@ def iso(ms: int | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def conversation_data(conv: Conversation) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event a unit of work will append: the log gives it its id and time."""
+
+    type: str
+    payload: Mapping[str, Any]
+    conversation_id: str | None = None
+    customer_id: str | None = None
+
+
+# ---------------------------------------------------------------- resources
+
+
+def conversation_data(conv: Conversation) -> ConversationData:
     return {
         "id": conv.id,
         "customerId": conv.customer_id,
         "brandId": conv.brand_id,
-        "status": conv.status,
+        "status": "done" if conv.status == "done" else "open",
         "title": conv.title,
         "custom": conv.custom,
         "preview": conv.preview,
@@ -198,26 +215,26 @@ def conversation_data(conv: Conversation) -> dict[str, Any]:
         "endedAt": iso(conv.ended_at),
         "endedByType": conv.ended_by_type,
         "lastMessageAt": iso(conv.last_message_at),
-        "createdAt": iso(conv.created_at),
-        "updatedAt": iso(conv.updated_at),
+        "createdAt": _iso(conv.created_at),
+        "updatedAt": _iso(conv.updated_at),
         "version": conv.version,
     }
 
 
-def message_data(m: Message) -> dict[str, Any]:
+def message_data(m: Message) -> MessageData:
     return {
         "id": m.id,
         "conversationId": m.conversation_id,
         "customerId": m.customer_id,
-        "direction": m.direction,
+        "direction": "in" if m.direction == "in" else "out",
         "body": m.body,
         "payload": m.payload,
         "sentBy": {"type": m.sent_by_type, "id": m.sent_by_id, "displayName": m.sent_by_name},
-        "createdAt": iso(m.created_at),
+        "createdAt": _iso(m.created_at),
     }
 
 
-def customer_data(c: Customer) -> dict[str, Any]:
+def customer_data(c: Customer) -> CustomerData:
     return {
         "id": c.id,
         "name": c.name,
@@ -228,26 +245,125 @@ def customer_data(c: Customer) -> dict[str, Any]:
         "phones": c.phones,
         "socials": c.socials,
         "custom": c.custom,
-        "createdAt": iso(c.created_at),
-        "updatedAt": iso(c.updated_at),
+        "createdAt": _iso(c.created_at),
+        "updatedAt": _iso(c.updated_at),
         "version": c.version,
     }
 
 
-def typing_data(conv: Conversation, actor: Actor, typing: bool, at: int) -> dict[str, Any]:
-    return {
+def _iso(ms: int) -> str:
+    return iso(ms) or ""
+
+
+# ---------------------------------------------------------------- builders
+
+
+def conversation_created(conv: Conversation) -> EventDraft:
+    payload: ConversationCreatedPayload = {"conversation": conversation_data(conv)}
+    return EventDraft(CONVERSATION_CREATED, payload, conv.id, conv.customer_id)
+
+
+def conversation_updated(conv: Conversation, changes: ConversationChanges) -> EventDraft:
+    """``conv`` as it is after the change; ``changes`` says what moved."""
+    payload: ConversationUpdatedPayload = {
+        "conversationId": conv.id,
+        "customerId": conv.customer_id,
+        "version": conv.version,
+        "changes": changes,
+        "custom": conv.custom,
+    }
+    return EventDraft(CONVERSATION_UPDATED, payload, conv.id, conv.customer_id)
+
+
+def custom_described(
+    conversation_id: str,
+    customer_id: str,
+    version: int,
+    changes: dict[str, Change],
+    custom: dict[str, Any],
+) -> EventDraft:
+    """``conversation.updated`` for the describe hot path, which holds no whole row."""
+    payload: ConversationUpdatedPayload = {
+        "conversationId": conversation_id,
+        "customerId": customer_id,
+        "version": version,
+        "changes": {"custom": changes},
+        "custom": custom,
+    }
+    return EventDraft(CONVERSATION_UPDATED, payload, conversation_id, customer_id)
+
+
+def conversation_ended(conv: Conversation) -> EventDraft:
+    payload: ConversationEndedPayload = {
+        "conversationId": conv.id,
+        "customerId": conv.customer_id,
+        "endedAt": iso(conv.ended_at) or "",
+        "endedByType": conv.ended_by_type or "",
+        "createdAt": _iso(conv.created_at),
+    }
+    return EventDraft(CONVERSATION_ENDED, payload, conv.id, conv.customer_id)
+
+
+def message_created(m: Message) -> EventDraft:
+    payload: MessageCreatedPayload = {"message": message_data(m)}
+    return EventDraft(MESSAGE_CREATED, payload, m.conversation_id, m.customer_id)
+
+
+def customer_created(c: Customer) -> EventDraft:
+    payload: CustomerCreatedPayload = {"customer": customer_data(c)}
+    return EventDraft(CUSTOMER_CREATED, payload, None, c.id)
+
+
+def customer_updated(c: Customer, changes: dict[str, Any]) -> EventDraft:
+    """``c`` as it is after the change; ``changes``: field or "custom" -> before/after."""
+    payload: CustomerUpdatedPayload = {
+        "customerId": c.id,
+        "changes": changes,
+        "customer": customer_data(c),
+    }
+    return EventDraft(CUSTOMER_UPDATED, payload, None, c.id)
+
+
+def customer_merged(c: Customer, merged_from: str, conversation_ids: list[str]) -> EventDraft:
+    """Login moved an anonymous customer's conversations onto ``c``."""
+    payload: CustomerUpdatedPayload = {
+        "customerId": c.id,
+        "mergedFrom": merged_from,
+        "conversationIds": conversation_ids,
+        "changes": {},
+        "customer": customer_data(c),
+    }
+    return EventDraft(CUSTOMER_UPDATED, payload, None, c.id)
+
+
+def typing_activity(conv: Conversation, actor: Actor, typing: bool, at: int) -> Event:
+    """Ephemeral: published as it is, never stored (id 0), never replayed."""
+    payload: TypingPayload = {
         "conversationId": conv.id,
         "customerId": conv.customer_id,
         "typing": typing,
         "sentBy": {"type": actor.type.value, "id": actor.id, "displayName": actor.name},
-        "createdAt": iso(at),
+        "createdAt": _iso(at),
     }
+    return Event(
+        org_id=actor.org_id,
+        id=0,
+        type=TYPING_STARTED if typing else TYPING_STOPPED,
+        payload=dict(payload),
+        created_at=at,
+        conversation_id=conv.id,
+        customer_id=conv.customer_id,
+        actor_type=actor.type.value,
+        actor_id=actor.id,
+    )
 
 
-def changes_between(before: dict[str, Any], after_values: dict[str, Any]) -> dict[str, Any]:
+def changes_between(
+    before: Mapping[str, Any], after_values: Mapping[str, Any]
+) -> dict[str, Change]:
     """``{key: {"before", "after"}}`` for each key whose value really changes
     (``1`` and ``True`` differ; ``None`` means cleared)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Change] = {}
     for key, new in after_values.items():
         old = before.get(key)
         if old != new or type(old) is not type(new):

@@ -9,12 +9,15 @@ from klatch.config import Settings
 from klatch.realtime.bus import create_bus
 from klatch.realtime.hub import Hub
 from klatch.services.attributes import AttributeService
+from klatch.services.caches import KeyCache, SchemaCache
 from klatch.services.chat import ChatService
 from klatch.services.console import ConsoleService
-from klatch.services.context import Context, KeyCache, SchemaCache
+from klatch.services.context import Context
 from klatch.services.conversations import ConversationService
 from klatch.services.customers import CustomerService
+from klatch.services.messages import MessageService
 from klatch.services.orgs import OrgService
+from klatch.services.unit import UnitOfWork
 from klatch.storage.db import Database, open_database
 from klatch.storage.migrate import alembic_url, upgrade
 
@@ -34,11 +37,14 @@ class Services:
             checkpoint_pages=settings.sqlite_checkpoint_pages,
         )
         bus = create_bus(settings.bus_url)
-        self.ctx = Context(settings, db, bus, SchemaCache(db), KeyCache())
+        schemas = SchemaCache(db)
+        self.ctx = Context(settings, db, UnitOfWork(db, bus, schemas), schemas, KeyCache())
+        self.bus = bus
         self.orgs = OrgService(self.ctx)
         self.attributes = AttributeService(self.ctx)
         self.customers = CustomerService(self.ctx)
         self.conversations = ConversationService(self.ctx)
+        self.messages = MessageService(self.ctx)
         self.chat = ChatService(self.ctx, self.orgs)
         self.console = ConsoleService(self.ctx, self.orgs)
         self.hub = Hub(
@@ -58,12 +64,12 @@ class Services:
                 upgrade, alembic_url(self.settings.database_url, self.settings.sqlite_path)
             )
         await self.ctx.db.open()
-        await self.ctx.bus.start()
+        await self.bus.start()
         await self.hub.start()
 
     async def stop(self) -> None:
         await self.hub.stop()
-        await self.ctx.bus.stop()
+        await self.bus.stop()
         await self.ctx.db.close()
 
     async def __aenter__(self) -> Services:

@@ -22,12 +22,11 @@ from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
 from klatch.services.customers import new_customer
 from klatch.services.orgs import OrgService, check_email
+from klatch.services.unit import Unit
 from klatch.storage import conversations as conversation_store
 from klatch.storage import customers as store
-from klatch.storage import events as event_store
 from klatch.storage import orgs as org_store
 from klatch.storage.db import Tx
-from klatch.storage.events import EventDraft
 
 SESSION_PREFIX = "ks"
 CLOCK_SKEW_SECONDS = 60
@@ -78,11 +77,11 @@ class ChatService:
         customer = new_customer(key.org_id)
         session = ChatSession(new_id(), key.org_id, brand.id, customer.id, key.id, now)
 
-        async def work(tx: Tx) -> None:
-            await store.insert_customer(tx, customer)
-            await store.insert_session(tx, session, hash_secret(token))
+        async def work(unit: Unit) -> None:
+            await store.insert_customer(unit.tx, customer)
+            await store.insert_session(unit.tx, session, hash_secret(token))
 
-        await self.ctx.db.write(work)
+        await self.ctx.uow.write(session_actor(session), work)
         return StartedSession(token, session, brand, resumed=False)
 
     async def _session(self, token: str) -> ChatSession | None:
@@ -124,15 +123,9 @@ class ChatService:
         assert actor.customer_id is not None
         anonymous_id = actor.customer_id
 
-        async def work(tx: Tx) -> tuple[LoginResult, list[Any]]:
-            # As in Kustomer: when both are given, email decides who the customer is.
-            found = (await store.customer_by_email(tx, org.id, email) if email else None) or (
-                await store.customer_by_external_id(tx, org.id, external_id)
-                if external_id
-                else None
-            )
-            now = now_ms()
-            drafts: list[EventDraft] = []
+        async def work(unit: Unit) -> LoginResult:
+            tx = unit.tx
+            found = await _verified_customer(tx, org.id, email, external_id)
             if found is None:
                 found = new_customer(
                     org.id,
@@ -142,11 +135,7 @@ class ChatService:
                     emails=[email] if email else [],
                 )
                 await store.insert_customer(tx, found)
-                drafts.append(
-                    EventDraft(
-                        ev.CUSTOMER_CREATED, {"customer": ev.customer_data(found)}, None, found.id
-                    )
-                )
+                unit.emit(ev.customer_created(found))
             moved: list[str] = []
             current = await store.get_customer(tx, org.id, anonymous_id)
             # Only an anonymous customer is merged: a session already logged in as
@@ -155,39 +144,14 @@ class ChatService:
                 moved = await conversation_store.move_to_customer(
                     tx, org.id, anonymous_id, found.id
                 )
-                await store.mark_merged(tx, org.id, anonymous_id, found.id, now)
-                drafts.append(
-                    EventDraft(
-                        ev.CUSTOMER_UPDATED,
-                        {
-                            "customerId": found.id,
-                            "mergedFrom": anonymous_id,
-                            "conversationIds": moved,
-                            "changes": {},
-                            "customer": ev.customer_data(found),
-                        },
-                        None,
-                        found.id,
-                    )
-                )
+                await store.mark_merged(tx, org.id, anonymous_id, found.id, unit.now)
+                unit.emit(ev.customer_merged(found, anonymous_id, moved))
             if found.id != anonymous_id:
                 assert actor.id is not None
                 await store.move_session(tx, org.id, actor.id, found.id)
-            events = []
-            if drafts:
-                events = await event_store.append(
-                    tx,
-                    org.id,
-                    drafts,
-                    actor_type=ActorType.CUSTOMER.value,
-                    actor_id=actor.id,
-                    now=now,
-                )
-            return LoginResult(found, moved), events
+            return LoginResult(found, moved)
 
-        result, events = await self.ctx.db.write(work)
-        self.ctx.publish(events)
-        return result
+        return await self.ctx.uow.write(actor, work)
 
     def _verify(self, token: str, secret: str) -> dict[str, Any]:
         try:
@@ -218,7 +182,9 @@ class ChatService:
         """End the session; the customer and their conversations stay."""
         assert actor.id is not None
         session_id = actor.id
-        await self.ctx.db.write(lambda tx: store.delete_session(tx, actor.org_id, session_id))
+        await self.ctx.uow.write(
+            actor, lambda unit: store.delete_session(unit.tx, actor.org_id, session_id)
+        )
 
     async def customer(self, actor: Actor) -> Customer:
         assert actor.customer_id is not None
@@ -244,3 +210,14 @@ def session_actor(session: ChatSession) -> Actor:
         role=Role.TRACKING,
         brand_id=session.brand_id,
     )
+
+
+async def _verified_customer(
+    tx: Tx, org_id: str, email: str | None, external_id: str | None
+) -> Customer | None:
+    """As in Kustomer: when both are given, email decides who the customer is."""
+    if email:
+        found = await store.customer_by_email(tx, org_id, email)
+        if found is not None:
+            return found
+    return await store.customer_by_external_id(tx, org_id, external_id) if external_id else None

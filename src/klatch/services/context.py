@@ -1,128 +1,21 @@
-"""What every service shares: the database, the bus, settings and two small caches."""
+"""What every service shares: settings, the database, the unit of work, two caches."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass
 
 from klatch.config import Settings
-from klatch.domain.attributes import KLASSES, AttributeDef
-from klatch.domain.models import ApiKey, Event
-from klatch.errors import AttributeErrors
-from klatch.realtime.bus import Bus
-from klatch.storage import attributes as attribute_store
-from klatch.storage import orgs as org_store
-from klatch.storage.db import Database, Tx
-from klatch.storage.events import SchemaChanged
+from klatch.services.caches import Definitions, KeyCache, SchemaCache
+from klatch.services.unit import UnitOfWork
+from klatch.storage.db import Database
 
-T = TypeVar("T")
-
-Definitions = Mapping[str, Mapping[str, AttributeDef]]  # klass -> name -> definition
-
-
-@dataclass(slots=True)
-class _Schema:
-    version: int
-    definitions: Definitions
-
-
-class SchemaCache:
-    """Each org's klass definitions, tagged with the org's ``schema_version``.
-
-    Writers validate against the cached definitions and hand the version to the
-    event append, which refuses the write if the org's version moved on (another
-    process changed a definition); the service then reloads and retries. So the
-    cache is never trusted beyond what the database confirms in the same
-    transaction.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._by_org: dict[str, _Schema] = {}
-
-    async def get(self, org_id: str) -> tuple[int, Definitions]:
-        schema = self._by_org.get(org_id)
-        if schema is None:
-            schema = await self._db.read(lambda tx: self._load(tx, org_id))
-            self._by_org[org_id] = schema
-        return schema.version, schema.definitions
-
-    def invalidate(self, org_id: str) -> None:
-        self._by_org.pop(org_id, None)
-
-    async def is_stale(self, org_id: str, version: int) -> bool:
-        """Whether the org's definitions changed since ``version`` (one small read)."""
-        current = await self._db.read(lambda tx: org_store.schema_version(tx, org_id))
-        return current != version
-
-    @staticmethod
-    async def _load(tx: Tx, org_id: str) -> _Schema:
-        version = await org_store.schema_version(tx, org_id)
-        by_klass: dict[str, dict[str, AttributeDef]] = {k: {} for k in KLASSES}
-        for d in await attribute_store.list_definitions(tx, org_id):
-            by_klass.setdefault(d.klass, {})[d.name] = d
-        return _Schema(version, by_klass)
-
-
-@dataclass(slots=True)
-class KeyCache:
-    """API keys by secret hash, for a few seconds: a key is checked on every request.
-
-    A revocation in this process takes effect at once; in another process
-    within ``ttl`` seconds.
-    """
-
-    ttl: float = 5.0
-    _entries: dict[str, tuple[float, ApiKey | None]] = field(default_factory=dict)
-
-    def get(self, key_hash: str) -> tuple[bool, ApiKey | None]:
-        entry = self._entries.get(key_hash)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
-        return True, entry[1]
-
-    def put(self, key_hash: str, key: ApiKey | None) -> None:
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[key_hash] = (time.monotonic() + self.ttl, key)
-
-    def forget_key(self, key_id: str) -> None:
-        for key_hash, (_, key) in list(self._entries.items()):
-            if key is not None and key.id == key_id:
-                del self._entries[key_hash]
+__all__ = ["Context", "Definitions"]
 
 
 @dataclass(slots=True)
 class Context:
     settings: Settings
-    db: Database
-    bus: Bus
+    db: Database  # reads; every write goes through ``uow``
+    uow: UnitOfWork
     schemas: SchemaCache
     keys: KeyCache
-
-    def publish(self, events: Sequence[Event]) -> None:
-        self.bus.publish(events)
-
-    async def with_schema(
-        self, org_id: str, attempt: Callable[[Definitions, int], Awaitable[T]]
-    ) -> T:
-        """Run ``attempt(definitions, schema_version)``; when its write finds that the
-        definitions changed meanwhile (another process edited the klass), reload them
-        and run it again, so no value is ever checked against stale definitions."""
-        for _ in range(3):
-            version, defs = await self.schemas.get(org_id)
-            try:
-                return await attempt(defs, version)
-            except SchemaChanged:
-                self.schemas.invalidate(org_id)
-            except AttributeErrors:
-                # Refused by cached definitions: another process (the CLI, another
-                # replica) may have defined or changed the attribute since. Only the
-                # error path pays for the check.
-                if not await self.schemas.is_stale(org_id, version):
-                    raise
-                self.schemas.invalidate(org_id)
-        version, defs = await self.schemas.get(org_id)
-        return await attempt(defs, version)

@@ -1,8 +1,8 @@
-"""Conversations and messages: create, describe (custom attributes), reply, end, list.
+"""Conversations: create, describe (custom attributes), update, end, list, history.
 
 Each public method is one use case: it checks the input against the rules
-(klass definitions, ownership), runs one unit of work that writes and appends
-its events, and publishes those events once the transaction is durable.
+(klass definitions, ownership) and writes through the unit of work, which
+appends the events it emits and publishes them once the transaction is durable.
 """
 
 from __future__ import annotations
@@ -10,29 +10,44 @@ from __future__ import annotations
 import builtins
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values, filter_value
-from klatch.domain.conversations import PAYLOAD_MAX, STATUSES, check_body, check_title
+from klatch.domain.conversations import STATUSES, check_body, check_title
 from klatch.domain.models import (
     Actor,
     ActorType,
     ApiKey,
+    Brand,
     Conversation,
     Event,
     Message,
     Page,
     Role,
 )
-from klatch.errors import Conflict, InvalidArguments, conversation_not_found, invalid_session
-from klatch.ids import hash_secret, is_id, new_id, now_ms
+from klatch.errors import (
+    InvalidArguments,
+    KlatchError,
+    NotFound,
+    conversation_not_found,
+    invalid_session,
+)
+from klatch.ids import hash_secret, new_id
 from klatch.services.context import Context, Definitions
+from klatch.services.customers import customer_not_found
+from klatch.services.messages import new_message, preview_of, safe_id, visible
+from klatch.services.unit import Unit
 from klatch.storage import conversations as store
 from klatch.storage import customers as customer_store
 from klatch.storage import events as event_store
+from klatch.storage import orgs as org_store
 from klatch.storage.db import Tx
-from klatch.storage.events import EventDraft
+
+# The conversation row as the lock found it: who acts, its customer, custom, version.
+Locked = tuple[Actor, str, dict[str, Any], int]
+Lock = Callable[[Unit], Awaitable[Locked | None]]
+UPDATABLE = ("custom", "status", "name")
 
 
 class ConversationService:
@@ -45,7 +60,7 @@ class ConversationService:
         conv = await self.ctx.db.read(
             lambda tx: store.get_conversation(tx, actor.org_id, conversation_id)
         )
-        return _visible(actor, conversation_id, conv)
+        return visible(actor, conversation_id, conv)
 
     async def list(
         self,
@@ -59,26 +74,42 @@ class ConversationService:
     ) -> Page:
         if actor.customer_id is not None:
             customer_id = actor.customer_id  # a chat session sees only its own
-        if status is not None and status not in STATUSES:
-            raise InvalidArguments(
-                f"status must be one of {', '.join(STATUSES)}", pointer="/status"
-            )
+        _check_status(status, required=False)
         custom_equals = await self._custom_filters(actor.org_id, custom_filters or {})
-        offset = (page - 1) * page_size
 
         async def work(tx: Tx) -> list[Conversation]:
             return await store.list_conversations(
                 tx,
                 actor.org_id,
                 limit=page_size + 1,
-                offset=offset,
+                offset=(page - 1) * page_size,
                 customer_id=customer_id,
                 status=status,
                 custom_equals=custom_equals,
             )
 
+        return _page(await self.ctx.db.read(work), page, page_size)
+
+    async def list_for_customer(
+        self, actor: Actor, customer_id: str, *, page: int = 1, page_size: int = 100
+    ) -> Page:
+        """One customer's conversations; a customer that does not exist is a 404."""
+
+        async def work(tx: Tx) -> builtins.list[Conversation] | None:
+            if await customer_store.get_customer(tx, actor.org_id, customer_id) is None:
+                return None
+            return await store.list_conversations(
+                tx,
+                actor.org_id,
+                limit=page_size + 1,
+                offset=(page - 1) * page_size,
+                customer_id=customer_id,
+            )
+
         rows = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
+        if rows is None or (actor.customer_id is not None and actor.customer_id != customer_id):
+            raise customer_not_found(customer_id)
+        return _page(rows, page, page_size)
 
     async def _custom_filters(
         self, org_id: str, filters: Mapping[str, str]
@@ -94,47 +125,17 @@ class ConversationService:
             # Defined by another process since this one cached the definitions.
             self.ctx.schemas.invalidate(org_id)
             _, defs = await self.ctx.schemas.get(org_id)
-        out = []
-        for name, raw in filters.items():
-            definition = defs["conversation"].get(name)
-            if definition is None:
-                raise InvalidArguments(
-                    f"'{name}' is not defined on the conversation klass",
-                    code="unknown_attribute",
-                    pointer=f"/filter/custom.{name}",
-                )
-            out.append((name, filter_value(definition, raw)))
-        return out
-
-    async def messages(
-        self, actor: Actor, conversation_id: str, *, page: int = 1, page_size: int = 100
-    ) -> tuple[Conversation, Page]:
-        offset = (page - 1) * page_size
-
-        async def work(tx: Tx) -> tuple[Conversation | None, list[Message]]:
-            conv = await store.get_conversation(tx, actor.org_id, conversation_id)
-            if conv is None:
-                return None, []
-            rows = await store.list_messages(
-                tx, actor.org_id, conversation_id, limit=page_size + 1, offset=offset
-            )
-            return conv, rows
-
-        conv, rows = await self.ctx.db.read(work)
-        conv = _visible(actor, conversation_id, conv)
-        return conv, Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
-
-    async def unread_counts(self, actor: Actor) -> dict[str, int]:
-        assert actor.customer_id is not None
-        customer_id = actor.customer_id
-        return await self.ctx.db.read(lambda tx: store.unread_counts(tx, actor.org_id, customer_id))
+        return [_filter(defs, name, raw) for name, raw in filters.items()]
 
     async def history(self, actor: Actor, conversation_id: str) -> builtins.list[Event]:
         """The attribute changes of one conversation, oldest first, from the event log."""
-        await self.get(actor, conversation_id)
-        events = await self.ctx.db.read(
-            lambda tx: event_store.conversation_events(tx, actor.org_id, conversation_id)
-        )
+
+        async def work(tx: Tx) -> builtins.list[Event]:
+            conv = await store.get_conversation(tx, actor.org_id, conversation_id)
+            visible(actor, conversation_id, conv)
+            return await event_store.conversation_events(tx, actor.org_id, conversation_id)
+
+        events = await self.ctx.db.read(work)
         return [e for e in events if e.type in (ev.CONVERSATION_CREATED, ev.CONVERSATION_UPDATED)]
 
     # -- writes
@@ -153,79 +154,59 @@ class ConversationService:
         """Create a conversation, optionally with a first message and custom attributes,
         atomically: invalid attributes mean no conversation."""
         title = check_title(title)
-        body = check_body(body, required=False)
-        if status not in STATUSES:
-            raise InvalidArguments(
-                f"status must be one of {', '.join(STATUSES)}", pointer="/status"
-            )
+        text = check_body(body, required=False)
+        _check_status(status)
 
-        async def attempt(defs: Definitions, version: int) -> Any:
-            values = (
-                {}
-                if custom is None
-                else check_values(
-                    "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
+        async def work(unit: Unit) -> tuple[Conversation, Message | None]:
+            conv = _new_conversation(unit, customer_id, brand_id, title, status, custom)
+            await store.insert_conversation(unit.tx, conv)
+            message = None
+            if text is not None:
+                message = new_message(unit.actor, conv, text, None, unit.now)
+                await store.insert_message(unit.tx, message)
+                version = await store.after_message(
+                    unit.tx, conv.org_id, conv.id, preview_of(text), unit.now
                 )
-            )
-            now = now_ms()
-            conv = Conversation(
-                id=new_id(),
-                org_id=actor.org_id,
-                brand_id=brand_id,
-                customer_id=customer_id,
-                status=status,
-                title=title,
-                custom={k: v for k, v in values.items() if v is not None},
-                preview=None,
-                message_count=0,
-                ended_at=None,
-                ended_by_type=None,
-                customer_read_at=None,
-                last_message_at=None,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
+                conv = replace(
+                    conv,
+                    preview=preview_of(text),
+                    message_count=1,
+                    last_message_at=unit.now,
+                    version=version,
+                )
+            unit.emit(ev.conversation_created(conv))
+            if message is not None:
+                unit.emit(ev.message_created(message))
+            return conv, message
 
-            async def work(tx: Tx) -> tuple[Conversation, Message | None, list[Any]]:
-                await store.insert_conversation(tx, conv)
-                drafts = [
-                    EventDraft(
-                        ev.CONVERSATION_CREATED,
-                        {"conversation": ev.conversation_data(conv)},
-                        conv.id,
-                        customer_id,
-                    )
-                ]
-                created, message = conv, None
-                if body is not None:
-                    message = _message(actor, conv, body, None, now)
-                    await store.insert_message(tx, message)
-                    version_after = await store.after_message(
-                        tx, actor.org_id, conv.id, _preview(body), now
-                    )
-                    created = _with(
-                        conv,
-                        preview=_preview(body),
-                        message_count=1,
-                        last_message_at=now,
-                        version=version_after,
-                    )
-                    drafts[0] = EventDraft(
-                        ev.CONVERSATION_CREATED,
-                        {"conversation": ev.conversation_data(created)},
-                        conv.id,
-                        customer_id,
-                    )
-                    drafts.append(_message_draft(message))
-                events = await _append(tx, actor, drafts, now, version)
-                return created, message, events
+        return await self.ctx.uow.write(actor, work, schema=True)
 
-            return await self.ctx.db.write(work)
+    async def check_create_for_customer(
+        self,
+        actor: Actor,
+        customer_id: str,
+        *,
+        brand_id: str | None,
+        title: Any = None,
+        custom: Any = None,
+        status: Any = "open",
+    ) -> Conversation:
+        """REST: a conversation for an existing customer, on a brand of the org (its
+        default when none is named), in one unit of work."""
+        title = check_title(title)
+        _check_status(status)
 
-        created, message, events = await self.ctx.with_schema(actor.org_id, attempt)
-        self.ctx.publish(events)
-        return created, message
+        async def work(unit: Unit) -> Conversation:
+            customer = await customer_store.get_customer(unit.tx, actor.org_id, customer_id)
+            if customer is None:
+                raise customer_not_found(customer_id)
+            brand = await _brand(unit.tx, actor.org_id, brand_id)
+            conv = _new_conversation(unit, customer.id, brand.id, title, status, custom)
+            await store.insert_conversation(unit.tx, conv)
+            unit.emit(ev.conversation_created(conv))
+            return conv
+
+        return await self.ctx.uow.write(actor, work, schema=True)
 
     async def check_describe(
         self, actor: Actor, conversation_id: str, custom: Any
@@ -238,36 +219,46 @@ class ConversationService:
         every custom attribute of the conversation after the update.
         """
 
-        async def lock(tx: Tx) -> tuple[Actor, str, dict[str, Any], int]:
-            found = await store.custom_for_update(tx, actor.org_id, conversation_id)
+        async def lock(unit: Unit) -> Locked | None:
+            found = await store.custom_for_update(unit.tx, actor.org_id, conversation_id)
             if found is None or (actor.customer_id is not None and found[0] != actor.customer_id):
-                raise conversation_not_found(_safe_id(conversation_id))
+                return None
             return actor, *found
 
-        return await self._describe(
-            actor.org_id, conversation_id, custom, from_sdk=actor.is_customer, lock=lock
-        )
+        return await self._describe(actor, conversation_id, custom, lock)
 
     async def describe_for_session(
-        self, key: ApiKey, session_token: str | None, conversation_id: str, custom: Any
+        self,
+        key: ApiKey,
+        session_token: str | None,
+        conversation_id: str,
+        custom: Any,
+        *,
+        body_error: KlatchError | None = None,
     ) -> dict[str, Any]:
         """``describeConversation`` from a chat session (tracking key + session token).
 
         The chat hot path: the session is checked inside the write, in the same
         statement that locks the conversation, and only the ``custom`` column is
-        read and written. Same rules and answers as :meth:`check_describe`.
+        read and written. ``body_error`` is why the request body could not be used;
+        it is raised once the session is known to be valid, so a browser with a
+        stale session hears about the session first. Same rules and answers as
+        :meth:`check_describe`.
         """
         token_hash = hash_secret(session_token) if session_token else ""
 
-        async def lock(tx: Tx) -> tuple[Actor, str, dict[str, Any], int]:
+        async def lock(unit: Unit) -> Locked | None:
             found = await store.custom_for_session_update(
-                tx, key.org_id, token_hash, conversation_id
+                unit.tx, key.org_id, token_hash, conversation_id
             )
             if found is None:
-                session = await customer_store.session_by_token_hash(tx, token_hash)
+                session = await customer_store.session_by_token_hash(unit.tx, token_hash)
                 if session is None or session.org_id != key.org_id:
                     raise invalid_session()
-                raise conversation_not_found(_safe_id(conversation_id))
+            if body_error is not None:
+                raise body_error
+            if found is None:
+                return None
             session_id, customer_id, before, version = found
             actor = Actor(
                 ActorType.CUSTOMER,
@@ -278,255 +269,203 @@ class ConversationService:
             )
             return actor, customer_id, before, version
 
-        return await self._describe(key.org_id, conversation_id, custom, from_sdk=True, lock=lock)
+        provisional = Actor(ActorType.CUSTOMER, None, key.org_id, role=Role.TRACKING)
+        return await self._describe(provisional, conversation_id, custom, lock)
 
     async def _describe(
-        self,
-        org_id: str,
-        conversation_id: str,
-        custom: Any,
-        *,
-        from_sdk: bool,
-        lock: Callable[[Tx], Awaitable[tuple[Actor, str, dict[str, Any], int]]],
+        self, actor: Actor, conversation_id: str, custom: Any, lock: Lock
     ) -> dict[str, Any]:
-        async def attempt(defs: Definitions, schema_version: int) -> Any:
-            values = check_values("conversation", defs["conversation"], custom, from_sdk=from_sdk)
+        async def work(unit: Unit) -> dict[str, Any]:
+            # Who may ask first (session, then body), then the values, then whether the
+            # conversation is there: the order of answers the SDKs have always seen.
+            locked = await lock(unit)
+            values = check_values(
+                "conversation", unit.defs["conversation"], custom, from_sdk=actor.is_customer
+            )
+            if locked is None:
+                raise conversation_not_found(safe_id(conversation_id))
+            unit.actor, customer_id, before, version = locked
+            changes = ev.changes_between(before, values)
+            if not changes:
+                return before
+            merged = merged_custom(before, values)
+            await store.set_custom(
+                unit.tx, unit.actor.org_id, conversation_id, merged, version + 1, unit.now
+            )
+            unit.emit(
+                ev.custom_described(conversation_id, customer_id, version + 1, changes, merged)
+            )
+            return merged
 
-            async def work(tx: Tx) -> tuple[dict[str, Any], list[Event]]:
-                actor, customer_id, before, old_version = await lock(tx)
-                changes = ev.changes_between(before, values)
-                if not changes:
-                    return before, []
-                merged = _merged(before, values)
-                now = now_ms()
-                new_version = old_version + 1
-                await store.set_custom(tx, org_id, conversation_id, merged, new_version, now)
-                payload = {
-                    "conversationId": conversation_id,
-                    "customerId": customer_id,
-                    "version": new_version,
-                    "changes": {"custom": changes},
-                    "custom": merged,
-                }
-                draft = EventDraft(ev.CONVERSATION_UPDATED, payload, conversation_id, customer_id)
-                return merged, await _append(tx, actor, [draft], now, schema_version)
-
-            return await self.ctx.db.write(work)
-
-        merged, events = await self.ctx.with_schema(org_id, attempt)
-        self.ctx.publish(events)
-        return cast(dict[str, Any], merged)
+        return await self.ctx.uow.write(actor, work, schema=True)
 
     async def check_update(
         self,
         actor: Actor,
         conversation_id: str,
+        changes: Mapping[str, Any],
         *,
-        custom: Any = None,
         replace_custom: bool = False,
-        status: Any = None,
-        title: Any = ...,
     ) -> Conversation:
-        """REST PATCH/PUT: custom attributes, status (open/done) and title, atomically."""
-        if status is not None and status not in STATUSES:
-            raise InvalidArguments(
-                f"status must be one of {', '.join(STATUSES)}", pointer="/status"
-            )
-        new_title = check_title(title) if title is not ... else ...
+        """REST PATCH/PUT: custom attributes, status (open/done) and the title
+        (``name``), atomically. ``changes`` holds only the fields given."""
+        unknown = [k for k in changes if k not in UPDATABLE]
+        if unknown:
+            raise InvalidArguments(f"'{unknown[0]}' cannot be changed", pointer=f"/{unknown[0]}")
+        status = changes.get("status")
+        _check_status(status, required=False)
+        custom = changes.get("custom")
         if custom is not None and not isinstance(custom, dict):
             raise InvalidArguments("custom must be an object", pointer="/custom")
+        fields: dict[str, Any] = {} if status is None else {"status": status}
+        if "name" in changes:
+            fields["title"] = check_title(changes["name"])
 
-        async def attempt(defs: Definitions, version: int) -> Any:
-            values = (
-                {}
-                if custom is None
-                else check_values(
-                    "conversation", defs["conversation"], custom, from_sdk=actor.is_customer
-                )
+        async def work(unit: Unit) -> Conversation:
+            conv = visible(
+                actor,
+                conversation_id,
+                await store.get_conversation(
+                    unit.tx, actor.org_id, conversation_id, for_update=True
+                ),
             )
+            values = {} if custom is None else _checked(unit, actor, custom)
+            if replace_custom:
+                values = {k: None for k in conv.custom if k not in values} | values
+            return await _update(unit, conv, values, fields)
 
-            async def work(tx: Tx) -> tuple[Conversation, list[Any]]:
-                conv = _visible(
-                    actor,
-                    conversation_id,
-                    await store.get_conversation(
-                        tx, actor.org_id, conversation_id, for_update=True
-                    ),
-                )
-                wanted = dict(values)
-                if replace_custom:
-                    wanted = {k: None for k in conv.custom if k not in values} | wanted
-                return await self._do_update(tx, actor, conv, wanted, status, new_title, version)
-
-            return await self.ctx.db.write(work)
-
-        conv, events = await self.ctx.with_schema(actor.org_id, attempt)
-        self.ctx.publish(events)
-        return cast(Conversation, conv)
-
-    async def _do_update(
-        self,
-        tx: Tx,
-        actor: Actor,
-        conv: Conversation,
-        values: dict[str, Any],
-        status: str | None,
-        title: Any,
-        schema_version: int,
-    ) -> tuple[Conversation, builtins.list[Any]]:
-        now = now_ms()
-        changes: dict[str, Any] = {}
-        custom_changes = ev.changes_between(conv.custom, values)
-        merged = _merged(conv.custom, values)
-        updated = conv
-        if custom_changes:
-            changes["custom"] = custom_changes
-            await store.set_custom(tx, actor.org_id, conv.id, merged, conv.version + 1, now)
-            updated = _with(updated, custom=merged, version=conv.version + 1, updated_at=now)
-        fields: dict[str, Any] = {}
-        if status is not None and status != conv.status:
-            changes["status"] = {"before": conv.status, "after": status}
-            fields["status"] = status
-            if status == "done":
-                fields.update(ended_at=now, ended_by_type=actor.type.value)
-            else:
-                fields.update(ended_at=None, ended_by_type=None)
-        if title is not ... and title != conv.title:
-            changes["title"] = {"before": conv.title, "after": title}
-            fields["title"] = title
-        if fields:
-            updated = _with(updated, **fields)
-            version = await store.set_fields(tx, updated, now)
-            updated = _with(updated, version=version, updated_at=now)
-        if not changes:
-            return conv, []
-        drafts = [
-            EventDraft(
-                ev.CONVERSATION_UPDATED,
-                {
-                    "conversationId": conv.id,
-                    "customerId": conv.customer_id,
-                    "version": updated.version,
-                    "changes": changes,
-                    "custom": updated.custom,
-                },
-                conv.id,
-                conv.customer_id,
-            )
-        ]
-        if fields.get("status") == "done":
-            drafts.append(_ended_draft(updated))
-        return updated, await _append(tx, actor, drafts, now, schema_version)
+        return await self.ctx.uow.write(actor, work, schema=True)
 
     async def check_end(self, actor: Actor, conversation_id: str) -> Conversation:
         """End a conversation (status done). Ending an ended conversation changes nothing."""
 
-        async def work(tx: Tx) -> tuple[Conversation, list[Any]]:
-            conv = _visible(
+        async def work(unit: Unit) -> Conversation:
+            conv = visible(
                 actor,
                 conversation_id,
-                await store.get_conversation(tx, actor.org_id, conversation_id, for_update=True),
+                await store.get_conversation(
+                    unit.tx, actor.org_id, conversation_id, for_update=True
+                ),
             )
             if conv.ended:
-                return conv, []
-            now = now_ms()
-            ended = _with(conv, status="done", ended_at=now, ended_by_type=actor.type.value)
-            version = await store.set_fields(tx, ended, now)
-            ended = _with(ended, version=version, updated_at=now)
-            return ended, await _append(tx, actor, [_ended_draft(ended)], now, None)
+                return conv
+            ended = replace(
+                conv, status="done", ended_at=unit.now, ended_by_type=unit.actor.type.value
+            )
+            version = await store.set_fields(unit.tx, ended, unit.now)
+            ended = replace(ended, version=version, updated_at=unit.now)
+            unit.emit(ev.conversation_ended(ended))
+            return ended
 
-        conv, events = await self.ctx.db.write(work)
-        self.ctx.publish(events)
-        return conv
+        return await self.ctx.uow.write(actor, work)
 
-    async def check_typing(self, actor: Actor, conversation_id: str, typing: Any) -> Event:
-        """Tell the other side someone is typing (``typing.started`` / ``typing.stopped``).
 
-        Typing is ephemeral: the event is published, not stored (id 0), and not
-        replayed to a socket that reconnects later.
-        """
-        if not isinstance(typing, bool):
-            raise InvalidArguments("typing must be true or false", pointer="/typing")
+async def _update(
+    unit: Unit, conv: Conversation, values: dict[str, Any], fields: dict[str, Any]
+) -> Conversation:
+    """Write what really changes of ``values`` (custom) and ``fields`` (status, title);
+    emit ``conversation.updated`` (and ``conversation.ended``) when anything did."""
+    changes: ev.ConversationChanges = {}
+    custom_changes = ev.changes_between(conv.custom, values)
+    updated = conv
+    if custom_changes:
+        changes["custom"] = custom_changes
+        merged = merged_custom(conv.custom, values)
+        await store.set_custom(unit.tx, conv.org_id, conv.id, merged, conv.version + 1, unit.now)
+        updated = replace(updated, custom=merged, version=conv.version + 1, updated_at=unit.now)
+    row = _field_changes(unit, conv, fields, changes)
+    if row:
+        updated = replace(updated, **row)
+        version = await store.set_fields(unit.tx, updated, unit.now)
+        updated = replace(updated, version=version, updated_at=unit.now)
+    if changes:
+        unit.emit(ev.conversation_updated(updated, changes))
+    if row.get("status") == "done":
+        unit.emit(ev.conversation_ended(updated))
+    return updated
 
-        async def work(tx: Tx) -> Conversation | None:
-            return await store.get_conversation(tx, actor.org_id, conversation_id)
 
-        conv = _visible(actor, conversation_id, await self.ctx.db.read(work))
-        if conv.ended:
-            raise Conflict("The conversation has ended", code="conversation_ended")
-        event = Event(
-            org_id=actor.org_id,
-            id=0,
-            type=ev.TYPING_STARTED if typing else ev.TYPING_STOPPED,
-            payload=ev.typing_data(conv, actor, typing, now_ms()),
-            created_at=now_ms(),
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            actor_type=actor.type.value,
-            actor_id=actor.id,
+def _field_changes(
+    unit: Unit, conv: Conversation, fields: dict[str, Any], changes: ev.ConversationChanges
+) -> dict[str, Any]:
+    """The row fields to set for a new status or title, noting each in ``changes``."""
+    row: dict[str, Any] = {}
+    status = fields.get("status")
+    if status is not None and status != conv.status:
+        changes["status"] = {"before": conv.status, "after": status}
+        row["status"] = status
+        done = status == "done"
+        row["ended_at"] = unit.now if done else None
+        row["ended_by_type"] = unit.actor.type.value if done else None
+    if "title" in fields and fields["title"] != conv.title:
+        changes["title"] = {"before": conv.title, "after": fields["title"]}
+        row["title"] = fields["title"]
+    return row
+
+
+def _new_conversation(
+    unit: Unit, customer_id: str, brand_id: str, title: str | None, status: str, custom: Any
+) -> Conversation:
+    values = {} if custom is None else _checked(unit, unit.actor, custom)
+    return Conversation(
+        id=new_id(),
+        org_id=unit.actor.org_id,
+        brand_id=brand_id,
+        customer_id=customer_id,
+        status=status,
+        title=title,
+        custom={k: v for k, v in values.items() if v is not None},
+        preview=None,
+        message_count=0,
+        ended_at=None,
+        ended_by_type=None,
+        customer_read_at=None,
+        last_message_at=None,
+        version=1,
+        created_at=unit.now,
+        updated_at=unit.now,
+    )
+
+
+def _checked(unit: Unit, actor: Actor, custom: Any) -> dict[str, Any]:
+    return check_values(
+        "conversation", unit.defs["conversation"], custom, from_sdk=actor.is_customer
+    )
+
+
+async def _brand(tx: Tx, org_id: str, brand_id: str | None) -> Brand:
+    brand = await (
+        org_store.default_brand(tx, org_id)
+        if brand_id is None
+        else org_store.get_brand(tx, org_id, brand_id)
+    )
+    if brand is None:
+        raise NotFound(f"No brand with id '{brand_id}'", code="brand_not_found", pointer="/brandId")
+    return brand
+
+
+def _filter(defs: Definitions, name: str, raw: str) -> tuple[str, Any]:
+    definition = defs["conversation"].get(name)
+    if definition is None:
+        raise InvalidArguments(
+            f"'{name}' is not defined on the conversation klass",
+            code="unknown_attribute",
+            pointer=f"/filter/custom.{name}",
         )
-        self.ctx.publish([event])
-        return event
-
-    async def check_send(
-        self, actor: Actor, conversation_id: str, body: Any, *, payload: Any = None
-    ) -> Message:
-        """Add a message: from a chat session it is ``in``, from an agent or key ``out``."""
-        text = check_body(body)
-        assert text is not None
-        if payload is not None and (not isinstance(payload, str) or len(payload) > PAYLOAD_MAX):
-            raise InvalidArguments(
-                f"payload must be text of at most {PAYLOAD_MAX} characters", pointer="/payload"
-            )
-
-        async def work(tx: Tx) -> tuple[Message, list[Any]]:
-            conv = _visible(
-                actor,
-                conversation_id,
-                await store.get_conversation(tx, actor.org_id, conversation_id, for_update=True),
-            )
-            if conv.ended:
-                raise Conflict(
-                    "This conversation has ended; start a new one", code="conversation_ended"
-                )
-            now = now_ms()
-            message = _message(actor, conv, text, payload, now)
-            await store.insert_message(tx, message)
-            await store.after_message(tx, actor.org_id, conv.id, _preview(text), now)
-            return message, await _append(tx, actor, [_message_draft(message)], now, None)
-
-        message, events = await self.ctx.db.write(work)
-        self.ctx.publish(events)
-        return message
-
-    async def mark_read(self, actor: Actor, conversation_id: str) -> Conversation:
-        """The customer has read everything in the conversation up to now."""
-
-        async def work(tx: Tx) -> Conversation:
-            conv = _visible(
-                actor,
-                conversation_id,
-                await store.get_conversation(tx, actor.org_id, conversation_id),
-            )
-            await store.mark_read(tx, actor.org_id, conv.id, now_ms())
-            return conv
-
-        return await self.ctx.db.write(work)
+    return name, filter_value(definition, raw)
 
 
-def _visible(actor: Actor, conversation_id: str, conv: Conversation | None) -> Conversation:
-    """The conversation if this actor may see it; otherwise the same 404 as a missing one."""
-    if conv is None or (actor.customer_id is not None and conv.customer_id != actor.customer_id):
-        raise conversation_not_found(_safe_id(conversation_id))
-    return conv
+def _check_status(status: Any, *, required: bool = True) -> None:
+    if (required or status is not None) and status not in STATUSES:
+        raise InvalidArguments(f"status must be one of {', '.join(STATUSES)}", pointer="/status")
 
 
-def _safe_id(conversation_id: str) -> str:
-    """Echo an id back only if it looks like one (never arbitrary input in messages)."""
-    return conversation_id if is_id(conversation_id) else "?"
+def _page(rows: list[Any], page: int, page_size: int) -> Page:
+    return Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
 
 
-def _merged(before: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+def merged_custom(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``before`` with ``values`` applied: ``None`` removes a key."""
     merged = dict(before)
     for key, value in values.items():
         if value is None:
@@ -534,62 +473,3 @@ def _merged(before: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def _with(conv: Conversation, **changes: Any) -> Conversation:
-    return replace(conv, **changes)
-
-
-def _preview(body: str) -> str:
-    return body.strip().replace("\n", " ")[:256]
-
-
-def _message(actor: Actor, conv: Conversation, body: str, payload: Any, now: int) -> Message:
-    return Message(
-        id=new_id(),
-        org_id=conv.org_id,
-        conversation_id=conv.id,
-        customer_id=conv.customer_id,
-        direction="in" if actor.type is ActorType.CUSTOMER else "out",
-        body=body,
-        payload=payload,
-        sent_by_type=actor.type.value,
-        sent_by_id=conv.customer_id if actor.is_customer else actor.id,
-        sent_by_name=actor.name,
-        created_at=now,
-    )
-
-
-def _message_draft(m: Message) -> EventDraft:
-    return EventDraft(
-        ev.MESSAGE_CREATED, {"message": ev.message_data(m)}, m.conversation_id, m.customer_id
-    )
-
-
-def _ended_draft(conv: Conversation) -> EventDraft:
-    return EventDraft(
-        ev.CONVERSATION_ENDED,
-        {
-            "conversationId": conv.id,
-            "customerId": conv.customer_id,
-            "endedAt": ev.iso(conv.ended_at),
-            "endedByType": conv.ended_by_type,
-            "createdAt": ev.iso(conv.created_at),
-        },
-        conv.id,
-        conv.customer_id,
-    )
-
-
-async def _append(
-    tx: Tx, actor: Actor, drafts: list[EventDraft], now: int, schema_version: int | None
-) -> list[Any]:
-    return await event_store.append(
-        tx,
-        actor.org_id,
-        drafts,
-        actor_type=actor.type.value,
-        actor_id=actor.id,
-        now=now,
-        schema_version=schema_version,
-    )

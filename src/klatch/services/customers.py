@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values
 from klatch.domain.models import Actor, Customer, Page
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id, now_ms
-from klatch.services.context import Context, Definitions
+from klatch.services.context import Context
 from klatch.services.orgs import check_email
+from klatch.services.unit import Unit
 from klatch.storage import customers as store
-from klatch.storage import events as event_store
 from klatch.storage.db import Tx
-from klatch.storage.events import EventDraft
 
 MAX_ITEMS = 10
+LIST_FIELDS = ("emails", "sharedEmails", "phones", "sharedPhones", "socials", "sharedSocials")
 _PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{3,32}$")
 SOCIAL_TYPES = ("twitter", "facebook", "instagram", "linkedin", "pinterest")
 
@@ -116,10 +117,10 @@ class CustomerService:
 
     async def get(self, actor: Actor, customer_id: str) -> Customer:
         if actor.customer_id is not None and customer_id != actor.customer_id:
-            raise _not_found(customer_id)
+            raise customer_not_found(customer_id)
         found = await self.ctx.db.read(lambda tx: store.get_customer(tx, actor.org_id, customer_id))
         if found is None:
-            raise _not_found(customer_id)
+            raise customer_not_found(customer_id)
         return found
 
     async def list(self, actor: Actor, *, page: int, page_size: int) -> Page:
@@ -136,35 +137,20 @@ class CustomerService:
         """REST ``POST /v1/customers`` with Kustomer's field names."""
         if not isinstance(body, dict):
             raise InvalidArguments("The body must be an object")
-        name = body.get("name")
-        if name is not None and (not isinstance(name, str) or len(name) > 255):
-            raise InvalidArguments("name must be text of at most 255 characters", pointer="/name")
+        name = _check_name(body.get("name"))
         external_id = body.get("externalId")
         if external_id is not None and (
             not isinstance(external_id, str) or not 1 <= len(external_id) <= 256
         ):
             raise InvalidArguments("externalId must be 1 to 256 characters", pointer="/externalId")
-        standard = check_standard_attributes(
-            {
-                k: body[k]
-                for k in (
-                    "emails",
-                    "sharedEmails",
-                    "phones",
-                    "sharedPhones",
-                    "socials",
-                    "sharedSocials",
-                )
-                if k in body
-            }
-        )
+        standard = check_standard_attributes({k: body[k] for k in LIST_FIELDS if k in body})
         email = body.get("email")
         emails = standard.get("emails", [])
         primary = check_email(email) if email is not None else (emails[0] if emails else None)
 
-        async def attempt(defs: Definitions, version: int) -> Any:
+        async def work(unit: Unit) -> Customer:
             custom = check_values(
-                "customer", defs["customer"], body.get("custom") or {}, from_sdk=False
+                "customer", unit.defs["customer"], body.get("custom") or {}, from_sdk=False
             )
             customer = new_customer(
                 actor.org_id,
@@ -176,99 +162,62 @@ class CustomerService:
                 socials=standard.get("socials", []),
                 custom={k: v for k, v in custom.items() if v is not None},
             )
+            await _check_unique(unit.tx, customer)
+            await store.insert_customer(unit.tx, customer)
+            unit.emit(ev.customer_created(customer))
+            return customer
 
-            async def work(tx: Tx) -> tuple[Customer, list[Any]]:
-                await _check_unique(tx, customer)
-                await store.insert_customer(tx, customer)
-                events = await _append(
-                    tx,
-                    actor,
-                    [
-                        EventDraft(
-                            ev.CUSTOMER_CREATED,
-                            {"customer": ev.customer_data(customer)},
-                            None,
-                            customer.id,
-                        )
-                    ],
-                    version,
-                )
-                return customer, events
-
-            return await self.ctx.db.write(work)
-
-        customer, events = await self.ctx.with_schema(actor.org_id, attempt)
-        self.ctx.publish(events)
-        return cast(Customer, customer)
+        return await self.ctx.uow.write(actor, work, schema=True)
 
     async def check_describe(
-        self,
-        actor: Actor,
-        customer_id: str,
-        *,
-        attributes: Any = None,
-        custom: Any = None,
-        name: Any = ...,
+        self, actor: Actor, customer_id: str, changes: Mapping[str, Any]
     ) -> Customer:
         """describeCustomer / REST PATCH: lists are added to (never silently replaced),
-        custom attributes merged per key, ``None`` clears one."""
-        standard = check_standard_attributes(attributes)
-        if name is not ... and name is not None and (not isinstance(name, str) or len(name) > 255):
-            raise InvalidArguments("name must be text of at most 255 characters", pointer="/name")
+        custom attributes merged per key, ``None`` clears one. ``changes`` holds the
+        fields given among ``name``, ``custom`` and ``attributes`` (the lists)."""
+        standard = check_standard_attributes(changes.get("attributes"))
+        if "name" in changes:
+            _check_name(changes["name"])
+        custom = changes.get("custom")
 
-        async def attempt(defs: Definitions, version: int) -> Any:
-            values = (
-                {}
-                if custom is None
-                else check_values(
-                    "customer",
-                    defs["customer"],
-                    custom,
-                    from_sdk=actor.is_customer,
-                    pointer="/customAttributes" if actor.is_customer else "/custom",
-                )
-            )
+        async def work(unit: Unit) -> Customer:
+            values = {} if custom is None else _custom_values(unit, actor, custom)
+            current = await store.get_customer(unit.tx, actor.org_id, customer_id, for_update=True)
+            if current is None or (
+                actor.customer_id is not None and current.id != actor.customer_id
+            ):
+                raise customer_not_found(customer_id)
+            name = changes["name"] if "name" in changes else current.name
+            changed = _describe(current, standard, values, name)
+            diff = _customer_changes(current, changed)
+            if not diff:
+                return current
+            changed = replace(changed, updated_at=unit.now, version=current.version + 1)
+            await store.update_customer(unit.tx, changed)
+            unit.emit(ev.customer_updated(changed, diff))
+            return changed
 
-            async def work(tx: Tx) -> tuple[Customer, list[Any]]:
-                current = await store.get_customer(tx, actor.org_id, customer_id)
-                if current is None or (
-                    actor.customer_id is not None and current.id != actor.customer_id
-                ):
-                    raise _not_found(customer_id)
-                changed = _describe(current, standard, values, name)
-                changes = _customer_changes(current, changed)
-                if not changes:
-                    return current, []
-                changed = replace(changed, updated_at=now_ms(), version=current.version + 1)
-                await store.update_customer(tx, changed)
-                events = await _append(
-                    tx,
-                    actor,
-                    [
-                        EventDraft(
-                            ev.CUSTOMER_UPDATED,
-                            {
-                                "customerId": current.id,
-                                "changes": changes,
-                                "customer": ev.customer_data(changed),
-                            },
-                            None,
-                            current.id,
-                        )
-                    ],
-                    version,
-                )
-                return changed, events
+        return await self.ctx.uow.write(actor, work, schema=True)
 
-            return await self.ctx.db.write(work)
 
-        customer, events = await self.ctx.with_schema(actor.org_id, attempt)
-        self.ctx.publish(events)
-        return cast(Customer, customer)
+def _custom_values(unit: Unit, actor: Actor, custom: Any) -> dict[str, Any]:
+    return check_values(
+        "customer",
+        unit.defs["customer"],
+        custom,
+        from_sdk=actor.is_customer,
+        pointer="/customAttributes" if actor.is_customer else "/custom",
+    )
+
+
+def _check_name(name: Any) -> str | None:
+    if name is not None and (not isinstance(name, str) or len(name) > 255):
+        raise InvalidArguments("name must be text of at most 255 characters", pointer="/name")
+    return name
 
 
 def _describe(
-    current: Customer, standard: dict[str, list[Any]], values: dict[str, Any], name: Any
+    current: Customer, standard: dict[str, list[Any]], values: dict[str, Any], name: str | None
 ) -> Customer:
     custom = dict(current.custom)
     for key, value in values.items():
@@ -279,7 +228,7 @@ def _describe(
     emails = _union(current.emails, standard.get("emails", []))
     return replace(
         current,
-        name=current.name if name is ... else name,
+        name=name,
         email=current.email or (emails[0] if emails else None),
         emails=emails,
         phones=_union(current.phones, standard.get("phones", [])),
@@ -319,17 +268,5 @@ async def _check_unique(tx: Tx, customer: Customer) -> None:
         )
 
 
-async def _append(tx: Tx, actor: Actor, drafts: list[EventDraft], version: int) -> list[Any]:
-    return await event_store.append(
-        tx,
-        actor.org_id,
-        drafts,
-        actor_type=actor.type.value,
-        actor_id=actor.id,
-        now=now_ms(),
-        schema_version=version,
-    )
-
-
-def _not_found(customer_id: str) -> NotFound:
+def customer_not_found(customer_id: str) -> NotFound:
     return NotFound(f"No customer with id '{customer_id}'", code="customer_not_found")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from klatch.domain.brands import DEFAULT_BRAND_SETTINGS, check_brand_settings
-from klatch.domain.models import ApiKey, Brand, Org, Role, User, UserRole
+from klatch.domain.models import Actor, ActorType, ApiKey, Brand, Org, Role, User, UserRole
 from klatch.errors import Conflict, InvalidArguments, NotFound, Unauthorized
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
+from klatch.services.unit import Unit
 from klatch.storage import orgs as store
 from klatch.storage.db import Tx
 
@@ -37,6 +38,15 @@ class Setup:
     brand: Brand
     tracking_key: CreatedKey
     admin_key: CreatedKey
+
+
+def system_actor(org_id: str) -> Actor:
+    """Who acts in administrative writes made without a user or key (CLI, setup)."""
+    return Actor(ActorType.SYSTEM, None, org_id)
+
+
+def brand_not_found(brand_id: str | None) -> NotFound:
+    return NotFound(f"No brand with id '{brand_id}'", code="brand_not_found", pointer="/brandId")
 
 
 def check_email(email: str) -> str:
@@ -63,7 +73,8 @@ class OrgService:
         org = Org(new_id(), name, secrets.token_urlsafe(48), now)
         brand = Brand(new_id(), org.id, brand_name, True, dict(DEFAULT_BRAND_SETTINGS), now)
 
-        async def work(tx: Tx) -> tuple[CreatedKey, CreatedKey]:
+        async def work(unit: Unit) -> tuple[CreatedKey, CreatedKey]:
+            tx = unit.tx
             if await store.get_org_by_name(tx, name) is not None:
                 raise Conflict(f"An org named '{name}' already exists", code="already_exists")
             await store.insert_org(tx, org)
@@ -72,7 +83,7 @@ class OrgService:
             admin = await _insert_key(tx, org.id, "Admin", Role.ADMIN, None, now)
             return tracking, admin
 
-        tracking, admin = await self.ctx.db.write(work)
+        tracking, admin = await self.ctx.uow.write(system_actor(org.id), work)
         return Setup(org, brand, tracking, admin)
 
     async def get_org(self, org_id: str) -> Org:
@@ -110,9 +121,7 @@ class OrgService:
 
         brand = await self.ctx.db.read(work)
         if brand is None:
-            raise NotFound(
-                f"No brand with id '{brand_id}'", code="brand_not_found", pointer="/brandId"
-            )
+            raise brand_not_found(brand_id)
         return brand
 
     async def cached_brand(self, org_id: str, brand_id: str | None) -> Brand:
@@ -131,13 +140,20 @@ class OrgService:
     async def update_brand_settings(
         self, org_id: str, brand_id: str, changes: dict[str, Any]
     ) -> Brand:
-        brand = await self.brand_for(org_id, brand_id)
-        settings = {**brand.settings, **check_brand_settings(changes)}
-        await self.ctx.db.write(
-            lambda tx: store.update_brand_settings(tx, org_id, brand.id, settings)
-        )
+
+        async def work(unit: Unit) -> Brand:
+            # Read inside the write, row locked: concurrent changes of different
+            # settings all survive.
+            brand = await store.get_brand(unit.tx, org_id, brand_id, for_update=True)
+            if brand is None:
+                raise brand_not_found(brand_id)
+            settings = {**brand.settings, **check_brand_settings(changes)}
+            await store.update_brand_settings(unit.tx, org_id, brand.id, settings)
+            return replace(brand, settings=settings)
+
+        updated = await self.ctx.uow.write(system_actor(org_id), work)
         self._brands.clear()
-        return Brand(brand.id, org_id, brand.name, brand.is_default, settings, brand.created_at)
+        return updated
 
     # -- API keys
 
@@ -148,15 +164,18 @@ class OrgService:
             raise InvalidArguments("A key needs a name of 1 to 255 characters", pointer="/name")
         if role is Role.TRACKING and brand_id is None:
             brand_id = (await self.brand_for(org_id, None)).id
-        return await self.ctx.db.write(
-            lambda tx: _insert_key(tx, org_id, name.strip(), role, brand_id, now_ms())
+        return await self.ctx.uow.write(
+            system_actor(org_id),
+            lambda unit: _insert_key(unit.tx, org_id, name.strip(), role, brand_id, unit.now),
         )
 
     async def list_keys(self, org_id: str) -> list[ApiKey]:
         return await self.ctx.db.read(lambda tx: store.list_keys(tx, org_id))
 
     async def revoke_key(self, org_id: str, key_id: str) -> None:
-        revoked = await self.ctx.db.write(lambda tx: store.revoke_key(tx, org_id, key_id, now_ms()))
+        revoked = await self.ctx.uow.write(
+            system_actor(org_id), lambda unit: store.revoke_key(unit.tx, org_id, key_id, unit.now)
+        )
         if not revoked:
             raise NotFound(f"No active key with id '{key_id}'", code="key_not_found")
         self.ctx.keys.forget_key(key_id)
@@ -197,12 +216,12 @@ class OrgService:
         )
         password_hash = _hasher.hash(password)
 
-        async def work(tx: Tx) -> None:
-            if await store.user_by_email(tx, address) is not None:
+        async def work(unit: Unit) -> None:
+            if await store.user_by_email(unit.tx, address) is not None:
                 raise Conflict(f"A user with email '{address}' exists", code="already_exists")
-            await store.insert_user(tx, user, password_hash)
+            await store.insert_user(unit.tx, user, password_hash)
 
-        await self.ctx.db.write(work)
+        await self.ctx.uow.write(system_actor(org_id), work)
         return user
 
     async def authenticate_user(self, email: str, password: str) -> User:

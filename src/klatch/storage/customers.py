@@ -14,9 +14,13 @@ from klatch.storage.tables import chat_session, customer
 b = sa.bindparam
 
 _INSERT = Query(sa.insert(customer))
-_GET = Query(
-    sa.select(customer).where(customer.c.org_id == b("org_id"), customer.c.id == b("customer_id"))
+_BY_ID = sa.select(customer).where(
+    customer.c.org_id == b("org_id"), customer.c.id == b("customer_id")
 )
+_GET = Query(_BY_ID)
+# Row lock on PostgreSQL so concurrent read-merge-writes of one customer queue up
+# instead of losing keys; SQLite's single writer already serialises them.
+_GET_FOR_UPDATE = Query(_BY_ID.with_for_update())
 _BY_EXTERNAL_ID = Query(
     sa.select(customer).where(
         customer.c.org_id == b("org_id"), customer.c.external_id == b("external_id")
@@ -116,8 +120,11 @@ async def update_customer(tx: Tx, c: Customer) -> None:
     await tx.execute(_UPDATE, {**_params(c), "customer_id": c.id})
 
 
-async def get_customer(tx: Tx, org_id: str, customer_id: str) -> Customer | None:
-    row = await tx.one(_GET, {"org_id": org_id, "customer_id": customer_id})
+async def get_customer(
+    tx: Tx, org_id: str, customer_id: str, *, for_update: bool = False
+) -> Customer | None:
+    query = _GET_FOR_UPDATE if for_update else _GET
+    row = await tx.one(query, {"org_id": org_id, "customer_id": customer_id})
     return _customer(row) if row else None
 
 

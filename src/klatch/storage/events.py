@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
+from klatch.domain.events import EventDraft
 from klatch.domain.models import Event
 from klatch.storage.codec import dumps, loads
 from klatch.storage.db import Query, Row, Tx
@@ -38,14 +37,6 @@ _FOR_CONVERSATION = Query(
 )
 _LAST = Query(sa.select(org.c.event_seq).where(org.c.id == b("org_id")))
 _FIRST = Query(sa.select(sa.func.min(event.c.id)).where(event.c.org_id == b("org_id")))
-
-
-@dataclass(frozen=True, slots=True)
-class EventDraft:
-    type: str
-    payload: dict[str, Any]
-    conversation_id: str | None = None
-    customer_id: str | None = None
 
 
 class SchemaChanged(Exception):
@@ -92,7 +83,7 @@ async def append(
             org_id=org_id,
             id=first + i,
             type=d.type,
-            payload=d.payload,
+            payload=dict(d.payload),
             created_at=now,
             conversation_id=d.conversation_id,
             customer_id=d.customer_id,

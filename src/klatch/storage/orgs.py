@@ -27,7 +27,11 @@ _BUMP_SCHEMA = Query(
 _SCHEMA_VERSION = Query(sa.select(org.c.schema_version).where(org.c.id == b("org_id")))
 
 _INSERT_BRAND = Query(sa.insert(brand))
-_BRAND = Query(sa.select(brand).where(brand.c.org_id == b("org_id"), brand.c.id == b("brand_id")))
+_BRAND_BY_ID = sa.select(brand).where(brand.c.org_id == b("org_id"), brand.c.id == b("brand_id"))
+_BRAND = Query(_BRAND_BY_ID)
+# Settings are read, merged and written back: lock the row on PostgreSQL so
+# concurrent changes queue up instead of undoing each other.
+_BRAND_FOR_UPDATE = Query(_BRAND_BY_ID.with_for_update())
 _DEFAULT_BRAND = Query(
     sa.select(brand).where(brand.c.org_id == b("org_id"), brand.c.is_default.is_(True))
 )
@@ -147,8 +151,11 @@ async def insert_brand(tx: Tx, br: Brand) -> None:
     )
 
 
-async def get_brand(tx: Tx, org_id: str, brand_id: str) -> Brand | None:
-    row = await tx.one(_BRAND, {"org_id": org_id, "brand_id": brand_id})
+async def get_brand(
+    tx: Tx, org_id: str, brand_id: str, *, for_update: bool = False
+) -> Brand | None:
+    query = _BRAND_FOR_UPDATE if for_update else _BRAND
+    row = await tx.one(query, {"org_id": org_id, "brand_id": brand_id})
     return _brand(row) if row else None
 
 

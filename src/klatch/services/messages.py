@@ -1,0 +1,149 @@
+"""Messages of a conversation: send, list, typing activity, read state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klatch.domain import events as ev
+from klatch.domain.conversations import PAYLOAD_MAX, check_body
+from klatch.domain.models import Actor, ActorType, Conversation, Event, Message, Page
+from klatch.errors import Conflict, InvalidArguments, conversation_not_found
+from klatch.ids import is_id, new_id, now_ms
+from klatch.services.context import Context
+from klatch.services.unit import Unit
+from klatch.storage import conversations as store
+from klatch.storage.db import Tx
+
+
+class MessageService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def list(
+        self, actor: Actor, conversation_id: str, *, page: int = 1, page_size: int = 100
+    ) -> tuple[Conversation, Page]:
+        """A page of a conversation's messages, oldest first, with the conversation."""
+
+        async def work(tx: Tx) -> tuple[Conversation | None, list[Message]]:
+            conv = await store.get_conversation(tx, actor.org_id, conversation_id)
+            if conv is None:
+                return None, []
+            rows = await store.list_messages(
+                tx,
+                actor.org_id,
+                conversation_id,
+                limit=page_size + 1,
+                offset=(page - 1) * page_size,
+            )
+            return conv, rows
+
+        conv, rows = await self.ctx.db.read(work)
+        conv = visible(actor, conversation_id, conv)
+        return conv, Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
+
+    async def unread_counts(self, actor: Actor) -> dict[str, int]:
+        assert actor.customer_id is not None
+        customer_id = actor.customer_id
+        return await self.ctx.db.read(lambda tx: store.unread_counts(tx, actor.org_id, customer_id))
+
+    async def check_send(
+        self, actor: Actor, conversation_id: str, body: Any, *, payload: Any = None
+    ) -> Message:
+        """Add a message: from a chat session it is ``in``, from an agent or key ``out``."""
+        text = check_body(body)
+        assert text is not None
+        if payload is not None and (not isinstance(payload, str) or len(payload) > PAYLOAD_MAX):
+            raise InvalidArguments(
+                f"payload must be text of at most {PAYLOAD_MAX} characters", pointer="/payload"
+            )
+
+        async def work(unit: Unit) -> Message:
+            conv = await _open_conversation(unit.tx, actor, conversation_id, for_update=True)
+            message = new_message(actor, conv, text, payload, unit.now)
+            await store.insert_message(unit.tx, message)
+            await store.after_message(unit.tx, actor.org_id, conv.id, preview_of(text), unit.now)
+            unit.emit(ev.message_created(message))
+            return message
+
+        return await self.ctx.uow.write(actor, work)
+
+    async def check_typing(self, actor: Actor, conversation_id: str, typing: Any) -> Event:
+        """Tell the other side someone is typing (``typing.started`` / ``typing.stopped``).
+
+        Typing is ephemeral: the event is published, not stored (id 0), and not
+        replayed to a socket that reconnects later.
+        """
+        if not isinstance(typing, bool):
+            raise InvalidArguments("typing must be true or false", pointer="/typing")
+        conv = await self.ctx.db.read(
+            lambda tx: _open_conversation(
+                tx, actor, conversation_id, for_update=False, ended="The conversation has ended"
+            )
+        )
+        event = ev.typing_activity(conv, actor, typing, now_ms())
+        self.ctx.uow.signal(event)
+        return event
+
+    async def mark_read(self, actor: Actor, conversation_id: str) -> Conversation:
+        """The customer has read everything in the conversation up to now."""
+
+        async def work(unit: Unit) -> Conversation:
+            conv = visible(
+                actor,
+                conversation_id,
+                await store.get_conversation(unit.tx, actor.org_id, conversation_id),
+            )
+            await store.mark_read(unit.tx, actor.org_id, conv.id, unit.now)
+            return conv
+
+        return await self.ctx.uow.write(actor, work)
+
+
+async def _open_conversation(
+    tx: Tx,
+    actor: Actor,
+    conversation_id: str,
+    *,
+    for_update: bool,
+    ended: str = "This conversation has ended; start a new one",
+) -> Conversation:
+    conv = visible(
+        actor,
+        conversation_id,
+        await store.get_conversation(tx, actor.org_id, conversation_id, for_update=for_update),
+    )
+    if conv.ended:
+        raise Conflict(ended, code="conversation_ended")
+    return conv
+
+
+def visible(actor: Actor, conversation_id: str, conv: Conversation | None) -> Conversation:
+    """The conversation if this actor may see it; otherwise the same 404 as a missing one."""
+    if conv is None or (actor.customer_id is not None and conv.customer_id != actor.customer_id):
+        raise conversation_not_found(safe_id(conversation_id))
+    return conv
+
+
+def safe_id(conversation_id: str) -> str:
+    """Echo an id back only if it looks like one (never arbitrary input in messages)."""
+    return conversation_id if is_id(conversation_id) else "?"
+
+
+def preview_of(body: str) -> str:
+    return body.strip().replace("\n", " ")[:256]
+
+
+def new_message(actor: Actor, conv: Conversation, body: str, payload: Any, now: int) -> Message:
+    return Message(
+        id=new_id(),
+        org_id=conv.org_id,
+        conversation_id=conv.id,
+        customer_id=conv.customer_id,
+        direction="in" if actor.type is ActorType.CUSTOMER else "out",
+        body=body,
+        payload=payload,
+        sent_by_type=actor.type.value,
+        sent_by_id=conv.customer_id if actor.is_customer else actor.id,
+        sent_by_name=actor.name,
+        created_at=now,
+    )
