@@ -312,34 +312,21 @@ class AsyncChatClient:
         could not replay (reload state over HTTP); iteration then goes on live.
         Raises ``SessionError`` when the session or key is refused.
         """
-        last = after
+        cursor = _Cursor(after)
         delay = self._reconnect_delay[0]
         while True:
-            refusal: dict[str, Any] | None = None
+            cursor.refusal = None
             try:
                 async with websockets.connect(
-                    self._socket_url(last), open_timeout=self._timeout, compression=None
+                    self._socket_url(cursor.last), open_timeout=self._timeout, compression=None
                 ) as ws:
                     delay = self._reconnect_delay[0]
                     async for raw in ws:
-                        frame = json.loads(raw)
-                        op = frame.get("op")
-                        if op == "hello":
-                            last = frame["lastEventId"] if last is None else last
-                        elif op == "event":
-                            event_id = frame.get("id")
-                            if event_id is not None:
-                                if last is not None and event_id <= last:
-                                    continue
-                                last = event_id
-                            yield ChatEvent(event_id, frame["type"], frame.get("data") or {})
-                        elif op == "resync":
-                            last = frame.get("lastEventId")
-                            yield ChatEvent(None, "resync", frame)
-                        elif op == "error":
-                            refusal = frame
+                        event = cursor.take(json.loads(raw))
+                        if event is not None:
+                            yield event
             except websockets.ConnectionClosed as closed:
-                self._raise_if_fatal(closed, refusal)
+                self._raise_if_fatal(closed, cursor.refusal)
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
                 pass
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
@@ -377,3 +364,31 @@ class AsyncChatClient:
             finally:
                 await stream.aclose()
         raise AssertionError("unreachable: events() never ends")
+
+
+class _Cursor:
+    """Where a stream of socket frames stands: the last event id seen, and why the
+    server refused the connection, if it said."""
+
+    def __init__(self, after: int | None) -> None:
+        self.last = after
+        self.refusal: dict[str, Any] | None = None
+
+    def take(self, frame: dict[str, Any]) -> ChatEvent | None:
+        """The event this frame carries for the caller, if any (repeats are dropped)."""
+        op = frame.get("op")
+        if op == "hello" and self.last is None:
+            self.last = frame["lastEventId"]
+        elif op == "event":
+            event_id = frame.get("id")
+            if event_id is not None:
+                if self.last is not None and event_id <= self.last:
+                    return None
+                self.last = event_id
+            return ChatEvent(event_id, frame["type"], frame.get("data") or {})
+        elif op == "resync":
+            self.last = frame.get("lastEventId")
+            return ChatEvent(None, "resync", frame)
+        elif op == "error":
+            self.refusal = frame
+        return None
