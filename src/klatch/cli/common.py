@@ -1,0 +1,102 @@
+"""What every command shares: its settings, running a use case, errors and output.
+
+A command loads its settings (``load``), then runs one async function against
+started services (``run``, or ``run_in_org`` for the org ``--org`` names). Every
+``KlatchError`` becomes a message (or a JSON ``error`` under ``--json``) and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from klatch.config import Settings, load_settings
+from klatch.errors import KlatchError
+from klatch.services import Services
+
+T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
+
+console = Console(soft_wrap=True)  # keys and URLs must stay copyable on one line
+err_console = Console(stderr=True)
+
+DataDir = typer.Option(None, "--data-dir", help="Data directory [env KLATCH_DATA_DIR]")
+JsonOut = typer.Option(False, "--json", help="Print JSON for scripts")
+OrgOpt = typer.Option(None, "--org", help="Org name or id (default: the only org)")
+
+
+def load(data_dir: Path | None, **overrides: Any) -> Settings:
+    """The settings of this invocation; invalid ``KLATCH_*`` settings are a message."""
+    try:
+        return load_settings(data_dir=data_dir, **overrides)
+    except KlatchError as exc:
+        fail(exc)
+
+
+def run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """``work`` against services started for ``settings``, stopped afterwards."""
+
+    async def main() -> T:
+        async with Services(settings) as services:
+            return await work(services)
+
+    try:
+        return asyncio.run(main())
+    except KlatchError as exc:
+        fail(exc)
+
+
+def run_in_org(
+    settings: Settings, org: str | None, work: Callable[[Services, str], Awaitable[T]]
+) -> T:
+    """``run`` for a command on one org: ``work`` gets the id of the org ``--org``
+    names (or of the only one)."""
+
+    async def in_org(services: Services) -> T:
+        return await work(services, (await services.orgs.find_org(org)).id)
+
+    return run(settings, in_org)
+
+
+def fail(exc: KlatchError) -> NoReturn:
+    if "--json" in sys.argv:
+        print(json.dumps({"error": {"code": exc.code, "detail": exc.detail}}))
+    else:
+        err_console.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    raise typer.Exit(2)
+
+
+def role_of(kind: type[E], role: str, choices: str) -> E:
+    """The ``--role`` given, or a message naming the ``choices``."""
+    try:
+        return kind(role)
+    except ValueError:
+        fail(KlatchError(f"Unknown role '{role}'; use {choices}", code="invalid_arguments"))
+
+
+def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+    """``data`` as JSON for scripts, else what ``human`` prints."""
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+def write_secret_key(settings: Settings) -> None:
+    """A random console-session secret in the data dir, used when none is configured."""
+    path = settings.data_dir / "secret_key"
+    if not path.exists() and os.environ.get("KLATCH_SECRET_KEY") is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+        path.chmod(0o600)

@@ -1,0 +1,58 @@
+"""``klatch serve``: the chat API, REST API, SDKs and console under uvicorn."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import typer
+
+from klatch.cli.common import DataDir, fail, load
+from klatch.config import Settings
+from klatch.errors import KlatchError
+
+
+def serve(
+    data_dir: Path | None = DataDir,
+    host: str | None = typer.Option(None, "--host", help="[env KLATCH_HOST]"),
+    port: int | None = typer.Option(None, "--port", help="[env KLATCH_PORT]"),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request"),
+) -> None:
+    """Serve the chat API, REST API and SDKs."""
+    settings = load(data_dir, host=host, port=port)
+    try:
+        settings.require_production_secrets()
+    except KlatchError as exc:
+        fail(exc)
+    serve_app(settings, access_log=access_log)
+
+
+def serve_app(settings: Settings, *, access_log: bool = False) -> None:
+    """Run the app for ``settings`` until the process is told to stop."""
+    import uvicorn
+
+    from klatch.app import create_app
+
+    application = create_app(settings)
+    # A server process makes many short-lived objects per request and few that
+    # live long. Freeze what start-up made and collect the young generation less
+    # often: with CPython's defaults, collections under load made the p99 of a
+    # describe 50 ms instead of 14 ms (bench/describe).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=access_log,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        ws="websockets-sansio",  # uvicorn's non-deprecated websockets protocol
+        # Chat frames are small; a deflate context per socket doubled the memory of
+        # 10,000 idle sockets (822 -> 446 MiB without, bench/realtime).
+        ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_heartbeat_seconds,
+        ws_ping_timeout=settings.ws_heartbeat_seconds,
+    )

@@ -1,0 +1,133 @@
+"""The demo installation ``klatch demo`` serves: an org with example attributes and
+a console login, set up once and remembered in ``demo.json`` in the data dir (the
+``/demo`` page reads its tracking key from there)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from klatch.domain.models import UserRole
+from klatch.services.orgs import Setup
+
+if TYPE_CHECKING:
+    from klatch.services import Services
+
+DEMO_STATE_FILE = "demo.json"
+DEMO_AGENT_EMAIL = "agent@demo.klatch.test"
+
+# (klass, name, options for AttributeService.define), in the order they are defined.
+DEMO_ATTRIBUTES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("conversation", "orderNumberStr", {"display_name": "Order number"}),
+    ("conversation", "priorityNum", {"display_name": "Priority", "sdk_writable": False}),
+    ("conversation", "vipBool", {"display_name": "VIP customer"}),
+    ("conversation", "deliveryAt", {"display_name": "Delivery date"}),
+    ("conversation", "botTranscriptTxt", {"display_name": "Bot transcript"}),
+    (
+        "conversation",
+        "issueTypeStr",
+        {
+            "display_name": "Issue type",
+            "tree": [
+                "shipping",
+                "shipping.delayed",
+                "shipping.damaged",
+                "billing",
+                "billing.refund",
+            ],
+        },
+    ),
+    ("customer", "planStr", {"display_name": "Plan", "enumeration": ["free", "pro"]}),
+)
+
+# DemoState's fields as demo.json (and `klatch demo --json`) spell them.
+_JSON_NAMES = {
+    "org_id": "orgId",
+    "brand_id": "brandId",
+    "tracking_key": "trackingKey",
+    "admin_key": "adminKey",
+    "jwt_secret": "jwtSecret",
+    "agent_email": "agentEmail",
+    "agent_password": "agentPassword",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAgent:
+    """The demo's console login."""
+
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoState:
+    """What the demo set-up made: ids, the keys' secrets and the console login."""
+
+    org_id: str
+    brand_id: str
+    tracking_key: str
+    admin_key: str
+    jwt_secret: str
+    agent_email: str
+    agent_password: str
+
+    @classmethod
+    def made(cls, setup: Setup, agent: DemoAgent) -> DemoState:
+        return cls(
+            setup.org.id,
+            setup.brand.id,
+            setup.tracking_key.secret,
+            setup.admin_key.secret,
+            setup.org.jwt_secret,
+            agent.email,
+            agent.password,
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {_JSON_NAMES[name]: value for name, value in asdict(self).items()}
+
+
+def demo_state_path(data_dir: Path) -> Path:
+    return data_dir / DEMO_STATE_FILE
+
+
+async def seed_demo(services: Services) -> DemoState:
+    """The demo org of this data dir: made with its attributes and agent the first
+    time, read back from ``demo.json`` afterwards (so keys and login stay the same)."""
+    path = demo_state_path(services.settings.data_dir)
+    if path.exists():
+        return await _resume(services, path)
+    setup = await services.orgs.create_org("Demo", brand_name="Demo shop")
+    for klass, name, options in DEMO_ATTRIBUTES:
+        await services.attributes.define(setup.org.id, klass, name, **options)
+    state = DemoState.made(setup, await create_demo_agent(services, setup.org.id))
+    _save(path, state.to_json())
+    return state
+
+
+async def create_demo_agent(services: Services, org_id: str) -> DemoAgent:
+    """The demo's console login: an admin, so every console page can be tried."""
+    agent = DemoAgent(DEMO_AGENT_EMAIL, secrets.token_urlsafe(9))
+    await services.orgs.create_user(
+        org_id, agent.email, agent.password, role=UserRole.ADMIN, display_name="Demo agent"
+    )
+    return agent
+
+
+async def _resume(services: Services, path: Path) -> DemoState:
+    saved: dict[str, str] = dict(json.loads(path.read_text()))
+    if "agentEmail" not in saved:  # set up by a version without the console
+        agent = await create_demo_agent(services, saved["orgId"])
+        saved.update(agentEmail=agent.email, agentPassword=agent.password)
+        _save(path, saved)
+    return DemoState(**{name: saved[key] for name, key in _JSON_NAMES.items()})
+
+
+def _save(path: Path, state: dict[str, str]) -> None:
+    """Only the owner may read it: it holds the admin key and the agent's password."""
+    path.write_text(json.dumps(state, indent=2))
+    path.chmod(0o600)
