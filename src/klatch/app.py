@@ -8,36 +8,47 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
 from starlette.routing import Mount
 
 from klatch.config import Settings
 from klatch.console import console_routes
 from klatch.domain.brands import origin_allowed
 from klatch.errors import KlatchError
-from klatch.http.client_api import client_endpoints, client_routes
+from klatch.http import client, ops, realtime
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
-from klatch.http.middleware import BodyLimit, ClientCors, OriginCheck
-from klatch.http.ops import ops_routes
-from klatch.http.realtime import realtime_routes
+from klatch.http.middleware import BodyLimit, ClientCors
+from klatch.http.ratelimit import Limits
+from klatch.http.requests import bearer, services_of
 from klatch.http.rest import build_rest_app
 from klatch.http.sdk import demo_routes, sdk_mount
 from klatch.logs import install_redaction
 from klatch.services import Services
 
 
-def client_origin_check(services: Services) -> OriginCheck:
-    async def allowed(authorization: bytes | None, origin: str) -> bool:
-        scheme, _, secret = (authorization or b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            return True  # unauthenticated: the endpoint refuses it anyway
-        try:
-            key = await services.chat.tracking_key(secret.strip())
-            brand = await services.orgs.cached_brand(key.org_id, key.brand_id)
-        except KlatchError:
-            return True  # the endpoint gives the precise error
-        return origin_allowed(brand.settings, origin)
+async def client_origin_check(connection: HTTPConnection, origin: str) -> bool:
+    """May the page at ``origin`` use the client API with this request's tracking key?"""
+    secret = bearer(connection)
+    if secret is None:
+        return True  # unauthenticated: the endpoint refuses it anyway
+    services = services_of(connection)
+    try:
+        key = await services.chat.tracking_key(secret)
+        brand = await services.orgs.cached_brand(key.org_id, key.brand_id)
+    except KlatchError:
+        return True  # the endpoint gives the precise error
+    return origin_allowed(brand.settings, origin)
 
-    return allowed
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    install_redaction()  # uvicorn's loggers exist by now
+    services: Services = app.state.services
+    await services.start()
+    try:
+        yield
+    finally:
+        await services.stop()
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -45,33 +56,22 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     The chat client API is routed first, straight to lean Starlette endpoints;
     everything else falls through to the REST app (FastAPI, which also serves
-    ``/openapi.json`` and ``/docs``).
+    ``/openapi.json`` and ``/docs``). Every endpoint and middleware finds the
+    services and rate limits in the app's state, which the REST app shares.
     """
-    services = services or Services(settings)
-    endpoints = client_endpoints(services)
-    rest = build_rest_app(services, endpoints)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        install_redaction()  # uvicorn's loggers exist by now
-        await services.start()
-        try:
-            yield
-        finally:
-            await services.stop()
-
+    rest = build_rest_app()
     app = Starlette(
         routes=[
-            *client_routes(endpoints),
-            *realtime_routes(services),
-            *ops_routes(services),
+            *client.routes,
+            *realtime.routes,
+            *ops.routes,
             sdk_mount(),
             *demo_routes(settings),
             *console_routes(),
             Mount("", app=rest),
         ],
         middleware=[
-            Middleware(ClientCors, allowed=client_origin_check(services)),
+            Middleware(ClientCors, allowed=client_origin_check),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={
@@ -81,5 +81,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         },
         lifespan=lifespan,
     )
-    app.state.services = services
+    app.state.services = services or Services(settings)
+    app.state.limits = Limits.from_settings(settings)
+    rest.state = app.state
     return app

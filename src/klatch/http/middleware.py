@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from klatch.errors import Forbidden, PayloadTooLarge
 from klatch.http.errors import error_response
 
-# (Authorization header or None, Origin) -> may this page use the client API?
-OriginCheck = Callable[[bytes | None, str], Awaitable[bool]]
+# (the request, its Origin) -> may this page use the client API?
+OriginCheck = Callable[[HTTPConnection, str], Awaitable[bool]]
 
 
 class BodyLimit:
@@ -78,12 +79,11 @@ class ClientCors:
         if scope["type"] != "http" or not scope["path"].startswith(CLIENT_PREFIX):
             await self.app(scope, receive, send)
             return
-        origin = authorization = None
+        origin = None
         for name, value in scope["headers"]:
             if name == b"origin":
                 origin = value
-            elif name == b"authorization":
-                authorization = value
+                break
         if origin is None:
             await self.app(scope, receive, send)
             return
@@ -104,7 +104,7 @@ class ClientCors:
                 message = {**message, "headers": [*message.get("headers", []), *allow, _EXPOSE]}
             await send(message)
 
-        if not await self.allowed(authorization, origin.decode("latin-1")):
+        if not await self.allowed(HTTPConnection(scope), origin.decode("latin-1")):
             # The refusal itself is readable by the page, so the SDK can report
             # origin_not_allowed instead of an opaque network error. It carries
             # nothing but the error.

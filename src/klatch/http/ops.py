@@ -7,19 +7,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from klatch import __version__
-from klatch.http.client_api import json_response
-from klatch.services import Services
+from klatch.http.requests import json_response, services_of
 
 
-def ops_routes(services: Services) -> list[Route]:
-    async def healthz(request: Request) -> Response:
-        return json_response({"status": "ok", "version": __version__})
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok", "version": __version__})
 
-    async def readyz(request: Request) -> Response:
-        try:
-            await services.db.ping()
-        except Exception as exc:  # readiness reports, it does not raise
-            return json_response({"status": "unavailable", "database": str(exc)[:200]}, 503)
-        return json_response({"status": "ready", "database": services.db.dialect})
 
-    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+async def readyz(request: Request) -> Response:
+    db = services_of(request).db
+    try:
+        await db.ping()
+    except Exception as exc:  # readiness reports, it does not raise
+        return json_response({"status": "unavailable", "database": str(exc)[:200]}, 503)
+    return json_response({"status": "ready", "database": db.dialect})
+
+
+routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from klatch.config import Settings
 from klatch.errors import RateLimited
 
 WINDOW_SECONDS = 60
@@ -52,3 +53,18 @@ class RateLimiter:
     def _prune(self, window: int) -> None:
         for key in [k for k, v in self._windows.items() if v[0] != window]:
             del self._windows[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The app's limiters: one window table per kind of credential."""
+
+    rest: RateLimiter  # per REST API key
+    session: RateLimiter  # per chat session
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            rest=RateLimiter(settings.rate_limit_rest, what="requests of this API key"),
+            session=RateLimiter(settings.rate_limit_session, what="requests of this chat session"),
+        )

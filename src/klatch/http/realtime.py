@@ -12,11 +12,12 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from klatch.console.session import SESSION_COOKIE
 from klatch.domain.brands import origin_allowed
 from klatch.domain.models import Role
 from klatch.errors import KlatchError
-from klatch.realtime.hub import Connection, Hub, Resync
-from klatch.services import Services
+from klatch.http.requests import bearer, services_of
+from klatch.realtime.hub import Connection, Resync
 
 log = logging.getLogger("klatch.realtime")
 
@@ -55,9 +56,10 @@ async def _pump(ws: WebSocket, conn: Connection) -> None:
             return
 
 
-async def _serve(
-    ws: WebSocket, hub: Hub, org_id: str, customer_id: str | None, heartbeat: int
-) -> None:
+async def _serve(ws: WebSocket, org_id: str, customer_id: str | None) -> None:
+    """Stream the org's events (a chat session: its customer's) until either side ends."""
+    services = services_of(ws)
+    hub = services.hub
     try:
         after = _after(ws)
     except ValueError:
@@ -73,7 +75,7 @@ async def _serve(
     hello = {
         "op": "hello",
         "lastEventId": newest,
-        "heartbeatSeconds": heartbeat,
+        "heartbeatSeconds": services.settings.ws_heartbeat_seconds,
         "resumed": after is not None,
     }
     await _send(ws, hello)
@@ -125,9 +127,6 @@ async def _receive(ws: WebSocket, conn: Connection, pump: asyncio.Task[None]) ->
                 await ws.close()
 
 
-CONSOLE_COOKIE = "klatch_console"
-
-
 def _same_origin(ws: WebSocket) -> bool:
     origin = ws.headers.get("origin")
     host = ws.headers.get("host")
@@ -136,57 +135,57 @@ def _same_origin(ws: WebSocket) -> bool:
     return origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
 
 
-def realtime_routes(services: Services) -> list[WebSocketRoute]:
-    heartbeat = services.settings.ws_heartbeat_seconds
+async def chat_socket(ws: WebSocket) -> None:
+    services = services_of(ws)
+    try:
+        key = await services.chat.tracking_key(ws.query_params.get("key"))
+        actor = await services.chat.check_session(key, ws.query_params.get("session"))
+        brand = await services.orgs.cached_brand(key.org_id, actor.brand_id)
+    except KlatchError as exc:
+        await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, exc.detail)
+        return
+    if not origin_allowed(brand.settings, ws.headers.get("origin")):
+        await _refuse(
+            ws,
+            CLOSE_FORBIDDEN_ORIGIN,
+            "origin_not_allowed",
+            "This page's origin is not in the brand's allowed origins",
+        )
+        return
+    await _serve(ws, actor.org_id, actor.customer_id)
 
-    async def chat_socket(ws: WebSocket) -> None:
-        try:
-            key = await services.chat.tracking_key(ws.query_params.get("key"))
-            actor = await services.chat.check_session(key, ws.query_params.get("session"))
-            brand = await services.orgs.cached_brand(key.org_id, actor.brand_id)
-        except KlatchError as exc:
-            await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, exc.detail)
-            return
-        if not origin_allowed(brand.settings, ws.headers.get("origin")):
-            await _refuse(
-                ws,
-                CLOSE_FORBIDDEN_ORIGIN,
-                "origin_not_allowed",
-                "This page's origin is not in the brand's allowed origins",
-            )
-            return
-        await _serve(ws, services.hub, actor.org_id, actor.customer_id, heartbeat)
 
-    async def agent_socket(ws: WebSocket) -> None:
-        header = ws.headers.get("authorization", "")
-        secret = header[7:].strip() if header.lower().startswith("bearer ") else None
-        secret = secret or ws.query_params.get("key")
-        if secret is None and CONSOLE_COOKIE in ws.cookies:
-            # The agent console, signed in with its session cookie. Browsers send
-            # cookies on cross-site WebSockets too, so the page must be our own.
-            if not _same_origin(ws):
-                await _refuse(
-                    ws, CLOSE_FORBIDDEN_ORIGIN, "origin_not_allowed", "Not the console's origin"
-                )
-                return
-            session = await services.console.session(ws.cookies[CONSOLE_COOKIE])
-            if session is None:
-                await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid_session", "Log in again")
-                return
-            await _serve(ws, services.hub, session.user.org_id, None, heartbeat)
-            return
-        key = await services.orgs.resolve_key(secret) if secret else None
-        if key is None or key.role not in (Role.USER, Role.ADMIN):
-            await _refuse(
-                ws,
-                CLOSE_UNAUTHORIZED,
-                "invalid_api_key",
-                "An org.user or org.admin API key is needed",
-            )
-            return
-        await _serve(ws, services.hub, key.org_id, None, heartbeat)
+async def agent_socket(ws: WebSocket) -> None:
+    secret = bearer(ws) or ws.query_params.get("key")
+    if secret is None and SESSION_COOKIE in ws.cookies:
+        await _console_socket(ws)
+        return
+    key = await services_of(ws).orgs.resolve_key(secret) if secret else None
+    if key is None or key.role not in (Role.USER, Role.ADMIN):
+        await _refuse(
+            ws,
+            CLOSE_UNAUTHORIZED,
+            "invalid_api_key",
+            "An org.user or org.admin API key is needed",
+        )
+        return
+    await _serve(ws, key.org_id, None)
 
-    return [
-        WebSocketRoute("/c/v1/realtime", chat_socket),
-        WebSocketRoute("/v1/realtime", agent_socket),
-    ]
+
+async def _console_socket(ws: WebSocket) -> None:
+    """The agent console, signed in with its session cookie. Browsers send cookies
+    on cross-site WebSockets too, so the page must be our own."""
+    if not _same_origin(ws):
+        await _refuse(ws, CLOSE_FORBIDDEN_ORIGIN, "origin_not_allowed", "Not the console's origin")
+        return
+    session = await services_of(ws).console.session(ws.cookies[SESSION_COOKIE])
+    if session is None:
+        await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid_session", "Log in again")
+        return
+    await _serve(ws, session.user.org_id, None)
+
+
+routes = [
+    WebSocketRoute("/c/v1/realtime", chat_socket),
+    WebSocketRoute("/v1/realtime", agent_socket),
+]

@@ -18,10 +18,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from klatch.config import Settings
+from klatch.http.requests import services_of
 
 SDK_DIR = Path(__file__).parent.parent / "sdk"
 # Systems map .ts to Qt's translation files; the declarations are TypeScript.
 mimetypes.add_type("application/typescript", ".ts")
+DEMO_PAGE = SDK_DIR / "demo.html"
 CACHE_CONTROL = b"public, max-age=300, stale-while-revalidate=86400"
 
 
@@ -49,20 +51,23 @@ def sdk_mount() -> Mount:
     return Mount("/chat-web", app=GZipMiddleware(_CacheHeaders(files), minimum_size=500))
 
 
+async def demo_page(request: Request) -> Response:
+    state_file = services_of(request).settings.data_dir / "demo.json"
+    try:
+        key = json.loads(state_file.read_text())["trackingKey"]
+        page = DEMO_PAGE.read_text()
+    except (OSError, ValueError, KeyError):
+        return PlainTextResponse("Run `klatch demo` to set up the demo.", status_code=404)
+    return HTMLResponse(page.replace("{{TRACKING_KEY}}", html.escape(key, quote=True)))
+
+
+async def to_demo(request: Request) -> Response:
+    return RedirectResponse("/demo")
+
+
 def demo_routes(settings: Settings) -> list[Route]:
     """``/demo``: a small shop page that loads widget.js like Kustomer's snippet, with
     the demo org's tracking key (``klatch demo`` keeps it in ``demo.json``)."""
     if not settings.demo:
         return []
-    state_file = settings.data_dir / "demo.json"
-    template = SDK_DIR / "demo.html"
-
-    async def demo_page(request: Request) -> Response:
-        try:
-            key = json.loads(state_file.read_text())["trackingKey"]
-            page = template.read_text()
-        except (OSError, ValueError, KeyError):
-            return PlainTextResponse("Run `klatch demo` to set up the demo.", status_code=404)
-        return HTMLResponse(page.replace("{{TRACKING_KEY}}", html.escape(key, quote=True)))
-
-    return [Route("/demo", demo_page), Route("/", lambda request: RedirectResponse("/demo"))]
+    return [Route("/demo", demo_page), Route("/", to_demo)]

@@ -1,0 +1,99 @@
+"""Chat sessions: start or resume one, the brand's settings, login and logout."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from klatch.domain.brands import availability
+from klatch.errors import InvalidArguments
+from klatch.http.client.auth import session_actor, tracking_key
+from klatch.http.client.routing import BRAND_QUERY, RESUME_HEADER, ClientRoute
+from klatch.http.client.views import chat_settings_view
+from klatch.http.requests import SESSION_HEADER, json_response, read_object, services_of
+
+
+async def start_session(request: Request) -> Response:
+    body = await read_object(request, required=False)
+    brand_id = body.get("brandId")
+    if brand_id is not None and not isinstance(brand_id, str):
+        raise InvalidArguments("brandId must be a string", pointer="/brandId")
+    key = await tracking_key(request)
+    started = await services_of(request).chat.start(
+        key, brand_id=brand_id, token=request.headers.get(SESSION_HEADER)
+    )
+    brand = started.brand
+    return json_response(
+        {
+            "sessionToken": started.token,
+            "customerId": started.session.customer_id,
+            "orgId": started.session.org_id,
+            "brandId": brand.id,
+            "resumed": started.resumed,
+            **chat_settings_view(brand, availability(brand.settings)),
+        },
+        200 if started.resumed else 201,
+    )
+
+
+async def get_settings(request: Request) -> Response:
+    key = await tracking_key(request)
+    brand, state = await services_of(request).chat.settings(
+        key, request.query_params.get("brandId")
+    )
+    return json_response({"brandId": brand.id, **chat_settings_view(brand, state)})
+
+
+async def login(request: Request) -> Response:
+    actor = await session_actor(request)
+    body = await read_object(request)
+    result = await services_of(request).chat.login(actor, body.get("jwtToken"))
+    customer = result.customer
+    return json_response(
+        {
+            "identified": True,
+            "customerId": customer.id,
+            "email": customer.email,
+            "externalId": customer.external_id,
+            "mergedConversationIds": result.merged_conversations,
+        }
+    )
+
+
+async def logout(request: Request) -> Response:
+    actor = await session_actor(request)
+    await services_of(request).chat.logout(actor)
+    return json_response({"loggedOut": True})
+
+
+routes = [
+    ClientRoute(
+        "POST",
+        "/c/v1/sessions",
+        start_session,
+        "Start (or resume) a chat session with the tracking key",
+        sdk="start/init",
+        statuses=(201, 200),
+        body="optional",
+        session=False,
+        parameters=RESUME_HEADER,
+    ),
+    ClientRoute(
+        "GET",
+        "/c/v1/settings",
+        get_settings,
+        "Chat settings and availability of a brand",
+        sdk="getChatSettings",
+        session=False,
+        parameters=BRAND_QUERY,
+    ),
+    ClientRoute(
+        "POST",
+        "/c/v1/login",
+        login,
+        "Identify the customer with a JWT signed by the org secret",
+        sdk="login",
+        body="required",
+    ),
+    ClientRoute("POST", "/c/v1/logout", logout, "End the chat session", sdk="logout"),
+]

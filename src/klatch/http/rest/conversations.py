@@ -1,0 +1,173 @@
+"""``/v1/conversations`` (and a customer's): create, list, get, update, end."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+
+from klatch.domain.models import Actor
+from klatch.errors import InvalidArguments
+from klatch.http.requests import PAGE, PAGE_SIZE, StrictBody, services_of
+from klatch.http.rest import views
+from klatch.http.rest.auth import Agent
+
+router = APIRouter(prefix="/v1", tags=["conversations"])
+
+
+class ConversationCreate(StrictBody):
+    name: str | None = Field(None, max_length=256, description="The conversation's title")
+    status: Literal["open", "done"] = "open"
+    custom: dict[str, Any] | None = Field(None, description="Custom attributes (all or nothing)")
+    brand: str | None = Field(None, description="Brand id; the org's default when absent")
+    customer: str | None = Field(None, description="Customer id (POST /v1/conversations only)")
+
+
+class ConversationUpdate(StrictBody):
+    name: str | None = Field(None, max_length=256)
+    status: Literal["open", "done"] | None = None
+    custom: dict[str, Any] | None = Field(
+        None, description="Merged per key; null clears a key; all valid or nothing stored"
+    )
+
+
+@router.post("/customers/{customer_id}/conversations", status_code=201)
+async def create_customer_conversation(
+    request: Request, customer_id: str, body: ConversationCreate, actor: Agent
+) -> dict[str, Any]:
+    return await _create(request, actor, customer_id, body)
+
+
+@router.get("/customers/{customer_id}/conversations")
+async def list_customer_conversations(
+    request: Request,
+    customer_id: str,
+    actor: Agent,
+    page: int = PAGE,
+    page_size: int = PAGE_SIZE,
+) -> dict[str, Any]:
+    result = await services_of(request).conversations.list_for_customer(
+        actor, customer_id, page=page, page_size=page_size
+    )
+    return views.list_document(
+        [views.conversation_resource(c) for c in result.items],
+        result,
+        f"/v1/customers/{customer_id}/conversations",
+        {},
+    )
+
+
+@router.post("/conversations", status_code=201)
+async def create_conversation(
+    request: Request, body: ConversationCreate, actor: Agent
+) -> dict[str, Any]:
+    if not body.customer:
+        raise InvalidArguments("customer (a customer id) is required", pointer="/customer")
+    return await _create(request, actor, body.customer, body)
+
+
+async def _create(
+    request: Request, actor: Actor, customer_id: str, body: ConversationCreate
+) -> dict[str, Any]:
+    conv = await services_of(request).conversations.check_create_for_customer(
+        actor,
+        customer_id,
+        brand_id=body.brand,
+        title=body.name,
+        custom=body.custom,
+        status=body.status,
+    )
+    return {"data": views.conversation_resource(conv)}
+
+
+@router.get(
+    "/conversations",
+    description=(
+        "Conversations of the org, most recently updated first. Filter with `status`, "
+        "`customer`, and any custom attribute as `custom.<name>=<value>` (typed by the "
+        "attribute's definition: `custom.priorityNum=3`, `custom.vipBool=true`)."
+    ),
+)
+async def list_conversations(
+    request: Request,
+    actor: Agent,
+    page: int = PAGE,
+    page_size: int = PAGE_SIZE,
+    status: Literal["open", "done"] | None = None,
+    customer: str | None = None,
+) -> dict[str, Any]:
+    query = request.query_params
+    result = await services_of(request).conversations.list(
+        actor,
+        page=page,
+        page_size=page_size,
+        customer_id=customer,
+        status=status,
+        custom_filters={
+            k.removeprefix("custom."): v for k, v in query.items() if k.startswith("custom.")
+        },
+    )
+    return views.list_document(
+        [views.conversation_resource(c) for c in result.items],
+        result,
+        "/v1/conversations",
+        {k: v for k, v in query.items() if k not in ("page", "pageSize")},
+    )
+
+
+@router.get("/conversations/{conversation_id}")
+async def get_conversation(request: Request, conversation_id: str, actor: Agent) -> dict[str, Any]:
+    conv = await services_of(request).conversations.get(actor, conversation_id)
+    return {"data": views.conversation_resource(conv)}
+
+
+@router.patch(
+    "/conversations/{conversation_id}",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json-patch+json": {
+                    "schema": {"$ref": "#/components/schemas/ConversationUpdate"}
+                }
+            }
+        }
+    },
+)
+async def patch_conversation(
+    request: Request, conversation_id: str, body: ConversationUpdate, actor: Agent
+) -> dict[str, Any]:
+    return await _update(request, actor, conversation_id, body, replace=False)
+
+
+@router.put(
+    "/conversations/{conversation_id}",
+    description="As PATCH; with `replace=true`, `custom` replaces all custom "
+    "attributes (keys not given are cleared).",
+)
+async def put_conversation(
+    request: Request,
+    conversation_id: str,
+    body: ConversationUpdate,
+    actor: Agent,
+    replace: bool = False,
+) -> dict[str, Any]:
+    return await _update(request, actor, conversation_id, body, replace=replace)
+
+
+async def _update(
+    request: Request, actor: Actor, conversation_id: str, body: ConversationUpdate, *, replace: bool
+) -> dict[str, Any]:
+    conv = await services_of(request).conversations.check_update(
+        actor, conversation_id, body.model_dump(exclude_unset=True), replace_custom=replace
+    )
+    return {"data": views.conversation_resource(conv)}
+
+
+@router.post(
+    "/conversations/{conversation_id}/end",
+    description="End the conversation (status done); the customer's widget is told at once.",
+)
+async def end_conversation(request: Request, conversation_id: str, actor: Agent) -> dict[str, Any]:
+    conv = await services_of(request).conversations.check_end(actor, conversation_id)
+    return {"data": views.conversation_resource(conv)}
