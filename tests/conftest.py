@@ -1,17 +1,17 @@
-"""Shared fixtures: real SQLite and real PostgreSQL, parametrised.
+"""Shared fixtures: real SQLite and real PostgreSQL, parametrised; Chromium.
 
-PostgreSQL comes from ``KLATCH_TEST_POSTGRES_URL`` (CI: a fresh database on the
-local server). Without it the PostgreSQL variants skip with a reason, unless
-``KLATCH_REQUIRE_SERVICES=1`` is set (as ``.ci/run`` does): then they fail, so a
-green CI run always means PostgreSQL was exercised. The same rule applies to
-Redis (``KLATCH_TEST_REDIS_URL``) and Chromium.
+The helpers test modules import (``Chat``, ``Rest``, ``need_service``, …) are in
+``support.py``. Here, besides the fixtures, each test is marked with the services
+it needs (``postgres``, ``redis``, ``browser``), so ``-m "not browser"`` runs
+without Chromium and ``-m "not postgres and not redis"`` without servers.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,7 @@ from klatch.app import create_app
 from klatch.config import Settings
 from klatch.services import Services
 from klatch.services.orgs import Setup
-
-REQUIRE_SERVICES = os.environ.get("KLATCH_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("KLATCH_TEST_POSTGRES_URL")
-REDIS_URL = os.environ.get("KLATCH_TEST_REDIS_URL")
-
-
-def need_service(name: str, value: str | None, variable: str) -> str:
-    """Return the service URL, or skip (fail under KLATCH_REQUIRE_SERVICES=1)."""
-    if value:
-        return value
-    reason = f"{name} not configured: set {variable} to run this test"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"KLATCH_REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
+from support import POSTGRES_URL, Chat, Rest, make_settings, need_service, start_chat
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -48,19 +35,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     if request.param == "sqlite":
         return None
     return need_service("PostgreSQL", POSTGRES_URL, "KLATCH_TEST_POSTGRES_URL")
-
-
-def make_settings(tmp_path: Path, database_url: str | None, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "database_url": database_url,
-        "secret_key": "s" * 40,
-        "rate_limit_rest": 0,
-        "rate_limit_session": 0,
-    }
-    values.update(overrides)
-    (tmp_path / "data").mkdir(exist_ok=True)
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -89,73 +63,9 @@ async def http(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class Chat:
-    """A chat session as the browser SDK holds it: tracking key + session token."""
-
-    def __init__(self, http: httpx.AsyncClient, tracking_key: str, token: str, data: Any):
-        self.http = http
-        self.tracking_key = tracking_key
-        self.token = token
-        self.data = data
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tracking_key}", "X-Klatch-Session": self.token}
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return await self.http.request(method, "/c/v1" + path, headers=headers, **kwargs)
-
-    async def create_conversation(self, **body: Any) -> dict[str, Any]:
-        response = await self.request("POST", "/conversations", json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    async def describe(self, conversation_id: str, custom: Any) -> httpx.Response:
-        return await self.request(
-            "PATCH", f"/conversations/{conversation_id}", json={"custom": custom}
-        )
-
-
-async def start_chat(http: httpx.AsyncClient, tracking_key: str) -> Chat:
-    response = await http.post(
-        "/c/v1/sessions", headers={"Authorization": f"Bearer {tracking_key}"}
-    )
-    assert response.status_code in (200, 201), response.text
-    data = response.json()
-    return Chat(http, tracking_key, data["sessionToken"], data)
-
-
 @pytest.fixture
 async def chat(http: httpx.AsyncClient, setup: Setup) -> Chat:
     return await start_chat(http, setup.tracking_key.secret)
-
-
-class Rest:
-    """The REST API as an integration calls it, with one API key."""
-
-    def __init__(self, http: httpx.AsyncClient, key: str):
-        self.http = http
-        self.key = key
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
-        return await self.http.request(method, path, headers=headers, **kwargs)
-
-    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", path, **kwargs)
-
-    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("POST", path, **kwargs)
-
-    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PATCH", path, **kwargs)
-
-    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PUT", path, **kwargs)
-
-    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("DELETE", path, **kwargs)
 
 
 @pytest.fixture
@@ -163,32 +73,11 @@ def admin(http: httpx.AsyncClient, setup: Setup) -> Rest:
     return Rest(http, setup.admin_key.secret)
 
 
-def error_codes(response: httpx.Response) -> list[str]:
-    return [e["code"] for e in response.json()["errors"]]
-
-
 @pytest.fixture
 def artifacts_dir() -> Iterator[Path]:
     path = Path(os.environ.get("KLATCH_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     yield path
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say how many tests ran on each backend, so a CI log shows PostgreSQL ran."""
-    counts: dict[str, dict[str, int]] = {}
-    for outcome in ("passed", "failed", "skipped", "error", "xfailed"):
-        for report in terminalreporter.stats.get(outcome, []):
-            nodeid = getattr(report, "nodeid", "")
-            for backend in ("sqlite", "postgres"):
-                if f"[{backend}" in nodeid or f"-{backend}]" in nodeid or f"-{backend}-" in nodeid:
-                    by = counts.setdefault(backend, {})
-                    by[outcome] = by.get(outcome, 0) + 1
-    if counts:
-        terminalreporter.section("backends")
-        for backend, by in sorted(counts.items()):
-            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by.items()))
-            terminalreporter.write_line(f"{backend}: {summary}")
 
 
 CHROMIUM = os.environ.get("KLATCH_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -218,3 +107,69 @@ async def browser() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+# ---------------------------------------------------------------- markers
+
+# A test needs a service when it runs a fixture parametrised to the service's name
+# (``database_url`` "postgres", the bus contract's "redis"), uses a fixture that
+# is the service, or names the service's URL (or a private server) in its body or
+# in an unparametrised fixture's body, as tests that call ``need_service`` do.
+PARAM_MARKS = {"postgres": "postgres", "redis": "redis"}
+FIXTURE_MARKS = {"browser": "browser"}
+NAME_MARKS = {"POSTGRES_URL": "postgres", "REDIS_URL": "redis", "RedisServer": "redis"}
+BROWSER_DIR = Path(__file__).parent / "browser"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in sorted(services_needed(item)):
+            item.add_marker(mark)
+
+
+def services_needed(item: pytest.Item) -> set[str]:
+    """The markers of the services ``item`` needs."""
+    if not isinstance(item, pytest.Function):
+        return set()
+    needs = _names_in(item.function)
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        needs |= {PARAM_MARKS[v] for v in callspec.params.values() if _is_mark(v, PARAM_MARKS)}
+    definitions = item._fixtureinfo.name2fixturedefs
+    for name in item.fixturenames:
+        if name in FIXTURE_MARKS:
+            needs.add(FIXTURE_MARKS[name])
+        for fixturedef in definitions.get(name, ()):
+            if fixturedef.params is None:
+                needs |= _names_in(fixturedef.func)
+    if item.path.is_relative_to(BROWSER_DIR):
+        needs.add("browser")
+    return needs
+
+
+def _names_in(function: Callable[..., Any]) -> set[str]:
+    """Markers for the service names ``function``'s own code refers to."""
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    names = code.co_names if code is not None else ()
+    return {NAME_MARKS[name] for name in names if name in NAME_MARKS}
+
+
+def _is_mark(value: object, marks: dict[str, str]) -> bool:
+    return isinstance(value, str) and value in marks
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many tests ran on each backend, so a CI log shows PostgreSQL ran."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error", "xfailed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            for backend in ("sqlite", "postgres"):
+                if f"[{backend}" in nodeid or f"-{backend}]" in nodeid or f"-{backend}-" in nodeid:
+                    by = counts.setdefault(backend, {})
+                    by[outcome] = by.get(outcome, 0) + 1
+    if counts:
+        terminalreporter.section("backends")
+        for backend, by in sorted(counts.items()):
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by.items()))
+            terminalreporter.write_line(f"{backend}: {summary}")

@@ -1,5 +1,14 @@
-"""Helpers for tests that run Klatch for real: fresh PostgreSQL databases, free
-ports, and ``klatch serve`` as a subprocess that can be stopped and restarted."""
+"""Helpers that test modules import: the services a test needs (PostgreSQL, Redis),
+settings, the chat and REST APIs as their callers use them, fresh PostgreSQL
+databases, free ports, and ``klatch serve`` as a subprocess that can be stopped and
+restarted. Fixtures live in ``conftest.py``; pytest finds them there, a test
+module imports only from here.
+
+PostgreSQL comes from ``KLATCH_TEST_POSTGRES_URL``, Redis from
+``KLATCH_TEST_REDIS_URL``. Without them a test that needs one skips with a reason,
+unless ``KLATCH_REQUIRE_SERVICES=1`` is set (as ``.ci/run`` does): then it fails, so
+a green CI run always means the service was exercised.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +29,103 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+
+from klatch.config import Settings
+
+REQUIRE_SERVICES = os.environ.get("KLATCH_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("KLATCH_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("KLATCH_TEST_REDIS_URL")
+
+
+def need_service(name: str, value: str | None, variable: str) -> str:
+    """Return the service URL, or skip (fail under KLATCH_REQUIRE_SERVICES=1)."""
+    if value:
+        return value
+    reason = f"{name} not configured: set {variable} to run this test"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"KLATCH_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def make_settings(tmp_path: Path, database_url: str | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "secret_key": "s" * 40,
+        "rate_limit_rest": 0,
+        "rate_limit_session": 0,
+    }
+    values.update(overrides)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return Settings(**values)
+
+
+class Chat:
+    """A chat session as the browser SDK holds it: tracking key + session token."""
+
+    def __init__(self, http: httpx.AsyncClient, tracking_key: str, token: str, data: Any):
+        self.http = http
+        self.tracking_key = tracking_key
+        self.token = token
+        self.data = data
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tracking_key}", "X-Klatch-Session": self.token}
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return await self.http.request(method, "/c/v1" + path, headers=headers, **kwargs)
+
+    async def create_conversation(self, **body: Any) -> dict[str, Any]:
+        response = await self.request("POST", "/conversations", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def describe(self, conversation_id: str, custom: Any) -> httpx.Response:
+        return await self.request(
+            "PATCH", f"/conversations/{conversation_id}", json={"custom": custom}
+        )
+
+
+async def start_chat(http: httpx.AsyncClient, tracking_key: str) -> Chat:
+    response = await http.post(
+        "/c/v1/sessions", headers={"Authorization": f"Bearer {tracking_key}"}
+    )
+    assert response.status_code in (200, 201), response.text
+    data = response.json()
+    return Chat(http, tracking_key, data["sessionToken"], data)
+
+
+class Rest:
+    """The REST API as an integration calls it, with one API key."""
+
+    def __init__(self, http: httpx.AsyncClient, key: str):
+        self.http = http
+        self.key = key
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kwargs)
+
+
+def error_codes(response: httpx.Response) -> list[str]:
+    return [e["code"] for e in response.json()["errors"]]
 
 
 def free_port() -> int:

@@ -20,11 +20,11 @@ import httpx
 import jwt
 import pytest
 
-from conftest import Chat, Rest, error_codes, start_chat
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage.db import Tx
 from klatch.storage.events import last_event_id
+from support import Chat, Rest, error_codes, start_chat
 
 # ---------------------------------------------------------------- helpers
 

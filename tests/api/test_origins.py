@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import Chat, Rest, error_codes
 from klatch.services.orgs import Setup
+from support import Chat, Rest, error_codes
 
 SHOP = "https://shop.example"
 OTHER = "https://evil.example"

@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from conftest import Chat, Rest, error_codes, make_settings, start_chat
 from klatch.app import create_app
 from klatch.config import Settings
 from klatch.domain.models import Role
 from klatch.services import Services
 from klatch.services.orgs import Setup
+from support import Chat, Rest, error_codes, make_settings, start_chat
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 MISSING_ID = "0" * 24

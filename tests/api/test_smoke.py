@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from conftest import Chat
 from klatch.services import Services
 from klatch.services.orgs import Setup
+from support import Chat
 
 
 async def test_describe_round_trip(services: Services, setup: Setup, chat: Chat) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REDIS_URL, need_service
 from klatch.domain.models import Event
 from klatch.realtime.bus import Bus, MemoryBus, RedisBus, create_bus
-from support import RedisServer
+from support import REDIS_URL, RedisServer, need_service
 
 
 def make_events(n: int, start: int = 1, org: str = "o" * 24) -> list[Event]:

@@ -8,12 +8,12 @@ from pathlib import Path
 import jwt
 from pydantic import TypeAdapter
 
-from conftest import Chat, Rest, start_chat
 from klatch.domain import events as ev
 from klatch.domain.models import Event
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage import events as event_store
+from support import Chat, Rest, start_chat
 
 DOCS = Path(__file__).parents[2] / "docs" / "events.md"
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from conftest import Chat, Rest, start_chat
 from klatch.config import Settings
 from klatch.realtime.hub import Connection, Resync
 from klatch.services import Services
 from klatch.services.orgs import Setup
+from support import Chat, Rest, start_chat
 
 
 def drain(conn: Connection) -> list[dict[str, Any]]:

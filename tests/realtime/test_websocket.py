@@ -17,8 +17,15 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from conftest import POSTGRES_URL, REDIS_URL, need_service
-from support import KlatchProcess, RedisServer, fresh_postgres_database, prepare
+from support import (
+    POSTGRES_URL,
+    REDIS_URL,
+    KlatchProcess,
+    RedisServer,
+    fresh_postgres_database,
+    need_service,
+    prepare,
+)
 
 
 @dataclass
