@@ -820,6 +820,60 @@ def test_an_admin_changes_the_chat_settings(
     assert client_settings(served).json()["availability"] == "online"
 
 
+# The rules are the domain's (klatch.domain.brands): what one of the REST API and
+# the console refuses, the other refuses in the same words, and both take the rest.
+BAD_ORIGINS = (
+    "not a url",
+    "shop.example.com",
+    "ftp://shop.example.com",
+    "https://shop.example.com/cart",
+    "https://shop.example.com?ref=1",
+    "https://shop.example.com#chat",
+    "https://ann@shop.example.com",
+    "https://shop.example.com:99999",
+)
+BAD_COLORS = ("red", "#12", "#12345", "#1234567", "#ggg", "1f6feb")
+
+
+def test_the_rest_api_and_the_console_refuse_the_same_origins_and_colours(
+    served: Served, rest: httpx.Client, admin: Console
+) -> None:
+    action = brand_action(served)
+    path = f"/v1/brands/{served.keys['brandId']}"
+    rest.patch(
+        path, json={"allowedOrigins": [], "colors": {"primary": "#1f6feb", "text": "#ffffff"}}
+    ).raise_for_status()
+    before = brand_settings(rest)
+    refusals = [({"allowedOrigins": [o]}, {"allowed_origins": o}) for o in BAD_ORIGINS] + [
+        ({"colors": {"primary": c}}, {"primary_color": c}) for c in BAD_COLORS
+    ]
+    for by_rest, by_form in refusals:
+        refused = rest.patch(path, json=by_rest)
+        assert refused.status_code == 400, (by_rest, refused.text)
+        (error,) = refused.json()["errors"]
+        assert error["source"]["pointer"] == "/" + next(iter(by_rest))
+        in_console = admin.submit(BRANDS, action, by_form)
+        assert in_console.status_code == 400, (by_form, in_console.text)
+        assert alert(in_console) == error["detail"]
+        assert brand_settings(rest) == before
+
+    for origin, color in (
+        ("https://shop.example.com:8443/", "#abcd"),
+        ("http://localhost:8000", "#a1b2c3d4"),
+        ("https://SHOP.example.com", "#ABC"),
+    ):
+        # (PATCH replaces the colours; the form keeps the text colour as it was.)
+        colors = {"primary": color, "text": "#ffffff"}
+        taken = rest.patch(path, json={"allowedOrigins": [origin], "colors": colors})
+        assert taken.status_code == 200, (origin, color, taken.text)
+        by_rest = brand_settings(rest)
+        rest.patch(path, json={"allowedOrigins": [], "colors": {**colors, "primary": "#000000"}})
+        saved = admin.submit(BRANDS, action, {"allowed_origins": origin, "primary_color": color})
+        assert saved.status_code == 303, alert(saved)
+        assert brand_settings(rest) == by_rest
+    rest.patch(path, json={"allowedOrigins": []}).raise_for_status()
+
+
 # ------------------------------------------------------------------ crafted input
 
 

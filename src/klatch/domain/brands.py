@@ -1,14 +1,21 @@
-"""Brands' chat settings: their defaults, the rules an admin's change must pass,
-the SDK origin rule and the availability they imply. Pure: no I/O."""
+"""Brands' chat settings: their defaults, the rules an admin's change must pass
+(the same for the REST API and the console), the SDK origin rule and the
+availability they imply. Pure: no I/O."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
+from urllib.parse import urlsplit
 
 from klatch.domain.attributes import is_http_url
 from klatch.errors import InvalidArguments
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Hex colours as CSS writes them: #rgb, #rgba, #rrggbb, #rrggbbaa.
+_COLOR_RE = re.compile(r"^#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 
 DEFAULT_BRAND_SETTINGS: dict[str, Any] = {
     "teamName": "Support",
@@ -23,6 +30,41 @@ DEFAULT_BRAND_SETTINGS: dict[str, Any] = {
 }
 
 
+def with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """A brand's settings with the defaults filled in, down into colours and availability."""
+    out = {**DEFAULT_BRAND_SETTINGS, **settings}
+    for key in ("colors", "availability"):
+        out[key] = {**DEFAULT_BRAND_SETTINGS[key], **(out.get(key) or {})}
+    return out
+
+
+def is_color(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and _COLOR_RE.match(value) is not None
+
+
+def rgb_hex(color: Any) -> str | None:
+    """A colour as #rrggbb (short forms spelled out, alpha dropped); None if it is none."""
+    if not is_color(color):
+        return None
+    digits = color[1:].lower()
+    if len(digits) in (3, 4):
+        digits = "".join(c * 2 for c in digits[:3])
+    return "#" + digits[:6]
+
+
+def is_origin(value: str) -> bool:
+    """scheme://host[:port], as a browser sends it (a trailing slash is let through)."""
+    if not is_http_url(value):
+        return False
+    parts = urlsplit(value)
+    return (
+        parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+    )
+
+
 def availability(settings: dict[str, Any], at: datetime | None = None) -> str:
     """Kustomer's values: online | offline | hidden | disabled."""
     if not settings.get("enabled", True):
@@ -33,7 +75,7 @@ def availability(settings: dict[str, Any], at: datetime | None = None) -> str:
     if rule.get("mode") != "hours":
         return "online"
     moment = (at or datetime.now(UTC)).astimezone(UTC)
-    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[moment.weekday()]
+    day = WEEKDAYS[moment.weekday()]
     span = (rule.get("hours") or {}).get(day)
     if span and span[0] <= moment.strftime("%H:%M") < span[1]:
         return "online"
@@ -52,49 +94,61 @@ def origin_allowed(brand_settings: dict[str, Any], origin: str | None) -> bool:
 
 
 def check_brand_settings(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate the chat settings an admin may change."""
+    """Validate the chat settings an admin may change (REST and console alike)."""
     if not isinstance(changes, dict):
         raise InvalidArguments("Brand settings must be an object")
     out: dict[str, Any] = {}
     for key, value in changes.items():
-        if key in ("teamName", "greeting"):
-            if not isinstance(value, str) or len(value) > 1024:
-                raise InvalidArguments(
-                    f"{key} must be text of at most 1024 characters", pointer=f"/{key}"
-                )
-        elif key in ("enabled", "closableChat"):
-            if not isinstance(value, bool):
-                raise InvalidArguments(f"{key} must be true or false", pointer=f"/{key}")
-        elif key == "colors":
-            if not isinstance(value, dict) or not all(
-                isinstance(v, str) and re.match(r"^#[0-9a-fA-F]{3,8}$", v) for v in value.values()
-            ):
-                raise InvalidArguments("colors must map names to #rrggbb values", pointer="/colors")
-        elif key == "allowedOrigins":
-            if not isinstance(value, list) or not all(
-                isinstance(v, str) and is_http_url(v) for v in value
-            ):
-                raise InvalidArguments(
-                    "allowedOrigins must be a list of http(s) origins", pointer="/allowedOrigins"
-                )
-            value = [v.rstrip("/") for v in value]
-        elif key == "availability":
-            value = _check_availability(value)
-        else:
+        check = _SETTING_CHECKS.get(key)
+        if check is None:
             raise InvalidArguments(f"Unknown brand setting '{key}'", pointer=f"/{key}")
-        out[key] = value
+        out[key] = check(key, value)
     return out
 
 
-def _check_availability(value: Any) -> dict[str, Any]:
+def _check_text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 1024:
+        raise InvalidArguments(f"{key} must be text of at most 1024 characters", pointer=f"/{key}")
+    return value
+
+
+def _check_flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArguments(f"{key} must be true or false", pointer=f"/{key}")
+    return value
+
+
+def _check_colors(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(is_color(v) for v in value.values()):
+        raise InvalidArguments("colors must map names to #rrggbb values", pointer="/colors")
+    return value
+
+
+def _check_origins(key: str, value: Any) -> list[str]:
+    """Origins only: a URL with a path would never match what the browser sends, and
+    would shut the chat out of every page."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArguments(
+            "allowedOrigins must be a list of http(s) origins", pointer="/allowedOrigins"
+        )
+    for origin in value:
+        if not is_origin(origin):
+            raise InvalidArguments(
+                f"'{origin}' is not an origin: use scheme://host[:port], "
+                "such as https://shop.example.com",
+                pointer="/allowedOrigins",
+            )
+    return [v.rstrip("/") for v in value]
+
+
+def _check_availability(key: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or value.get("mode") not in ("always", "hours", "offline"):
         raise InvalidArguments(
             "availability.mode must be always, hours or offline", pointer="/availability"
         )
     hours = value.get("hours", {})
-    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     if not isinstance(hours, dict) or not all(
-        d in days
+        d in WEEKDAYS
         and isinstance(span, list)
         and len(span) == 2
         and all(isinstance(t, str) and re.match(r"^\d{2}:\d{2}$", t) for t in span)
@@ -111,3 +165,14 @@ def _check_availability(value: Any) -> dict[str, Any]:
             pointer="/availability/offHoursDisplay",
         )
     return {"mode": value["mode"], "hours": hours, "offHoursDisplay": display}
+
+
+_SETTING_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "teamName": _check_text,
+    "greeting": _check_text,
+    "enabled": _check_flag,
+    "closableChat": _check_flag,
+    "colors": _check_colors,
+    "allowedOrigins": _check_origins,
+    "availability": _check_availability,
+}
