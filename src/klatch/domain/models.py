@@ -174,3 +174,13 @@ class Page:
     total: int | None = None
     has_next: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A console login: who is signed in, the token their forms carry against CSRF,
+    and when it ends (epoch ms). The browser's cookie holds another, secret token."""
+
+    user: User
+    csrf_token: str
+    expires_at: int

@@ -7,18 +7,22 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from klatch.domain.models import Actor, ActorType, ConsoleSession
 from klatch.errors import LoginLocked, Unauthorized
 from klatch.ids import hash_secret, new_secret, now_ms
 from klatch.services.context import Context
-from klatch.services.orgs import OrgService
+from klatch.services.orgs import OrgService, system_actor
+from klatch.services.unit import Unit
 from klatch.storage import console as store
-from klatch.storage.console import ConsoleSession
-from klatch.storage.db import Tx
 
 SESSION_MS = 12 * 3600 * 1000
 MAX_FAILURES = 5  # in a row; then the email is locked for LOCK_MS
 LOCK_MS = 5 * 60 * 1000
 FORGET_FAILURES_MS = 15 * 60 * 1000
+
+# Failed logins are counted by email and sessions found by token, before any org is
+# known (an email may belong to none): these writes are no org's and emit no events.
+_NO_ORG = system_actor("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class ConsoleService:
         self.orgs = orgs
 
     async def login(self, email: str, password: str) -> Login:
+        """Check the password (refused while the email is locked out) and start a session."""
         address = email.strip().lower()[:320]
         now = now_ms()
         failures, last, locked_until = await self.ctx.db.read(
@@ -48,26 +53,26 @@ class ConsoleService:
         except Unauthorized:
             count = (failures if now - last < FORGET_FAILURES_MS else 0) + 1
             lock = now + LOCK_MS if count >= MAX_FAILURES else None
-
-            async def fail(tx: Tx) -> None:
-                await store.record_failure(tx, address, 0 if lock else count, now, lock)
-
-            await self.ctx.db.write(fail)
+            await self.ctx.uow.write(
+                _NO_ORG,
+                lambda unit: store.record_failure(
+                    unit.tx, address, 0 if lock else count, now, lock
+                ),
+            )
             raise
         token = new_secret("kc")
         session = ConsoleSession(user, secrets.token_urlsafe(32), now + SESSION_MS)
 
-        async def work(tx: Tx) -> None:
+        async def work(unit: Unit) -> None:
             if failures or locked_until:
-                await store.clear_failures(tx, address)
-            await store.insert_session(
-                tx, hash_secret(token), user, session.csrf_token, now, session.expires_at
-            )
+                await store.clear_failures(unit.tx, address)
+            await store.insert_session(unit.tx, session, hash_secret(token), now)
 
-        await self.ctx.db.write(work)
+        await self.ctx.uow.write(Actor(ActorType.USER, user.id, user.org_id), work)
         return Login(token, session)
 
     async def session(self, token: str | None) -> ConsoleSession | None:
+        """The live session of a cookie's token, if its user is still enabled."""
         if not token or len(token) > 128:
             return None
         found = await self.ctx.db.read(
@@ -78,10 +83,7 @@ class ConsoleService:
         return found
 
     async def logout(self, token: str | None) -> None:
-        if not token:
-            return
-
-        async def work(tx: Tx) -> None:
-            await store.delete_session(tx, hash_secret(token))
-
-        await self.ctx.db.write(work)
+        if token:
+            await self.ctx.uow.write(
+                _NO_ORG, lambda unit: store.delete_session(unit.tx, hash_secret(token))
+            )

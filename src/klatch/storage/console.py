@@ -3,23 +3,14 @@ hash of the cookie's token, so the table never holds a usable credential."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
-from klatch.domain.models import User
+from klatch.domain.models import ConsoleSession
 from klatch.storage.db import Query, Tx
 from klatch.storage.orgs import user_from_row
 from klatch.storage.tables import console_session, login_failure, user
 
 b = sa.bindparam
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleSession:
-    user: User
-    csrf_token: str
-    expires_at: int
 
 
 _INSERT_SESSION = Query(sa.insert(console_session))
@@ -48,19 +39,17 @@ _UPDATE_FAILURE = Query(
 _CLEAR_FAILURES = Query(sa.delete(login_failure).where(login_failure.c.email == b("email")))
 
 
-async def insert_session(
-    tx: Tx, token_hash: str, u: User, csrf_token: str, now: int, expires_at: int
-) -> None:
+async def insert_session(tx: Tx, session: ConsoleSession, token_hash: str, now: int) -> None:
     await tx.execute(_DELETE_EXPIRED, {"now": now})  # housekeeping, on the rare login
     await tx.execute(
         _INSERT_SESSION,
         {
             "token_hash": token_hash,
-            "org_id": u.org_id,
-            "user_id": u.id,
-            "csrf_token": csrf_token,
+            "org_id": session.user.org_id,
+            "user_id": session.user.id,
+            "csrf_token": session.csrf_token,
             "created_at": now,
-            "expires_at": expires_at,
+            "expires_at": session.expires_at,
         },
     )
 
