@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from klatch.errors import AttributeErrors, ErrorDetail, InvalidArguments
@@ -362,6 +362,17 @@ class NotFoundKlass(InvalidArguments):
             code="unknown_klass",
             pointer="/klass",
         )
+
+
+class DefinitionOptions(TypedDict, total=False):
+    """What a definition may say besides its klass and name: ``check_definition``'s
+    keyword arguments, for the use cases that pass them on."""
+
+    type_: str | AttrType | None
+    display_name: str | None
+    sdk_writable: bool
+    enumeration: Iterable[str] | None
+    tree: Iterable[str] | None
 
 
 def check_definition(

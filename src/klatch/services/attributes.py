@@ -7,13 +7,13 @@ is how writers in any process learn that their cached definitions are stale.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, Unpack
 
 from klatch.domain.attributes import (
     AttributeDef,
-    AttrType,
+    DefinitionOptions,
     check_definition,
     check_klass,
     tree_from_nested,
@@ -21,10 +21,12 @@ from klatch.domain.attributes import (
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import now_ms
 from klatch.services.context import Context
+from klatch.services.orgs import system_actor
+from klatch.services.unit import Unit
 from klatch.storage import attributes as store
 from klatch.storage import orgs as org_store
-from klatch.storage.db import Tx
 
+T = TypeVar("T")
 _UNSET: Any = object()
 
 
@@ -50,33 +52,19 @@ class AttributeService:
         org_id: str,
         klass: str,
         name: str,
-        *,
-        type_: str | AttrType | None = None,
-        display_name: str | None = None,
-        sdk_writable: bool = True,
-        enumeration: Iterable[str] | None = None,
-        tree: Iterable[str] | None = None,
+        **options: Unpack[DefinitionOptions],
     ) -> AttributeDef:
         """Define a new attribute; 409 if it exists (use ``update`` to change it)."""
-        definition = check_definition(
-            klass,
-            name,
-            type_=type_,
-            display_name=display_name,
-            sdk_writable=sdk_writable,
-            enumeration=enumeration,
-            tree=tree,
-        )
+        definition = check_definition(klass, name, **options)
         now = now_ms()
         definition = replace(definition, created_at=now, updated_at=now)
 
-        async def work(tx: Tx) -> None:
-            if await store.get_definition(tx, org_id, klass, name) is not None:
+        async def work(unit: Unit) -> None:
+            if await store.get_definition(unit.tx, org_id, klass, name) is not None:
                 raise Conflict(
                     f"'{name}' is already defined on the {klass} klass", code="already_exists"
                 )
-            await store.insert_definition(tx, org_id, definition)
-            await org_store.bump_schema_version(tx, org_id)
+            await store.insert_definition(unit.tx, org_id, definition)
 
         await self._write(org_id, work)
         return definition
@@ -95,27 +83,25 @@ class AttributeService:
         """Change what may change: display name, sdkWritable, allowed values. The type
         is fixed by the name, as in Kustomer; stored values are left as they are."""
 
-        async def work(tx: Tx) -> AttributeDef:
-            current = await store.get_definition(tx, org_id, klass, name)
+        async def work(unit: Unit) -> AttributeDef:
+            current = await store.get_definition(unit.tx, org_id, klass, name)
             if current is None:
                 raise _not_found(klass, name)
             changed = _apply(current, display_name, sdk_writable, enumeration, tree)
-            await store.update_definition(tx, org_id, changed)
-            await org_store.bump_schema_version(tx, org_id)
+            await store.update_definition(unit.tx, org_id, changed)
             return changed
 
         check_klass(klass)
-        return cast(AttributeDef, await self._write(org_id, work))
+        return await self._write(org_id, work)
 
     async def delete(self, org_id: str, klass: str, name: str) -> None:
         """Remove a definition. Stored values stay in the records (nothing is lost), but
         the attribute can no longer be written until it is defined again."""
         check_klass(klass)
 
-        async def work(tx: Tx) -> None:
-            if not await store.delete_definition(tx, org_id, klass, name):
+        async def work(unit: Unit) -> None:
+            if not await store.delete_definition(unit.tx, org_id, klass, name):
                 raise _not_found(klass, name)
-            await org_store.bump_schema_version(tx, org_id)
 
         await self._write(org_id, work)
 
@@ -123,54 +109,61 @@ class AttributeService:
         self, org_id: str, klass: str, properties: dict[str, Any]
     ) -> builtins.list[AttributeDef]:
         """Kustomer's ``PUT /v1/metadata/{klass}``: create or update each named property,
-        all or nothing."""
+        all or nothing; returns every definition of the klass after the change."""
         check_klass(klass)
         if not isinstance(properties, dict) or len(properties) > 100:
             raise InvalidArguments(
                 "properties must be an object of at most 100 attributes", pointer="/properties"
             )
         specs = {name: _property_spec(name, spec) for name, spec in properties.items()}
-        now = now_ms()
 
-        async def work(tx: Tx) -> list[AttributeDef]:
-            out = []
+        async def work(unit: Unit) -> list[AttributeDef]:
             for name, spec in specs.items():
-                current = await store.get_definition(tx, org_id, klass, name)
-                if current is None:
-                    d = check_definition(klass, name, **spec)
-                    d = replace(d, created_at=now, updated_at=now)
-                    await store.insert_definition(tx, org_id, d)
-                else:
-                    given = spec.get("type_")
-                    if (
-                        given is not None
-                        and check_definition(klass, name, type_=given).type is not current.type
-                    ):
-                        raise InvalidArguments(
-                            f"The type of '{name}' cannot change",
-                            code="type_conflict",
-                            pointer=f"/properties/{name}/type",
-                        )
-                    d = _apply(
-                        current,
-                        spec.get("display_name", _UNSET),
-                        spec.get("sdk_writable", _UNSET),
-                        spec.get("enumeration", _UNSET),
-                        spec.get("tree", _UNSET),
-                    )
-                    d = replace(d, updated_at=now)
-                    await store.update_definition(tx, org_id, d)
-                out.append(d)
-            await org_store.bump_schema_version(tx, org_id)
-            return out
+                await _put_property(unit, org_id, klass, name, spec)
+            return [d for d in await store.list_definitions(unit.tx, org_id) if d.klass == klass]
 
-        return cast(builtins.list[AttributeDef], await self._write(org_id, work))
+        return await self._write(org_id, work)
 
-    async def _write(self, org_id: str, work: Any) -> Any:
+    async def _write(self, org_id: str, work: Callable[[Unit], Awaitable[T]]) -> T:
+        """Change definitions in one unit of work that bumps the org's schema version:
+        how writers in every process learn that their cached definitions are stale."""
+
+        async def bumped(unit: Unit) -> T:
+            result = await work(unit)
+            await org_store.bump_schema_version(unit.tx, org_id)
+            return result
+
         try:
-            return await self.ctx.db.write(work)
+            return await self.ctx.uow.write(system_actor(org_id), bumped)
         finally:
             self.ctx.schemas.invalidate(org_id)
+
+
+async def _put_property(
+    unit: Unit, org_id: str, klass: str, name: str, spec: dict[str, Any]
+) -> None:
+    current = await store.get_definition(unit.tx, org_id, klass, name)
+    if current is None:
+        d = check_definition(klass, name, **spec)
+        await store.insert_definition(
+            unit.tx, org_id, replace(d, created_at=unit.now, updated_at=unit.now)
+        )
+        return
+    given = spec.get("type_")
+    if given is not None and check_definition(klass, name, type_=given).type is not current.type:
+        raise InvalidArguments(
+            f"The type of '{name}' cannot change",
+            code="type_conflict",
+            pointer=f"/properties/{name}/type",
+        )
+    d = _apply(
+        current,
+        spec.get("display_name", _UNSET),
+        spec.get("sdk_writable", _UNSET),
+        spec.get("enumeration", _UNSET),
+        spec.get("tree", _UNSET),
+    )
+    await store.update_definition(unit.tx, org_id, replace(d, updated_at=unit.now))
 
 
 def _apply(
