@@ -1,31 +1,25 @@
-"""What every console page shares: the login session from the cookie, the CSRF
-check on writes, the Jinja2 templates (autoescaped: attribute values and
+"""What every console page shares: the signed-in agent from the session cookie,
+the CSRF check on writes, the Jinja2 templates (autoescaped: attribute values and
 messages are shown as text, never as markup) and error pages."""
 
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from klatch.console.session import SESSION_COOKIE, Agent
 from klatch.domain.events import iso
-from klatch.domain.models import Actor, ActorType, Role, User, UserRole
-from klatch.http.realtime import CONSOLE_COOKIE
 from klatch.services import Services
-from klatch.storage.console import ConsoleSession
 
 HERE = Path(__file__).parent
-SESSION_COOKIE = CONSOLE_COOKIE
-LOGIN_CSRF_COOKIE = "klatch_login_csrf"
 
 templates = Jinja2Templates(
     env=jinja2.Environment(
@@ -34,25 +28,6 @@ templates = Jinja2Templates(
 )
 templates.env.filters["when"] = lambda ms: (iso(ms) or "")[:16].replace("T", " ") + " UTC"
 templates.env.filters["iso"] = iso
-
-
-@dataclass(frozen=True, slots=True)
-class Agent:
-    """The signed-in console user, and who they are to the services."""
-
-    user: User
-    csrf_token: str
-
-    @property
-    def actor(self) -> Actor:
-        role = Role.ADMIN if self.user.role is UserRole.ADMIN else Role.USER
-        return Actor(
-            ActorType.USER, self.user.id, self.user.org_id, name=self.user.display_name, role=role
-        )
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.role is UserRole.ADMIN
 
 
 class Redirect(Exception):
@@ -75,9 +50,8 @@ def services_of(request: Request) -> Services:
 
 
 async def current(request: Request) -> Agent | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    session: ConsoleSession | None = await services_of(request).console.session(token)
-    return Agent(session.user, session.csrf_token) if session else None
+    session = await services_of(request).console.session(request.cookies.get(SESSION_COOKIE))
+    return Agent.of(session) if session else None
 
 
 async def require_agent(request: Request, *, admin: bool = False) -> Agent:
@@ -121,6 +95,11 @@ def render(
     return response
 
 
+def see_other(path: str, **params: str) -> RedirectResponse:
+    """Where a write that worked sends the browser (303: the next request is a GET)."""
+    return RedirectResponse(f"{path}?{urlencode(params)}" if params else path, status_code=303)
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -142,7 +121,3 @@ def page(handler: Handler) -> Handler:
             )
 
     return run
-
-
-def new_login_csrf() -> str:
-    return secrets.token_urlsafe(24)

@@ -95,12 +95,13 @@
     function swap() {
       var current = document.getElementById('filter-value');
       var option = picker.selectedOptions[0];
-      var type = option ? option.dataset.type : '';
+      // The input the attribute's type has in the console (its row of the type table).
+      var editor = option ? option.dataset.editor : '';
       var allowed = option && option.dataset.allowed ? option.dataset.allowed.split('\n') : [];
       var next;
-      if (allowed.length || type === 'bool') {
+      if (allowed.length || editor === 'bool') {
         next = document.createElement('select');
-        (type === 'bool' ? ['true', 'false'] : allowed).forEach(function (value) {
+        (editor === 'bool' ? ['true', 'false'] : allowed).forEach(function (value) {
           var item = document.createElement('option');
           item.value = value;
           item.textContent = value;
@@ -110,8 +111,8 @@
       } else {
         next = document.createElement('input');
         next.value = current.tagName === 'INPUT' ? current.value : '';
-        if (type === 'num') next.inputMode = 'decimal';
-        if (type === 'at') next.placeholder = '2026-11-25T09:30:00Z';
+        if (editor === 'number') next.inputMode = 'decimal';
+        if (editor === 'datetime') next.placeholder = '2026-11-25T09:30:00Z';
       }
       next.id = 'filter-value';
       next.name = 'value';

@@ -1,0 +1,143 @@
+"""Admin page of the brands' chat settings: per brand a form for the team name,
+greeting, colours, allowed origins, whether chat is on and its availability. The
+rules are the domain's (``klatch.domain.brands``), the same as the REST API's;
+what the form does not show (opening hours, other colours) is kept as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from klatch.console.admin.forms import (
+    Refused,
+    admin_write,
+    lines,
+    messages,
+    noticed,
+    show_refused,
+    text,
+)
+from klatch.console.session import Agent
+from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.domain.brands import WEEKDAYS, rgb_hex, with_defaults
+from klatch.domain.models import Brand
+from klatch.errors import KlatchError
+
+AVAILABILITY_MODES = [
+    ("always", "Always online"),
+    ("hours", "Opening hours (UTC)"),
+    ("offline", "Offline"),
+]
+
+
+def _input_color(color: Any) -> str:
+    """A colour as <input type="color"> takes it: #rrggbb (alpha dropped)."""
+    return rgb_hex(color) or "#000000"
+
+
+def _kept_color(submitted: str, current: Any) -> str:
+    """The submitted colour, or the stored one when the input showed it unchanged
+    (a stored #abc or #rrggbbaa is not rewritten by saving other settings)."""
+    if isinstance(current, str) and _input_color(current) == submitted.lower():
+        return current
+    return submitted
+
+
+def _form_values(brand: Brand) -> dict[str, Any]:
+    settings = with_defaults(brand.settings)
+    return {
+        "team_name": settings.get("teamName") or "",
+        "greeting": settings.get("greeting") or "",
+        "primary_color": _input_color(settings["colors"].get("primary")),
+        "text_color": _input_color(settings["colors"].get("text")),
+        "allowed_origins": "\n".join(settings.get("allowedOrigins") or []),
+        "enabled": bool(settings.get("enabled", True)),
+        "mode": settings["availability"].get("mode", "always"),
+    }
+
+
+def _hours_text(brand: Brand) -> str:
+    hours = with_defaults(brand.settings)["availability"].get("hours")
+    if not isinstance(hours, dict):
+        return ""
+    return "; ".join(
+        f"{day.capitalize()} {hours[day][0]}-{hours[day][1]}"
+        for day in WEEKDAYS
+        if isinstance(hours.get(day), list) and len(hours[day]) == 2
+    )
+
+
+def _changes(submitted: dict[str, Any], brand: Brand) -> dict[str, Any]:
+    """The settings the form sets, over the brand's current ones."""
+    current = with_defaults(brand.settings)
+    colors = current["colors"]
+    return {
+        "teamName": submitted["team_name"],
+        "greeting": submitted["greeting"],
+        "colors": {
+            **colors,
+            "primary": _kept_color(submitted["primary_color"], colors.get("primary")),
+            "text": _kept_color(submitted["text_color"], colors.get("text")),
+        },
+        "allowedOrigins": lines(submitted["allowed_origins"]),
+        "enabled": submitted["enabled"],
+        # Opening hours and the off-hours display stay as they are.
+        "availability": {**current["availability"], "mode": submitted["mode"]},
+    }
+
+
+def _submitted(form: FormData) -> dict[str, Any]:
+    return {
+        "team_name": text(form, "team_name"),
+        "greeting": text(form, "greeting"),
+        "primary_color": text(form, "primary_color").strip(),
+        "text_color": text(form, "text_color").strip(),
+        "allowed_origins": text(form, "allowed_origins"),
+        "enabled": form.get("enabled") is not None,
+        "mode": text(form, "mode"),
+    }
+
+
+async def _page(
+    request: Request, agent: Agent, *, status: int = 200, refused: Refused | None = None
+) -> Response:
+    all_brands = await services_of(request).orgs.list_brands(agent.user.org_id)
+    all_brands.sort(key=lambda b: (not b.is_default, b.name))
+    values = {b.id: _form_values(b) for b in all_brands}
+    brand_errors, gone = show_refused(values, refused)
+    saved = noticed(request, "saved", all_brands) if status == 200 else None
+    context = {
+        "agent": agent,
+        "brands": all_brands,
+        "hours": {b.id: _hours_text(b) for b in all_brands},
+        "values": values,
+        "modes": AVAILABILITY_MODES,
+        "notice": f"Saved the chat settings of {saved.name}." if saved else None,
+        "errors": gone,
+        "brand_errors": brand_errors,
+    }
+    return render(request, "admin_brands.html", context, status_code=status)
+
+
+@page
+async def brands(request: Request) -> Response:
+    agent = await require_agent(request, admin=True)
+    return await _page(request, agent)
+
+
+@page
+async def save_brand(request: Request) -> Response:
+    agent, form = await admin_write(request)
+    brand_id = request.path_params["id"]
+    submitted = _submitted(form)
+    orgs = services_of(request).orgs
+    try:
+        brand = await orgs.brand_for(agent.user.org_id, brand_id)
+        await orgs.update_brand_settings(agent.user.org_id, brand.id, _changes(submitted, brand))
+    except KlatchError as exc:
+        refused = Refused(brand_id, submitted, messages(exc))
+        return await _page(request, agent, status=exc.status, refused=refused)
+    return see_other("/console/admin/brands", notice="saved", id=brand_id)

@@ -1,0 +1,68 @@
+"""Admin page of console users: every user of the org and a form to create one."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from klatch.console.admin.forms import admin_write, messages, noticed, role, text
+from klatch.console.session import Agent
+from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.domain.models import UserRole
+from klatch.errors import KlatchError
+
+USER_ROLES = [(UserRole.AGENT.value, "Agent"), (UserRole.ADMIN.value, "Admin")]
+
+
+async def _page(
+    request: Request,
+    agent: Agent,
+    *,
+    status: int = 200,
+    form_errors: list[str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    all_users = await services_of(request).orgs.list_users(agent.user.org_id)
+    created = noticed(request, "created", all_users) if status == 200 else None
+    context = {
+        "agent": agent,
+        "users": sorted(all_users, key=lambda u: u.email),
+        "roles": USER_ROLES,
+        "notice": (
+            f"Created the {created.role.value} {created.email}; they can log in now."
+            if created
+            else None
+        ),
+        "form_errors": form_errors or [],
+        "values": values or {"email": "", "display_name": "", "role": UserRole.AGENT.value},
+    }
+    return render(request, "admin_users.html", context, status_code=status)
+
+
+@page
+async def users(request: Request) -> Response:
+    agent = await require_agent(request, admin=True)
+    return await _page(request, agent)
+
+
+@page
+async def create_user(request: Request) -> Response:
+    agent, form = await admin_write(request)
+    values = {
+        "email": text(form, "email").strip(),
+        "display_name": text(form, "display_name").strip(),
+        "role": text(form, "role"),
+    }
+    try:
+        user = await services_of(request).orgs.create_user(
+            agent.user.org_id,
+            values["email"],
+            text(form, "password"),
+            role=role(UserRole, values["role"], "agent or admin"),
+            display_name=values["display_name"] or None,
+        )
+    except KlatchError as exc:
+        return await _page(
+            request, agent, status=exc.status, form_errors=messages(exc), values=values
+        )
+    return see_other("/console/admin/users", notice="created", id=user.id)

@@ -1,0 +1,243 @@
+"""One conversation for an agent: its messages and reply box, its custom
+attributes with an input per type, their history, and status. The live refresh
+asks for one part of the page (``?partial=messages`` …), and gets only what that
+part needs. Writes answer JSON to the page's script, a redirect to a plain form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from klatch.console.editors import editor_for, shown, value_from_form
+from klatch.console.session import Agent
+from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
+from klatch.domain.attributes import AttributeDef
+from klatch.domain.models import Event
+from klatch.errors import KlatchError, NotFound
+
+PARTS = {
+    "messages": "_messages.html",
+    "attributes": "_attributes.html",
+    "history": "_history.html",
+    "status": "_status.html",
+}
+
+
+def _not_found() -> PageError:
+    return PageError(404, "Not found", "There is no such conversation.")
+
+
+async def _definitions(request: Request, agent: Agent) -> list[AttributeDef]:
+    return await services_of(request).attributes.list(agent.user.org_id, "conversation")
+
+
+# ------------------------------------------------------------------ the page
+
+
+async def _actor_names(request: Request, agent: Agent) -> dict[str, str]:
+    """Who an event's actor is, by ``type:id``: the org's users and API keys."""
+    services = services_of(request)
+    org_id = agent.user.org_id
+    names = {f"user:{u.id}": u.display_name for u in await services.orgs.list_users(org_id)}
+    for key in await services.orgs.list_keys(org_id):
+        names[f"api_key:{key.id}"] = f"API key “{key.name}”"
+    return names
+
+
+def _custom_changes(event: Event) -> dict[str, Any]:
+    """An event's attribute changes, name -> {before, after}; a creation sets its values."""
+    if event.type == "conversation.created":
+        created = (event.payload.get("conversation") or {}).get("custom", {})
+        return {name: {"before": None, "after": value} for name, value in created.items()}
+    changes: dict[str, Any] = (event.payload.get("changes") or {}).get("custom") or {}
+    return changes
+
+
+async def _history(
+    request: Request, agent: Agent, conversation_id: str, definitions: list[AttributeDef]
+) -> list[dict[str, Any]]:
+    """The conversation's attribute changes, newest first, with who made them."""
+    names = await _actor_names(request, agent)
+    labels = {d.name: d.display_name for d in definitions}
+    changes = []
+    for event in await services_of(request).conversations.history(agent.actor, conversation_id):
+        who = (
+            "Customer (chat)"
+            if event.actor_type == "customer"
+            else names.get(f"{event.actor_type}:{event.actor_id}") or event.actor_type
+        )
+        for name, change in _custom_changes(event).items():
+            changes.append(
+                {
+                    "when": event.created_at,
+                    "who": who,
+                    "attribute": labels.get(name, name),
+                    "before": shown(change.get("before")),
+                    "after": shown(change.get("after")),
+                }
+            )
+    changes.reverse()
+    return changes
+
+
+async def _context(
+    request: Request,
+    agent: Agent,
+    conversation_id: str,
+    *,
+    part: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the conversation page shows, or only what one of its PARTS needs (the
+    live refreshes ask for a part, and should not pay for the whole page)."""
+    services = services_of(request)
+    whole = part is None
+    context: dict[str, Any] = {"agent": agent, "errors": errors or {}}
+    try:
+        if whole or part == "messages":
+            conv, messages = await services.messages.list(
+                agent.actor, conversation_id, page_size=500
+            )
+            context["messages"] = messages.items
+        else:
+            conv = await services.conversations.get(agent.actor, conversation_id)
+    except NotFound:
+        raise _not_found() from None
+    context["conv"] = conv
+    if whole:
+        context["customer"] = await services.customers.get(agent.actor, conv.customer_id)
+    if whole or part in ("attributes", "history"):
+        definitions = await _definitions(request, agent)
+        editors = {d.name: editor_for(d) for d in definitions}
+        context["definitions"] = definitions
+        context["editors"] = editors
+        context["values"] = {d.name: shown(conv.custom.get(d.name)) for d in definitions}
+        # Date-times are stored as UTC ISO 8601; a datetime-local input takes their
+        # first 16 characters.
+        context["datetime_values"] = {
+            d.name: str(conv.custom.get(d.name) or "")[:16]
+            for d in definitions
+            if editors[d.name] == "datetime"
+        }
+        if whole or part == "history":
+            context["history"] = await _history(request, agent, conversation_id, definitions)
+    return context
+
+
+@page
+async def conversation(request: Request) -> Response:
+    agent = await require_agent(request)
+    part = request.query_params.get("partial")
+    part = part if part in PARTS else None
+    context = await _context(request, agent, request.path_params["id"], part=part)
+    return render(request, PARTS[part] if part else "conversation.html", context)
+
+
+# ------------------------------------------------------------------ writes
+
+
+async def _write(request: Request) -> tuple[Agent, str, FormData]:
+    """The signed-in agent, the conversation id and the form, CSRF-checked."""
+    agent = await require_agent(request)
+    form = await request.form()
+    await check_csrf(request, agent, form)
+    return agent, request.path_params["id"], form
+
+
+def _wants_json(request: Request) -> bool:
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+def _done(conversation_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
+
+
+def _attribute_errors(exc: KlatchError) -> dict[str, str]:
+    """The refusal's message per attribute ("" for the whole write)."""
+    errors = {detail.attribute or "": detail.message for detail in exc.details or []}
+    return errors or {"": exc.detail}
+
+
+@page
+async def set_attributes(request: Request) -> Response:
+    agent, conversation_id, form = await _write(request)
+    definitions = {d.name: d for d in await _definitions(request, agent)}
+    values: dict[str, Any] = {}
+    for key, raw in form.multi_items():
+        if key.startswith("custom.") and isinstance(raw, str):
+            name = key.removeprefix("custom.")
+            definition = definitions.get(name)
+            values[name] = value_from_form(definition, raw) if definition else raw
+    try:
+        conv = await services_of(request).conversations.check_update(
+            agent.actor, conversation_id, {"custom": values}
+        )
+    except NotFound:
+        raise _not_found() from None
+    except KlatchError as exc:
+        errors = _attribute_errors(exc)
+        if _wants_json(request):
+            return JSONResponse(
+                {"errors": [{"attribute": k, "message": v} for k, v in errors.items()]},
+                status_code=exc.status,
+            )
+        context = await _context(request, agent, conversation_id, errors=errors)
+        return render(request, "conversation.html", context, status_code=exc.status)
+    if _wants_json(request):
+        return JSONResponse({"conversationId": conv.id, "custom": conv.custom})
+    return _done(conversation_id)
+
+
+@page
+async def reply(request: Request) -> Response:
+    agent, conversation_id, form = await _write(request)
+    try:
+        await services_of(request).messages.check_send(
+            agent.actor, conversation_id, form.get("body")
+        )
+    except NotFound:
+        raise _not_found() from None
+    except KlatchError as exc:
+        if _wants_json(request):
+            return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
+        raise PageError(exc.status, "Not sent", exc.detail) from None
+    if _wants_json(request):
+        return JSONResponse({"sent": True})
+    return _done(conversation_id)
+
+
+@page
+async def set_status(request: Request) -> Response:
+    agent, conversation_id, form = await _write(request)
+    conversations = services_of(request).conversations
+    try:
+        if form.get("status") == "done":
+            await conversations.check_end(agent.actor, conversation_id)
+        else:
+            await conversations.check_update(agent.actor, conversation_id, {"status": "open"})
+    except NotFound:
+        raise _not_found() from None
+    except KlatchError as exc:
+        raise PageError(exc.status, "Not changed", exc.detail) from None
+    return _done(conversation_id)
+
+
+@page
+async def typing(request: Request) -> Response:
+    agent = await require_agent(request)
+    await check_csrf(request, agent)
+    try:
+        body = await request.json()
+        await services_of(request).messages.check_typing(
+            agent.actor,
+            request.path_params["id"],
+            body.get("typing") if isinstance(body, dict) else None,
+        )
+    except NotFound:
+        return JSONResponse({"errors": [{"message": "No such conversation"}]}, status_code=404)
+    except (KlatchError, ValueError) as exc:
+        return JSONResponse({"errors": [{"message": str(exc)}]}, status_code=400)
+    return Response(status_code=204)

@@ -1,0 +1,63 @@
+"""How the console shows and reads an attribute's value. The input for each type is
+the ``editor`` of its row in the domain's type table; here each kind of input says
+how its text is read back, so a new type with a known kind of input needs nothing
+new in the console."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from klatch.domain.attributes import TYPE_SPECS, AttributeDef
+
+
+def editor_for(definition: AttributeDef) -> str:
+    """Which input fits the attribute: a menu of its allowed values, else its type's."""
+    return "select" if definition.allowed else TYPE_SPECS[definition.type].editor
+
+
+def shown(value: Any) -> str:
+    """A stored value as an input shows it."""
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _number(text: str, raw: str) -> Any:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text else number
+
+
+def _datetime(text: str, raw: str) -> str:
+    # The console's date-time inputs are in UTC and give no seconds.
+    return text + ":00Z" if len(text) == 16 and "T" in text else text
+
+
+# Per kind of input: (stripped text, text as typed) -> the value to send. Other
+# inputs send the stripped text.
+_READERS: dict[str, Callable[[str, str], Any]] = {
+    "number": _number,
+    "bool": lambda text, raw: {"true": True, "false": False}.get(text, text),
+    "datetime": _datetime,
+    "textarea": lambda text, raw: raw,  # long text keeps its spacing
+}
+
+
+def value_from_form(definition: AttributeDef, raw: str) -> Any:
+    """The form's text as the typed value the API expects; empty clears the value.
+    What cannot be read as the type goes to the server as it is, so its validation
+    explains the problem."""
+    text = raw.strip()
+    if text == "":
+        return None
+    read = _READERS.get(TYPE_SPECS[definition.type].editor)
+    return read(text, raw) if read else text

@@ -1,0 +1,110 @@
+"""The inbox: the org's conversations, newest activity first, filtered by status
+or by one custom attribute's value, a page at a time. Its rows are also served
+alone (``?partial=rows``) for the live refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from klatch.console.editors import editor_for
+from klatch.console.session import Agent
+from klatch.console.web import page, render, require_agent, services_of
+from klatch.domain.events import iso
+from klatch.domain.models import Conversation, Customer
+from klatch.errors import KlatchError, NotFound
+
+PAGE_SIZE = 25
+
+
+@page
+async def home(request: Request) -> Response:
+    return RedirectResponse("/console/inbox", status_code=303)
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    status: str | None
+    attribute: str | None
+    value: str
+    page: int
+
+    @classmethod
+    def of(cls, q: QueryParams) -> _Filters:
+        try:
+            page_number = max(1, int(q.get("page", "1")))
+        except ValueError:
+            page_number = 1
+        return cls(
+            q.get("status") or None, q.get("attribute") or None, q.get("value", ""), page_number
+        )
+
+    def url(self, page_number: int) -> str:
+        """This list's address at another page."""
+        params: dict[str, Any] = {
+            k: v for k, v in (("status", self.status), ("attribute", self.attribute)) if v
+        }
+        if self.attribute:
+            params["value"] = self.value
+        return "?" + urlencode({**params, "page": page_number})
+
+
+async def _customers(
+    request: Request, agent: Agent, conversations: list[Conversation]
+) -> dict[str, Customer]:
+    """The customer of each conversation; one that is gone is left out (shown as Unknown)."""
+    customers: dict[str, Customer] = {}
+    for conv in conversations:
+        if conv.customer_id not in customers:
+            try:
+                customers[conv.customer_id] = await services_of(request).customers.get(
+                    agent.actor, conv.customer_id
+                )
+            except NotFound:
+                pass
+    return customers
+
+
+@page
+async def inbox(request: Request) -> Response:
+    agent = await require_agent(request)
+    services = services_of(request)
+    f = _Filters.of(request.query_params)
+    definitions = await services.attributes.list(agent.user.org_id, "conversation")
+    error = None
+    conversations: list[Conversation] = []
+    has_next = False
+    try:
+        result = await services.conversations.list(
+            agent.actor,
+            page=f.page,
+            page_size=PAGE_SIZE,
+            status=f.status,
+            custom_filters={f.attribute: f.value} if f.attribute else None,
+        )
+        conversations, has_next = list(result.items), result.has_next
+    except KlatchError as exc:
+        error = exc.detail
+    context = {
+        "agent": agent,
+        "conversations": conversations,
+        "customers": await _customers(request, agent, conversations),
+        "definitions": definitions,
+        "editors": {d.name: editor_for(d) for d in definitions},
+        "status": f.status or "",
+        "attribute": f.attribute or "",
+        "value": f.value,
+        "page": f.page,
+        "has_next": has_next,
+        "prev_url": f.url(f.page - 1),
+        "next_url": f.url(f.page + 1),
+        "error": error,
+        "iso": iso,
+    }
+    name = "_inbox_rows.html" if request.query_params.get("partial") == "rows" else "inbox.html"
+    return render(request, name, context, status_code=400 if error else 200)
