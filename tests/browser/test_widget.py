@@ -10,6 +10,7 @@ through the REST API with the admin key."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,15 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from playwright.async_api import Browser, BrowserContext, FrameLocator, Locator, Page, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    FrameLocator,
+    Locator,
+    Page,
+    Route,
+    expect,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from support import KlatchProcess, PageServer, cli, eventually, prepare
@@ -904,6 +913,50 @@ async def test_errors_are_errors_with_stable_codes_and_change_nothing(
         assert custom(agent, theirs) == {}
         assert messages(agent, mine) == [("in", "Hello")]
         assert sorted(c["id"] for c in conversations(agent)) == sorted([mine, theirs])
+
+
+async def test_a_thread_whose_messages_cannot_load_calls_back_with_the_error(
+    shop: Shop, served: Served
+) -> None:
+    widget = await shop.open()
+    page = widget.page
+    await widget.started()
+    first = (await ok(widget, "createConversation", {"message": "First question"}))[
+        "conversationId"
+    ]
+    await ok(widget, "close")
+
+    # A proxy in front of the server fails every message list (a page that is not
+    # Klatch's JSON: http_502); everything else goes through.
+    message_lists = re.compile(r"/c/v1/conversations/[^/]+/messages\?")
+
+    async def bad_gateway(route: Route) -> None:
+        await route.fulfill(status=502, content_type="text/html", body="<h1>Bad Gateway</h1>")
+
+    await page.route(message_lists, bad_gateway)
+    # The conversation exists (getConversation succeeds); its messages do not come.
+    refused = await fails(widget, "openConversationById", {"conversationId": first})
+    assert (refused["code"], refused["status"]) == ("http_502", 502)
+    with served.rest() as agent:
+        # Created on the server, then its thread cannot load: the callback says so.
+        unloaded = await fails(widget, "createConversation", {"message": "Second question"})
+        assert (unloaded["code"], unloaded["status"]) == ("http_502", 502)
+        assert len(conversations(agent)) == 2
+    await ok(widget, "open")
+    alert = widget.frame.get_by_role("alert")
+    await expect(alert).to_contain_text("Could not load this conversation")
+
+    # The server cannot be reached at all: network_error, no status.
+    await page.unroute(message_lists, bad_gateway)
+    await page.route(message_lists, lambda route: route.abort("connectionrefused"))
+    unreachable = await fails(widget, "openConversationById", {"conversationId": first})
+    assert (unreachable["code"], unreachable["status"]) == ("network_error", None)
+
+    # Once the messages load again, the same call opens the thread.
+    await page.unroute(message_lists)
+    assert await ok(widget, "openConversationById", {"conversationId": first}) is None
+    await expect(widget.messages("in", "First question")).to_be_visible()
+    await expect(alert).to_be_hidden()  # empty, so not shown
 
 
 # ------------------------------------------------------------------ login and logout

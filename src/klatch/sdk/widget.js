@@ -496,7 +496,7 @@
       ui.list.appendChild(el(doc, 'li', {}, [el(doc, 'button', {
         className: 'conv klatch-conv', type: 'button', 'aria-label': label,
         'data-conversation-id': c.conversationId,
-        onclick: function () { showThread(c.conversationId); }
+        onclick: function () { showThread(c.conversationId).catch(alertShown); }
       }, [
         el(doc, 'span', { className: 'preview', text: c.preview || c.title || 'Conversation' }),
         el(doc, 'span', { className: 'time', text: formatTime(c.lastMessageAt || c.createdAt) }),
@@ -548,8 +548,16 @@
       renderChrome();
       markShownRead();
       focusInside();
+    }, function (error) {
+      if (ui && state.conversationId === conversationId) {
+        ui.alert.textContent = 'Could not load this conversation: ' + error.message;
+      }
+      throw error;  // for the caller's callback
     });
   }
+
+  // What a showThread() from the UI does on failure: its alert already says why.
+  function alertShown() {}
 
   function allMessages(conversationId, page, collected) {
     return promised('getMessages', { conversationId: conversationId, page: page, pageSize: 100 })
@@ -608,7 +616,8 @@
         state.conversationId = conversation.conversationId;
         state.draft = null;
         saveUiState();
-        return showThread(conversation.conversationId);
+        // Sent, whether or not the thread loads: the composer empties either way.
+        return showThread(conversation.conversationId).catch(alertShown);
       })
       : promised('sendMessage', { conversationId: state.conversationId, body: text })
         .then(function (message) { appendMessage(message); });
@@ -686,7 +695,7 @@
     },
     onLogin: function () {
       if (state.view === 'list') refreshList(); else if (state.conversationId) {
-        showThread(state.conversationId);
+        showThread(state.conversationId).catch(alertShown);
       }
     },
     onLogout: function () {
@@ -909,23 +918,26 @@
         openPanel().then(function () { answer(callback, null); });
         return;
       }
+      // Created, then shown: a thread that cannot load is an error for the callback too.
       promised('createConversation', {
         message: options.message, customAttributes: options.customAttributes
       }).then(function (conversation) {
-        return showThread(conversation.conversationId).then(function () {
-          return openPanel();
-        }).then(function () { answer(callback, conversation); });
-      }, function (error) { answer(callback, null, error); });
+        return showThread(conversation.conversationId)
+          .then(function () { return openPanel(); })
+          .then(function () { return conversation; });
+      }).then(function (conversation) { answer(callback, conversation); },
+        function (error) { answer(callback, null, error); });
     },
 
     openConversationById: function (options, callback) {
       if (!guard('openConversationById', callback) ||
           !needConversationId('openConversationById', options, callback)) return;
-      promised('getConversation', { conversationId: options.conversationId })
-        .then(function () {
-          return showThread(options.conversationId).then(function () { return openPanel(); })
-            .then(function () { answer(callback, null); });
-        }, function (error) { answer(callback, null, error); });
+      var id = options.conversationId;
+      promised('getConversation', { conversationId: id })
+        .then(function () { return showThread(id); })
+        .then(function () { return openPanel(); })
+        .then(function () { answer(callback, null); },
+          function (error) { answer(callback, null, error); });
     },
 
     getOpenConversations: function (callback) {
