@@ -100,6 +100,9 @@ async def test_the_headless_flow_end_to_end(
     assert initialised["settings"]["brandId"] == keys["brandId"]
     availability = await page.evaluate("KustomerCore.isChatAvailable()")
     assert availability == {"availability": "online"}
+    # What widget.js shares with core.js is no part of the API a page sees.
+    assert "_internal" not in await page.evaluate("Object.keys(KustomerCore)")
+    assert await page.evaluate("Object.isFrozen(KustomerCore._internal)") is True
     await listen(
         page,
         "onConversationCreate",

@@ -101,12 +101,19 @@
   };
   var listeners = {};
 
-  function emit(event, payload) {
-    (listeners[event] || []).slice().forEach(function (fn) {
+  // Calls each listener of `event` in `table` (an object of arrays, as `listeners`);
+  // one that throws is reported and the others still run. widget.js calls it on its
+  // own table (see _internal below).
+  function notify(table, event, payload) {
+    (table[event] || []).slice().forEach(function (fn) {
       try { fn(payload, undefined); } catch (thrown) {
         console.error('[Klatch] a listener for ' + event + ' threw:', thrown);
       }
     });
+  }
+
+  function emit(event, payload) {
+    notify(listeners, event, payload);
   }
 
   function request(method, path, body) {
@@ -630,6 +637,23 @@
           'KustomerCore.' + name + ' is not supported by Klatch'));
       };
     });
+
+  // widget.js is built on this core and uses these helpers instead of copying them.
+  // They are not an API: one non-enumerable, frozen property (Object.keys, for...in
+  // and JSON do not show it; klatch.d.ts does not declare it), free to change with
+  // widget.js, which is always served beside this file and loads it from there.
+  // (widget.js keeps its own copies of only what it must answer before this file
+  // has arrived: start's argument errors, not_initialized, addListener/removeListener.)
+  Object.defineProperty(Core, '_internal', {
+    value: Object.freeze({
+      isObject: isObject,
+      notify: notify,
+      call: call,
+      needId: needId,
+      useLabel: Core._klatch.useLabel,
+      ready: function () { return state.ready; }
+    })
+  });
 
   window.KustomerCore = Core;
   if (!apiKey) {

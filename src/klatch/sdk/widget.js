@@ -44,26 +44,29 @@
     return sdkError('invalid_arguments', 'Kustomer.' + method + ': ' + message);
   }
 
-  function answer(callback, response, error) {
+  // Calls the page's callback with `args`; one that throws must not break the widget.
+  // Without a callback, a `warning` (not null) goes to the console. The widget has
+  // this of its own, not core's, because it answers before core.js has arrived:
+  // start, stop, and calls refused as not_initialized or not_supported.
+  function callBack(callback, args, warning) {
     if (typeof callback !== 'function') {
-      if (error) console.warn('[Klatch] ' + error.message);
+      if (warning !== null) console.warn('[Klatch] ' + warning);
       return;
     }
-    try {
-      if (error) callback(null, error); else callback(response, undefined);
-    } catch (thrown) {
+    try { callback.apply(undefined, args); } catch (thrown) {
       console.error('[Klatch] a callback threw:', thrown);
     }
   }
 
-  function isObject(value) {
-    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  // callback(response, undefined) or callback(null, error): every method but start.
+  function answer(callback, response, error) {
+    callBack(callback, error ? [null, error] : [response, undefined], error ? error.message : null);
   }
 
   function readUiState() {
     try {
       var saved = JSON.parse(window.localStorage.getItem(uiStateKey) || 'null');
-      return isObject(saved) ? saved : {};
+      return shared().isObject(saved) ? saved : {};
     } catch (e) { return {}; }
   }
 
@@ -83,6 +86,10 @@
   }
 
   function core() { return window.KustomerCore; }
+
+  // core.js's helpers (KustomerCore._internal, not an API: see the end of core.js),
+  // for what runs once core.js has arrived, that is from start's callback on.
+  function shared() { return core()._internal; }
 
   // ------------------------------------------------------------------ core.js
 
@@ -138,11 +145,7 @@
   var ui = null;
 
   function emit(event, payload) {
-    (listeners[event] || []).slice().forEach(function (fn) {
-      try { fn(payload, undefined); } catch (thrown) {
-        console.error('[Klatch] a listener for ' + event + ' threw:', thrown);
-      }
-    });
+    shared().notify(listeners, event, payload);
   }
 
   function guard(method, callback) {
@@ -155,8 +158,7 @@
   }
 
   function settings() {
-    var c = core();
-    return (c && c._klatch && c._klatch.session().ready && c.getChatSettings()) || {};
+    return (shared().ready() && core().getChatSettings()) || {};
   }
 
   function locale() {
@@ -609,7 +611,8 @@
     var draft = state.conversationId === null;
     var sent = draft
       ? promised('createConversation', {
-        message: text, customAttributes: isObject(state.draft) && Object.keys(state.draft).length
+        message: text,
+        customAttributes: shared().isObject(state.draft) && Object.keys(state.draft).length
           ? state.draft : undefined
       }).then(function (conversation) {
         if (ui !== shown) return undefined;
@@ -722,8 +725,9 @@
 
   // ------------------------------------------------------------------ the API
 
+  // Runs before core.js has arrived, so it cannot use core's isObject.
   function checkStartOptions(options) {
-    if (!isObject(options)) return 'options must be an object';
+    if (typeof options !== 'object' || Array.isArray(options)) return 'options must be an object';
     Object.keys(options).forEach(function (name) {
       if (START_OPTIONS.indexOf(name) < 0) {
         console.warn('[Klatch] Kustomer.start: unknown option "' + name + '" ignored');
@@ -743,25 +747,12 @@
     return null;
   }
 
+  // As Kustomer's: start calls back with no arguments once started.
   function startCallback(callback) {
     return function (error) {
-      if (typeof callback !== 'function') {
-        if (error) console.warn('[Klatch] Kustomer.start failed: ' + error.message);
-        return;
-      }
-      try { if (error) callback(null, error); else callback(); } catch (thrown) {
-        console.error('[Klatch] a callback threw:', thrown);
-      }
+      callBack(callback, error ? [null, error] : [],
+        error ? 'Kustomer.start failed: ' + error.message : null);
     };
-  }
-
-  function needConversationId(method, options, callback) {
-    if (!isObject(options) || typeof options.conversationId !== 'string' ||
-        !options.conversationId) {
-      answer(callback, null, invalid(method, 'options.conversationId must be a non-empty string'));
-      return false;
-    }
-    return true;
   }
 
   var Kustomer = {
@@ -780,7 +771,7 @@
       if (!state.starting) {
         state.options = Object.assign({}, options);
         state.starting = Promise.all([loadCore(), bodyReady()]).then(function () {
-          core()._klatch.useLabel('Kustomer');
+          shared().useLabel('Kustomer');
           var init = {};
           ['brandId', 'assistantId', 'scheduleId', 'lang'].forEach(function (name) {
             if (options[name] !== undefined) init[name] = options[name];
@@ -892,7 +883,7 @@
       if (typeof options === 'function') { callback = options; options = {}; }
       if (!guard('createConversation', callback)) return;
       if (options === undefined || options === null) options = {};
-      if (!isObject(options)) {
+      if (!shared().isObject(options)) {
         answer(callback, null, invalid('createConversation', 'options must be an object'));
         return;
       }
@@ -902,7 +893,8 @@
           'options.message must be non-empty text'));
         return;
       }
-      if (options.customAttributes !== undefined && !isObject(options.customAttributes)) {
+      if (options.customAttributes !== undefined &&
+          !shared().isObject(options.customAttributes)) {
         answer(callback, null, invalid('createConversation',
           'options.customAttributes must be an object of attribute names and values'));
         return;
@@ -919,25 +911,24 @@
         return;
       }
       // Created, then shown: a thread that cannot load is an error for the callback too.
-      promised('createConversation', {
+      shared().call('createConversation', callback, promised('createConversation', {
         message: options.message, customAttributes: options.customAttributes
       }).then(function (conversation) {
         return showThread(conversation.conversationId)
           .then(function () { return openPanel(); })
           .then(function () { return conversation; });
-      }).then(function (conversation) { answer(callback, conversation); },
-        function (error) { answer(callback, null, error); });
+      }));
     },
 
     openConversationById: function (options, callback) {
       if (!guard('openConversationById', callback) ||
-          !needConversationId('openConversationById', options, callback)) return;
+          !shared().needId('openConversationById', options, callback)) return;
       var id = options.conversationId;
-      promised('getConversation', { conversationId: id })
-        .then(function () { return showThread(id); })
-        .then(function () { return openPanel(); })
-        .then(function () { answer(callback, null); },
-          function (error) { answer(callback, null, error); });
+      shared().call('openConversationById', callback,
+        promised('getConversation', { conversationId: id })
+          .then(function () { return showThread(id); })
+          .then(function () { return openPanel(); })
+          .then(function () { return null; }));
     },
 
     getOpenConversations: function (callback) {
@@ -946,9 +937,10 @@
         console.warn('[Klatch] Kustomer.getOpenConversations(callback): a callback is required');
         return;
       }
-      promised('getConversations', { pageSize: 100 }).then(function (result) {
-        answer(callback, result.conversations.filter(function (c) { return !c.ended; }));
-      }, function (error) { answer(callback, null, error); });
+      shared().call('getOpenConversations', callback,
+        promised('getConversations', { pageSize: 100 }), function (result) {
+          return result.conversations.filter(function (c) { return !c.ended; });
+        });
     },
 
     getUnreadCount: function () {
