@@ -20,6 +20,7 @@ import pytest
 
 from klatch.app import create_app
 from klatch.config import Settings
+from klatch.runtime import running
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from support import POSTGRES_URL, Chat, Rest, make_settings, need_service, start_chat
@@ -44,7 +45,7 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
-    async with Services(settings) as started:
+    async with running(settings) as started:
         yield started
 
 

@@ -324,10 +324,10 @@ def test_keys_and_users(cli: Cli) -> None:
     async def check() -> None:
         from klatch.config import load_settings
         from klatch.errors import Unauthorized
-        from klatch.services import Services
+        from klatch.runtime import running
 
         settings = load_settings(data_dir=cli.data_dir, database_url=cli.database_url)
-        async with Services(settings) as services:
+        async with running(settings) as services:
             user = await services.orgs.authenticate_user("agent@example.com", "s3cret-pass")
             assert user.id == agent["id"]
             with pytest.raises(Unauthorized):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,7 +23,10 @@ from klatch.http.requests import bearer, services_of
 from klatch.http.rest import build_rest_app
 from klatch.http.sdk import demo_routes, sdk_mount
 from klatch.logs import install_redaction
+from klatch.runtime import running
 from klatch.services import Services
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
 async def client_origin_check(connection: HTTPConnection, origin: str) -> bool:
@@ -40,19 +43,23 @@ async def client_origin_check(connection: HTTPConnection, origin: str) -> bool:
     return origin_allowed(brand.settings, origin)
 
 
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    install_redaction()  # uvicorn's loggers exist by now
-    services: Services = app.state.services
-    await services.start()
-    try:
-        yield
-    finally:
-        await services.stop()
+def _lifespan(settings: Settings, given: Services | None) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_redaction()  # uvicorn's loggers exist by now
+        if given is not None:
+            yield  # the caller started them and stops them
+            return
+        async with running(settings) as services:
+            app.state.services = services
+            yield
+
+    return lifespan
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
-    """Build the app for ``settings``. Storage and bus open in the lifespan.
+    """Build the app for ``settings``. The runtime (storage, bus, hub) opens in the
+    lifespan, unless ``services`` already running are given (tests).
 
     The chat client API is routed first, straight to lean Starlette endpoints;
     everything else falls through to the REST app (FastAPI, which also serves
@@ -79,9 +86,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, services),
     )
-    app.state.services = services or Services(settings)
+    if services is not None:
+        app.state.services = services
     app.state.limits = Limits.from_settings(settings)
     rest.state = app.state
     return app

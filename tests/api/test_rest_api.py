@@ -20,6 +20,7 @@ import pytest
 from klatch.app import create_app
 from klatch.config import Settings
 from klatch.domain.models import Role
+from klatch.runtime import running
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from support import Chat, Rest, error_codes, make_settings, start_chat
@@ -531,7 +532,7 @@ async def test_definitions_changed_by_another_process_apply_at_once(
     assert (await chat.describe(conv_id, {"orderNumberStr": "A1"})).status_code == 200
     assert error_codes(await chat.describe(conv_id, {"secretStr": "x"})) == ["attribute_read_only"]
 
-    async with Services(settings) as elsewhere:
+    async with running(settings) as elsewhere:
         await elsewhere.attributes.define(setup.org.id, "conversation", "lateNum")
         await elsewhere.attributes.update(
             setup.org.id, "conversation", "secretStr", sdk_writable=True
@@ -562,7 +563,7 @@ async def test_filter_by_an_attribute_defined_by_another_process(
     assert len(listed.json()["data"]) == 1  # definitions now cached
 
     # Another replica defines an attribute and tags a conversation with it.
-    async with Services(settings) as elsewhere:
+    async with running(settings) as elsewhere:
         await elsewhere.attributes.define(setup.org.id, "conversation", "teamStr")
         transport = httpx.ASGITransport(app=create_app(settings, elsewhere))
         async with httpx.AsyncClient(transport=transport, base_url="http://replica") as http:
@@ -919,7 +920,7 @@ async def test_rest_rate_limit_headers_count_down_then_429(
 ) -> None:
     limit = 3
     settings = make_settings(tmp_path, database_url, rate_limit_rest=limit)
-    async with Services(settings) as services:
+    async with running(settings) as services:
         setup = await services.orgs.create_org(f"Limited {uuid.uuid4().hex[:12]}")
         app = create_app(settings, services)
         transport = httpx.ASGITransport(app=app)

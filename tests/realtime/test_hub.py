@@ -11,6 +11,7 @@ import pytest
 
 from klatch.config import Settings
 from klatch.realtime.hub import Connection, Resync
+from klatch.runtime import running
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from support import Chat, Rest, start_chat
@@ -90,7 +91,7 @@ async def test_resume_from_an_unknown_id_asks_for_a_resync(
 async def test_a_slow_reader_is_told_to_resync_and_memory_stays_bounded(
     settings: Settings, setup: Setup, defined: None, http: Any
 ) -> None:
-    async with Services(settings.model_copy(update={"ws_queue_size": 10})) as small:
+    async with running(settings.model_copy(update={"ws_queue_size": 10})) as small:
         conn, _ = await small.hub.connect(setup.org.id, None, None)
         chat = await start_chat(http, setup.tracking_key.secret)
         conv = await chat.create_conversation()
@@ -110,7 +111,7 @@ async def test_writes_from_another_process_reach_sockets_without_a_bus(
     """Two Services on one database and no shared bus, like two replicas while Redis
     is down: the hub's poll of the event log still delivers, in order."""
     fast_poll = settings.model_copy(update={"realtime_poll_seconds": 0.1})
-    async with Services(fast_poll) as here, Services(settings) as elsewhere:
+    async with running(fast_poll) as here, running(settings) as elsewhere:
         conn, _ = await here.hub.connect(setup.org.id, None, None)
         customer = await elsewhere.customers.check_create(_agent(setup), {"name": "Ada"})
         await elsewhere.conversations.check_create(

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from klatch.config import Settings, load_settings
 from klatch.errors import KlatchError
+from klatch.runtime import running
 from klatch.services import Services
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
     """``work`` against services started for ``settings``, stopped afterwards."""
 
     async def main() -> T:
-        async with Services(settings) as services:
+        async with running(settings) as services:
             return await work(services)
 
     try:

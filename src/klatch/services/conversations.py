@@ -77,18 +77,18 @@ class ConversationService:
         _check_status(status, required=False)
         custom_equals = await self._custom_filters(actor.org_id, custom_filters or {})
 
-        async def work(tx: Tx) -> list[Conversation]:
-            return await store.list_conversations(
+        rows = await self.ctx.db.read(
+            lambda tx: _list(
                 tx,
-                actor.org_id,
-                limit=page_size + 1,
-                offset=(page - 1) * page_size,
+                actor,
+                page,
+                page_size,
                 customer_id=customer_id,
                 status=status,
                 custom_equals=custom_equals,
             )
-
-        return _page(await self.ctx.db.read(work), page, page_size)
+        )
+        return _page(rows, page, page_size)
 
     async def list_for_customer(
         self, actor: Actor, customer_id: str, *, page: int = 1, page_size: int = 100
@@ -98,13 +98,7 @@ class ConversationService:
         async def work(tx: Tx) -> builtins.list[Conversation] | None:
             if await customer_store.get_customer(tx, actor.org_id, customer_id) is None:
                 return None
-            return await store.list_conversations(
-                tx,
-                actor.org_id,
-                limit=page_size + 1,
-                offset=(page - 1) * page_size,
-                customer_id=customer_id,
-            )
+            return await _list(tx, actor, page, page_size, customer_id=customer_id)
 
         rows = await self.ctx.db.read(work)
         if rows is None or (actor.customer_id is not None and actor.customer_id != customer_id):
@@ -458,6 +452,15 @@ def _filter(defs: Definitions, name: str, raw: str) -> tuple[str, Any]:
 def _check_status(status: Any, *, required: bool = True) -> None:
     if (required or status is not None) and status not in STATUSES:
         raise InvalidArguments(f"status must be one of {', '.join(STATUSES)}", pointer="/status")
+
+
+async def _list(
+    tx: Tx, actor: Actor, page: int, page_size: int, **filters: Any
+) -> list[Conversation]:
+    """One page of the org's conversations, and one more row to tell if a next exists."""
+    return await store.list_conversations(
+        tx, actor.org_id, limit=page_size + 1, offset=(page - 1) * page_size, **filters
+    )
 
 
 def _page(rows: list[Any], page: int, page_size: int) -> Page:
