@@ -163,10 +163,12 @@ class _PageReader(HTMLParser):
         if tag == "form":
             self._form = Form(a.get("action", ""), a.get("method", "get").lower())
             self.forms.append(self._form)
-            return
-        form, name = self._form, a.get("name")
-        if form is None:
-            return
+        elif self._form is not None:
+            self._field(self._form, tag, a)
+
+    def _field(self, form: Form, tag: str, a: dict[str, str]) -> None:
+        """What a browser would submit for this element of the form, untouched."""
+        name = a.get("name")
         if tag == "input" and name:
             kind = a.get("type", "text")
             if kind in ("checkbox", "radio"):
