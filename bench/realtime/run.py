@@ -541,6 +541,23 @@ def agent_receiver_worker(pipe: Pipe, url: str, admin_key: str) -> None:
     asyncio.run(_receive_events(pipe, url, admin_key))
 
 
+async def _record_frames(ws: Any, arrivals: dict[str, list[float]], stats: Counter[str]) -> None:
+    """Note when each described value arrives, and count every frame by kind."""
+    async for raw in ws:
+        now = time.monotonic()
+        frame = json.loads(raw)
+        op = frame.get("op")
+        if op != "event":
+            stats[f"frame {op}"] += 1
+            continue
+        stats[f"event {frame.get('type')}"] += 1
+        if frame.get("type") == "conversation.updated":
+            value = event_value(frame.get("data") or {})
+            if value is not None:
+                arrivals.setdefault(value, []).append(now)
+    stats[f"socket closed {ws.close_code} {ws.close_reason}"] += 1
+
+
 async def _receive_events(pipe: Pipe, url: str, admin_key: str) -> None:
     arrivals: dict[str, list[float]] = {}
     stats: Counter[str] = Counter()
@@ -573,22 +590,7 @@ async def _receive_events(pipe: Pipe, url: str, admin_key: str) -> None:
                     return
                 await asyncio.sleep(0.02)
 
-        async def read() -> None:
-            async for raw in ws:
-                now = time.monotonic()
-                frame = json.loads(raw)
-                op = frame.get("op")
-                if op != "event":
-                    stats[f"frame {op}"] += 1
-                    continue
-                stats[f"event {frame.get('type')}"] += 1
-                if frame.get("type") == "conversation.updated":
-                    value = event_value(frame.get("data") or {})
-                    if value is not None:
-                        arrivals.setdefault(value, []).append(now)
-            stats[f"socket closed {ws.close_code} {ws.close_reason}"] += 1
-
-        reader = asyncio.create_task(read())
+        reader = asyncio.create_task(_record_frames(ws, arrivals, stats))
         await control()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -316,13 +316,7 @@ class ConversationService:
             fields["title"] = check_title(changes["name"])
 
         async def work(unit: Unit) -> Conversation:
-            conv = visible(
-                actor,
-                conversation_id,
-                await store.get_conversation(
-                    unit.tx, actor.org_id, conversation_id, for_update=True
-                ),
-            )
+            conv = await _locked(unit, conversation_id)
             values = {} if custom is None else _checked(unit, actor, custom)
             if replace_custom:
                 values = {k: None for k in conv.custom if k not in values} | values
@@ -334,13 +328,7 @@ class ConversationService:
         """End a conversation (status done). Ending an ended conversation changes nothing."""
 
         async def work(unit: Unit) -> Conversation:
-            conv = visible(
-                actor,
-                conversation_id,
-                await store.get_conversation(
-                    unit.tx, actor.org_id, conversation_id, for_update=True
-                ),
-            )
+            conv = await _locked(unit, conversation_id)
             if conv.ended:
                 return conv
             ended = replace(
@@ -352,6 +340,14 @@ class ConversationService:
             return ended
 
         return await self.ctx.uow.write(actor, work)
+
+
+async def _locked(unit: Unit, conversation_id: str) -> Conversation:
+    """The conversation, row locked for this write, if the unit's actor may see it."""
+    found = await store.get_conversation(
+        unit.tx, unit.actor.org_id, conversation_id, for_update=True
+    )
+    return visible(unit.actor, conversation_id, found)
 
 
 async def _update(

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from klatch.domain.models import Conversation, Message
-from klatch.storage.codec import dumps, loads
+from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import chat_session, conversation, message
 
@@ -104,40 +104,11 @@ _UNREAD = Query(
 
 
 def conversation_from_row(row: Row) -> Conversation:
-    return Conversation(
-        id=row["id"],
-        org_id=row["org_id"],
-        brand_id=row["brand_id"],
-        customer_id=row["customer_id"],
-        status=row["status"],
-        title=row["title"],
-        custom=loads(row["custom"]),
-        preview=row["preview"],
-        message_count=row["message_count"],
-        ended_at=row["ended_at"],
-        ended_by_type=row["ended_by_type"],
-        customer_read_at=row["customer_read_at"],
-        last_message_at=row["last_message_at"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return record(Conversation, row, custom=loads(row["custom"]))
 
 
 def _message(row: Row) -> Message:
-    return Message(
-        id=row["id"],
-        org_id=row["org_id"],
-        conversation_id=row["conversation_id"],
-        customer_id=row["customer_id"],
-        direction=row["direction"],
-        body=row["body"],
-        payload=row["payload"],
-        sent_by_type=row["sent_by_type"],
-        sent_by_id=row["sent_by_id"],
-        sent_by_name=row["sent_by_name"],
-        created_at=row["created_at"],
-    )
+    return record(Message, row)
 
 
 async def insert_conversation(tx: Tx, conv: Conversation) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from klatch.domain.models import ChatSession, Customer
-from klatch.storage.codec import dumps, loads
+from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import chat_session, customer
 
@@ -80,20 +80,14 @@ _MOVE_SESSION = Query(
 
 
 def _customer(row: Row) -> Customer:
-    return Customer(
-        id=row["id"],
-        org_id=row["org_id"],
-        name=row["name"],
-        external_id=row["external_id"],
-        email=row["email"],
+    return record(
+        Customer,
+        row,
         verified=bool(row["verified"]),
         emails=loads(row["emails"]),
         phones=loads(row["phones"]),
         socials=loads(row["socials"]),
         custom=loads(row["custom"]),
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
     )
 
 
@@ -156,14 +150,7 @@ async def mark_merged(tx: Tx, org_id: str, customer_id: str, into: str, now: int
 
 
 def _session(row: Row) -> ChatSession:
-    return ChatSession(
-        row["id"],
-        row["org_id"],
-        row["brand_id"],
-        row["customer_id"],
-        row["api_key_id"],
-        row["created_at"],
-    )
+    return record(ChatSession, row)
 
 
 async def insert_session(tx: Tx, s: ChatSession, token_hash: str) -> None:

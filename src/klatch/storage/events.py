@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from klatch.domain.events import EventDraft
 from klatch.domain.models import Event
-from klatch.storage.codec import dumps, loads
+from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import event, org
 
@@ -44,17 +44,7 @@ class SchemaChanged(Exception):
 
 
 def _event(row: Row) -> Event:
-    return Event(
-        org_id=row["org_id"],
-        id=row["id"],
-        type=row["type"],
-        payload=loads(row["payload"]),
-        created_at=row["created_at"],
-        conversation_id=row["conversation_id"],
-        customer_id=row["customer_id"],
-        actor_type=row["actor_type"],
-        actor_id=row["actor_id"],
-    )
+    return record(Event, row, payload=loads(row["payload"]))
 
 
 async def append(

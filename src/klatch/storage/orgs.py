@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from klatch.domain.models import ApiKey, Brand, Org, Role, User, UserRole
-from klatch.storage.codec import dumps, loads
+from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import api_key, brand, org, user
 
@@ -66,43 +66,19 @@ _USERS = Query(sa.select(user).where(user.c.org_id == b("org_id")).order_by(user
 
 
 def _org(row: Row) -> Org:
-    return Org(row["id"], row["name"], row["jwt_secret"], row["created_at"])
+    return record(Org, row)
 
 
 def _brand(row: Row) -> Brand:
-    return Brand(
-        row["id"],
-        row["org_id"],
-        row["name"],
-        bool(row["is_default"]),
-        loads(row["settings"]),
-        row["created_at"],
-    )
+    return record(Brand, row, is_default=bool(row["is_default"]), settings=loads(row["settings"]))
 
 
 def _key(row: Row) -> ApiKey:
-    return ApiKey(
-        row["id"],
-        row["org_id"],
-        row["name"],
-        Role(row["role"]),
-        row["prefix"],
-        row["brand_id"],
-        row["created_at"],
-        row["revoked_at"],
-    )
+    return record(ApiKey, row, role=Role(row["role"]))
 
 
 def user_from_row(row: Row) -> User:
-    return User(
-        row["id"],
-        row["org_id"],
-        row["email"],
-        row["display_name"],
-        UserRole(row["role"]),
-        row["created_at"],
-        row["disabled_at"],
-    )
+    return record(User, row, role=UserRole(row["role"]))
 
 
 async def insert_org(tx: Tx, o: Org) -> None:
