@@ -10,7 +10,11 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
+from klatch.domain.models import UserRole
+from klatch.errors import LoginLocked, Unauthorized
+from klatch.services import Services
 from klatch.services.orgs import Setup
 
 
@@ -151,3 +155,42 @@ async def test_concurrent_definitions_of_one_klass_all_exist(
     )
     listed = (await http.get("/v1/metadata/conversation", headers=admin)).json()
     assert set(names) <= set(listed["data"]["attributes"]["properties"])
+
+
+async def test_concurrent_edits_of_one_definition_keep_every_field(
+    http: httpx.AsyncClient, setup: Setup
+) -> None:
+    admin = _auth(setup.admin_key.secret)
+    path = "/v1/metadata/conversation"
+    for round_ in range(5):
+        name = f"topic{round_}Str"
+        await _define(http, setup, "conversation", [name])
+        edits = [
+            {"displayName": f"Topic {round_}"},
+            {"sdkWritable": False},
+            {"enumeration": ["billing", "shipping"]},
+        ]
+        await _all_ok(
+            [http.put(path, headers=admin, json={"properties": {name: e}}) for e in edits]
+        )
+        listed = (await http.get(path, headers=admin)).json()
+        stored = listed["data"]["attributes"]["properties"][name]
+        assert stored["displayName"] == f"Topic {round_}", f"round {round_}"
+        assert stored["sdkWritable"] is False, f"round {round_}"
+        assert stored["enumeration"] == ["billing", "shipping"], f"round {round_}"
+
+
+async def test_concurrent_failed_logins_are_all_counted(
+    http: httpx.AsyncClient, setup: Setup, services: Services
+) -> None:
+    """Parallel wrong passwords must not slip past the lockout by each reading the
+    same failure count."""
+    await services.orgs.create_user(
+        setup.org.id, f"racer-{setup.org.id}@example.com", "right-password", role=UserRole.AGENT
+    )
+    email = f"racer-{setup.org.id}@example.com"
+    attempts = [services.console.login(email, f"wrong-{i}") for i in range(5)]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    assert all(isinstance(o, Unauthorized) for o in outcomes), outcomes
+    with pytest.raises(LoginLocked):
+        await services.console.login(email, "right-password")

@@ -129,9 +129,10 @@ class AttributeService:
         how writers in every process learn that their cached definitions are stale."""
 
         async def bumped(unit: Unit) -> T:
-            result = await work(unit)
+            # First: on PostgreSQL the bump locks the org row, so an org's definition
+            # writes queue up and each reads what the one before it wrote.
             await org_store.bump_schema_version(unit.tx, org_id)
-            return result
+            return await work(unit)
 
         try:
             return await self.ctx.uow.write(system_actor(org_id), bumped)

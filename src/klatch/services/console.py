@@ -40,9 +40,7 @@ class ConsoleService:
         """Check the password (refused while the email is locked out) and start a session."""
         address = email.strip().lower()[:320]
         now = now_ms()
-        failures, last, locked_until = await self.ctx.db.read(
-            lambda tx: store.failures(tx, address)
-        )
+        failures, _, locked_until = await self.ctx.db.read(lambda tx: store.failures(tx, address))
         if locked_until is not None and locked_until > now:
             minutes = max(1, round((locked_until - now) / 60_000))
             raise LoginLocked(
@@ -51,14 +49,7 @@ class ConsoleService:
         try:
             user = await self.orgs.authenticate_user(address, password)
         except Unauthorized:
-            count = (failures if now - last < FORGET_FAILURES_MS else 0) + 1
-            lock = now + LOCK_MS if count >= MAX_FAILURES else None
-            await self.ctx.uow.write(
-                _NO_ORG,
-                lambda unit: store.record_failure(
-                    unit.tx, address, 0 if lock else count, now, lock
-                ),
-            )
+            await self.ctx.uow.write(_NO_ORG, lambda unit: _count_failure(unit, address))
             raise
         token = new_secret("kc")
         session = ConsoleSession(user, secrets.token_urlsafe(32), now + SESSION_MS)
@@ -87,3 +78,9 @@ class ConsoleService:
             await self.ctx.uow.write(
                 _NO_ORG, lambda unit: store.delete_session(unit.tx, hash_secret(token))
             )
+
+
+async def _count_failure(unit: Unit, address: str) -> None:
+    count = await store.count_failure(unit.tx, address, unit.now, unit.now - FORGET_FAILURES_MS)
+    if count >= MAX_FAILURES:
+        await store.lock_login(unit.tx, address, unit.now + LOCK_MS)

@@ -28,13 +28,22 @@ _DELETE_EXPIRED = Query(sa.delete(console_session).where(console_session.c.expir
 _DELETE_USER_SESSIONS = Query(sa.delete(console_session).where(console_session.c.user_id == b("u")))
 
 _FAILURE = Query(sa.select(login_failure).where(login_failure.c.email == b("email")))
-_INSERT_FAILURE = Query(sa.insert(login_failure))
-_UPDATE_FAILURE = Query(
+# INSERT … ON CONFLICT DO UPDATE … RETURNING: the same text on SQLite and PostgreSQL.
+_COUNT_FAILURE = Query(
+    sa.text(
+        "INSERT INTO login_failure (email, failures, last_failure_at) "
+        "VALUES (:email, 1, :now) "
+        "ON CONFLICT (email) DO UPDATE SET "
+        "failures = CASE WHEN login_failure.last_failure_at < :forget_before THEN 1 "
+        "ELSE login_failure.failures + 1 END, "
+        "last_failure_at = :now "
+        "RETURNING failures"
+    )
+)
+_LOCK = Query(
     sa.update(login_failure)
     .where(login_failure.c.email == b("email"))
-    .values(
-        failures=b("failures"), last_failure_at=b("last_failure_at"), locked_until=b("locked_until")
-    )
+    .values(failures=0, locked_until=b("until"))
 )
 _CLEAR_FAILURES = Query(sa.delete(login_failure).where(login_failure.c.email == b("email")))
 
@@ -77,17 +86,18 @@ async def failures(tx: Tx, email: str) -> tuple[int, int, int | None]:
     return row["failures"], row["last_failure_at"], row["locked_until"]
 
 
-async def record_failure(
-    tx: Tx, email: str, failures: int, now: int, locked_until: int | None
-) -> None:
-    params = {
-        "email": email,
-        "failures": failures,
-        "last_failure_at": now,
-        "locked_until": locked_until,
-    }
-    if await tx.execute(_UPDATE_FAILURE, params) == 0:
-        await tx.execute(_INSERT_FAILURE, params)
+async def count_failure(tx: Tx, email: str, now: int, forget_before: int) -> int:
+    """Count one more failed login of ``email`` in one statement (so parallel failures
+    are never counted as one), restarting from 1 after a quiet spell; the new count.
+    The row stays locked until the transaction ends."""
+    row = await tx.one(_COUNT_FAILURE, {"email": email, "now": now, "forget_before": forget_before})
+    assert row is not None
+    return int(row[0])
+
+
+async def lock_login(tx: Tx, email: str, until: int) -> None:
+    """Lock the email out until ``until`` and start counting afresh."""
+    await tx.execute(_LOCK, {"email": email, "until": until})
 
 
 async def clear_failures(tx: Tx, email: str) -> None:
