@@ -77,33 +77,36 @@ class ConversationService:
         _check_status(status, required=False)
         custom_equals = await self._custom_filters(actor.org_id, custom_filters or {})
 
-        rows = await self.ctx.db.read(
-            lambda tx: _list(
-                tx,
-                actor,
-                page,
-                page_size,
-                customer_id=customer_id,
-                status=status,
-                custom_equals=custom_equals,
-            )
-        )
-        return _page(rows, page, page_size)
+        filters: dict[str, Any] = {
+            "customer_id": customer_id,
+            "status": status,
+            "custom_equals": custom_equals,
+        }
+
+        async def work(tx: Tx) -> tuple[builtins.list[Conversation], int | None]:
+            rows = await _list(tx, actor, page, page_size, **filters)
+            if actor.is_customer:
+                return rows, None  # the SDK's pages carry no total: spare the widget a count
+            return rows, await store.count_conversations(tx, actor.org_id, **filters)
+
+        rows, total = await self.ctx.db.read(work)
+        return _page(rows, page, page_size, total)
 
     async def list_for_customer(
         self, actor: Actor, customer_id: str, *, page: int = 1, page_size: int = 100
     ) -> Page:
         """One customer's conversations; a customer that does not exist is a 404."""
 
-        async def work(tx: Tx) -> builtins.list[Conversation] | None:
+        async def work(tx: Tx) -> tuple[builtins.list[Conversation], int] | None:
             if await customer_store.get_customer(tx, actor.org_id, customer_id) is None:
                 return None
-            return await _list(tx, actor, page, page_size, customer_id=customer_id)
+            rows = await _list(tx, actor, page, page_size, customer_id=customer_id)
+            return rows, await store.count_conversations(tx, actor.org_id, customer_id=customer_id)
 
-        rows = await self.ctx.db.read(work)
-        if rows is None or (actor.customer_id is not None and actor.customer_id != customer_id):
+        found = await self.ctx.db.read(work)
+        if found is None or (actor.customer_id is not None and actor.customer_id != customer_id):
             raise customer_not_found(customer_id)
-        return _page(rows, page, page_size)
+        return _page(found[0], page, page_size, found[1])
 
     async def _custom_filters(
         self, org_id: str, filters: Mapping[str, str]
@@ -459,8 +462,8 @@ async def _list(
     )
 
 
-def _page(rows: list[Any], page: int, page_size: int) -> Page:
-    return Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
+def _page(rows: list[Any], page: int, page_size: int, total: int | None = None) -> Page:
+    return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
 
 
 def merged_custom(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -214,6 +214,37 @@ async def list_conversations(
     custom_equals: list[tuple[str, Any]] | None = None,
 ) -> list[Conversation]:
     """A page of conversations, most recently updated first."""
+    stmt = (
+        sa.select(conversation)
+        .where(*_filters(tx, org_id, customer_id, status, custom_equals))
+        .order_by(c.updated_at.desc(), c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [conversation_from_row(r) for r in await tx.all(stmt)]
+
+
+async def count_conversations(
+    tx: Tx,
+    org_id: str,
+    *,
+    customer_id: str | None = None,
+    status: str | None = None,
+    custom_equals: list[tuple[str, Any]] | None = None,
+) -> int:
+    """How many conversations the same filters as :func:`list_conversations` match."""
+    stmt = sa.select(sa.func.count()).select_from(conversation)
+    row = await tx.one(stmt.where(*_filters(tx, org_id, customer_id, status, custom_equals)))
+    return int(row[0]) if row else 0
+
+
+def _filters(
+    tx: Tx,
+    org_id: str,
+    customer_id: str | None,
+    status: str | None,
+    custom_equals: list[tuple[str, Any]] | None,
+) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [c.org_id == org_id]
     if customer_id is not None:
         conditions.append(c.customer_id == customer_id)
@@ -221,14 +252,7 @@ async def list_conversations(
         conditions.append(c.status == status)
     for name, value in custom_equals or ():
         conditions.append(_custom_equals(tx.dialect, name, value))
-    stmt = (
-        sa.select(conversation)
-        .where(*conditions)
-        .order_by(c.updated_at.desc(), c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return [conversation_from_row(r) for r in await tx.all(stmt)]
+    return conditions
 
 
 def _custom_equals(dialect: str, name: str, value: Any) -> sa.ColumnElement[bool]:
