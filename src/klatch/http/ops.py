@@ -15,11 +15,21 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """200 while the database answers and writes are stored; 503 with the reason
+    when it does not answer, or while writes fail (e.g. the disk is full)."""
     db = services_of(request).db
     try:
         await db.ping()
     except Exception as exc:  # readiness reports, it does not raise
-        return json_response({"status": "unavailable", "database": str(exc)[:200]}, 503)
+        reason = f"the database does not answer: {str(exc)[:200]}"
+        return json_response(
+            {"status": "unavailable", "database": str(exc)[:200], "reason": reason}, 503
+        )
+    failure = await db.write_failure()
+    if failure is not None:
+        return json_response(
+            {"status": "unavailable", "database": db.dialect, "reason": failure[:300]}, 503
+        )
     return json_response({"status": "ready", "database": db.dialect})
 
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +119,11 @@ class Database(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def write_failure(self) -> str | None:
+        """Why writes fail (the last one failed for want of storage and none has
+        succeeded since), or None; ``/readyz`` answers 503 with it."""
+        ...
+
 
 def _prepare(q: Statement, params: Mapping[str, Any] | None, dialect: Dialect) -> tuple[str, Any]:
     if isinstance(q, Query):
@@ -155,6 +162,19 @@ class _SqliteTx:
         self._conn.executemany(sql, rows)
 
 
+# SQLite's primary result codes that mean the storage failed, not the statement:
+# the disk is full, an I/O error, a lock held too long, no memory, a read-only or
+# vanished file. After one of them SQLite may have rolled the transaction back.
+_STORAGE_FAILURES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+_PAGE = 4096
+_MIN_WAL_BYTES = 256 * 1024  # never truncate more often than this much WAL
+_PASSIVE_ROUNDS = 3  # passive passes before the truncating one, to leave it little to copy
+_TRUNCATE_BUSY_MS = 25  # how long the truncating checkpoint waits for readers
+_BUSY_MS = 10000
+_PROBE_SECONDS = 1.0  # while writes fail, /readyz tries one write at most this often
+_PROBE_TIMEOUT = 2.0
+
+
 def _connect_sqlite(path: Path, *, writer: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     conn.row_factory = sqlite3.Row
@@ -162,12 +182,32 @@ def _connect_sqlite(path: Path, *, writer: bool) -> sqlite3.Connection:
     # FULL: the WAL is fsynced at every commit, so a write is durable before we answer.
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
     conn.execute("PRAGMA cache_size=-32000")
     if writer:
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAILURES
+
+
+def _wal_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+async def _touch(tx: Tx) -> None:
+    """A write that changes nothing but is stored all the same (page 1 is rewritten):
+    what ``/readyz`` tries while writes fail, to see whether they work again."""
+    row = await tx.one(sa.text("PRAGMA user_version"))
+    version = int(row[0]) if row is not None else 0
+    await tx.execute(sa.text(f"PRAGMA user_version = {version}"))
 
 
 class SqliteDatabase:
@@ -178,7 +218,7 @@ class SqliteDatabase:
     def __init__(self, path: Path, *, checkpoint_pages: int = 4000) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
-        self._checkpoint_pages = checkpoint_pages
+        self._checkpoint_bytes = checkpoint_pages * _PAGE
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._wtx: _SqliteTx | None = None
@@ -186,14 +226,19 @@ class SqliteDatabase:
         self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-commit")
         self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-checkpoint")
+        # Set from the moment a checkpoint is scheduled until its truncating pass is done.
         self._checkpointing = threading.Event()
-        self._commits_since_check = 0
+        self._truncate_due = False
         self._wal_path = path.with_name(path.name + "-wal")
+        self._failure: str | None = None  # why the last batch failed, until one commits
+        self._last_probe = 0.0
         self.commits = 0
         self.units = 0
+        self.truncations = 0
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +247,7 @@ class SqliteDatabase:
         self._wtx = _SqliteTx(self._writer)
         self._rtx = _SqliteTx(self._reader)
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         self._committer = asyncio.create_task(self._commit_loop(), name="klatch-sqlite-committer")
 
     async def close(self) -> None:
@@ -211,6 +257,7 @@ class SqliteDatabase:
             self._wake.set()
             await self._committer
             self._committer = None
+        self._checkpoint_pool.shutdown(wait=True)
         if self._writer is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -220,11 +267,29 @@ class SqliteDatabase:
             self._reader.close()
             self._reader = None
         self._commit_pool.shutdown(wait=True)
-        self._checkpoint_pool.shutdown(wait=True)
 
     async def ping(self) -> None:
         assert self._reader is not None
         self._reader.execute("SELECT 1").fetchone()
+
+    @property
+    def failing(self) -> str | None:
+        """Why the last batch failed, while none has committed since; else None."""
+        return self._failure
+
+    async def write_failure(self) -> str | None:
+        """Why writes fail (the last batch failed and none committed since), or None.
+
+        While they fail, one write that changes nothing is tried (at most once a
+        second), so a server taken out of rotation sees that space came back."""
+        if self._failure is None:
+            return None
+        now = time.monotonic()
+        if now - self._last_probe >= _PROBE_SECONDS:
+            self._last_probe = now
+            with contextlib.suppress(Unavailable, TimeoutError):
+                await asyncio.wait_for(self.write(_touch), _PROBE_TIMEOUT)
+        return self._failure
 
     async def read(self, work: Work[T]) -> T:
         conn = self._reader
@@ -251,8 +316,11 @@ class SqliteDatabase:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
-                await self._run_batch()
+            while self._pending or self._truncate_due:
+                if self._pending:
+                    await self._run_batch()
+                if self._truncate_due:
+                    await self._truncate()
             if self._closing:
                 return
 
@@ -261,37 +329,23 @@ class SqliteDatabase:
         (the fsync in a worker thread), then answer each caller.
 
         Units only await ``tx`` calls, which do not suspend, so the whole batch runs
-        without yielding to the event loop until the commit.
+        without yielding to the event loop until the commit. Whatever fails the
+        transaction as a whole (its BEGIN, a storage failure in a unit, the COMMIT)
+        fails the batch with 503, rolls back, and leaves the writer ready for the next.
         """
         batch, self._pending = self._pending, []
-        conn, tx = self._writer, self._wtx
-        assert conn is not None and tx is not None
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        for work, future in batch:
-            conn.execute("SAVEPOINT unit")
-            try:
-                result = await work(tx)
-            except Exception as exc:
-                conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
-                outcomes.append((future, None, exc))
-                continue
-            conn.execute("RELEASE unit")
-            outcomes.append((future, result, None))
-        self.units += len(batch)
-        loop = asyncio.get_running_loop()
+        conn = self._writer
+        assert conn is not None
         try:
-            await loop.run_in_executor(self._commit_pool, conn.execute, "COMMIT")
-        except sqlite3.Error as exc:
-            log.error("sqlite commit failed: %s", exc)
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            for future, _, _ in outcomes:
-                if not future.done():
-                    future.set_exception(Unavailable("The write could not be stored; try again"))
+            outcomes = await self._run_units(conn, batch)
+            await asyncio.get_running_loop().run_in_executor(
+                self._commit_pool, conn.execute, "COMMIT"
+            )
+        except Exception as exc:  # the transaction as a whole failed; the committer goes on
+            self._batch_failed(batch, exc)
             return
         self.commits += 1
+        self._failure = None
         for future, result, error in outcomes:
             if future.done():
                 continue
@@ -299,34 +353,143 @@ class SqliteDatabase:
                 future.set_result(result)
             else:
                 future.set_exception(error)
-        self._maybe_checkpoint(loop)
+        self._after_commit()
 
-    def _maybe_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._commits_since_check += 1
-        if self._checkpointing.is_set() or self._commits_since_check < 32:
+    async def _run_units(
+        self, conn: sqlite3.Connection, batch: list[tuple[Work[Any], asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        tx = self._wtx
+        assert tx is not None
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for work, future in batch:
+            conn.execute("SAVEPOINT unit")
+            try:
+                result = await work(tx)
+            except Exception as exc:
+                if _is_storage_failure(exc) or not conn.in_transaction:
+                    raise
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+                outcomes.append((future, None, exc))
+                continue
+            conn.execute("RELEASE unit")
+            outcomes.append((future, result, None))
+        self.units += len(batch)
+        return outcomes
+
+    def _batch_failed(
+        self, batch: list[tuple[Work[Any], asyncio.Future[Any]]], exc: Exception
+    ) -> None:
+        log.error("sqlite write failed, %d units not stored: %s", len(batch), exc)
+        self._failure = f"the last write failed ({exc}) and none has succeeded since"
+        self._reset_writer()
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(Unavailable("The write could not be stored; try again"))
+
+    def _reset_writer(self) -> None:
+        """Roll back what is left of a failed transaction; a writer that cannot be
+        rolled back is replaced, so the next batch starts clean."""
+        conn = self._writer
+        assert conn is not None
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        if not conn.in_transaction:
             return
-        self._commits_since_check = 0
+        log.error("sqlite writer still in a transaction after rollback; reconnecting")
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        self._writer = _connect_sqlite(self.path, writer=True)
+        self._wtx = _SqliteTx(self._writer)
+
+    # -- the WAL: checkpointed in the background, truncated between batches
+
+    def _after_commit(self) -> None:
+        if self._checkpointing.is_set():
+            return
+        wal_bytes = _wal_bytes(self._wal_path)
+        if wal_bytes >= _MIN_WAL_BYTES and wal_bytes >= self._wal_limit(wal_bytes):
+            self._start_checkpoint()
+
+    def _wal_limit(self, wal_bytes: int) -> int:
+        """``sqlite_checkpoint_pages``, or on a small disk a quarter of what the WAL and
+        the free space add up to, so the WAL never fills the disk by itself."""
+        if wal_bytes >= self._checkpoint_bytes:
+            return self._checkpoint_bytes
         try:
-            wal_bytes = self._wal_path.stat().st_size
+            disk = os.statvfs(self.path.parent)
         except OSError:
-            return
-        if wal_bytes < self._checkpoint_pages * 4096:
+            return self._checkpoint_bytes
+        free = disk.f_bavail * disk.f_frsize
+        return min(self._checkpoint_bytes, max(_MIN_WAL_BYTES, (free + wal_bytes) // 4))
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpointing.is_set():
             return
         self._checkpointing.set()
-        loop.run_in_executor(self._checkpoint_pool, self._checkpoint)
+        try:
+            self._checkpoint_pool.submit(self._checkpoint_passive)
+        except RuntimeError:  # closing: the pool is shut down
+            self._checkpointing.clear()
 
-    def _checkpoint(self) -> None:
-        """PASSIVE checkpoint on its own connection: never blocks the writer."""
+    def _checkpoint_passive(self) -> None:
+        """PASSIVE checkpoints on their own connection, which never block the writer:
+        they copy the WAL into the database while writes go on. Then the committer
+        is asked for the truncating pass, which has little left to copy."""
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=1.0)
             try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self._copy_wal(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
             log.warning("sqlite checkpoint failed: %s", exc)
+            self._checkpointing.clear()
+            return
+        self._truncate_due = True
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+                loop.call_soon_threadsafe(self._wake.set)
+
+    def _copy_wal(self, conn: sqlite3.Connection) -> None:
+        """Passive passes until what the writer added meanwhile is small."""
+        for _ in range(_PASSIVE_ROUNDS):
+            _, _, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            left = _wal_bytes(self._wal_path) - copied * (_PAGE + 24)
+            if left < self._checkpoint_bytes // 8:
+                return
+
+    async def _truncate(self) -> None:
+        """A TRUNCATE checkpoint on the writer, between two batches (the committer
+        waits for it, the callers of the last batch are answered already): it copies
+        what the passive pass left and sets the WAL back to zero bytes. It waits for
+        readers only briefly; if they hold on, it is tried again later."""
+        self._truncate_due = False
+        try:
+            if self._writer is not None:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._commit_pool, self._truncate_now, self._writer
+                )
         finally:
             self._checkpointing.clear()
+
+    def _truncate_now(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute(f"PRAGMA busy_timeout={_TRUNCATE_BUSY_MS}")
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        except sqlite3.Error as exc:
+            log.warning("sqlite WAL truncation failed: %s", exc)
+            return
+        if busy:
+            log.info("sqlite WAL not truncated: readers still use it; tried again later")
+        else:
+            self.truncations += 1
 
 
 # ------------------------------------------------------------------ PostgreSQL
@@ -382,6 +545,8 @@ class PostgresDatabase:
         self._pool_size = pool_size
         self._pool: Any = None
         self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+        self._failure: str | None = None
+        self._last_probe = 0.0
 
     async def open(self) -> None:
         import asyncpg
@@ -415,12 +580,59 @@ class PostgresDatabase:
         for attempt in range(5):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    return await work(_PgTx(conn, self._dialect))
+                    result = await work(_PgTx(conn, self._dialect))
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 if attempt == 4:
                     raise Unavailable("The write conflicted repeatedly; try again") from None
                 await asyncio.sleep(0.005 * (attempt + 1))
+                continue
+            except _pg_outages() as exc:
+                await self._write_failed(exc)
+                raise Unavailable("The write could not be stored; try again") from exc
+            self._failure = None
+            return result
         raise AssertionError("unreachable")
+
+    async def _write_failed(self, exc: BaseException) -> None:
+        log.error("postgresql write failed: %s", exc)
+        self._failure = f"the last write failed ({exc}) and none has succeeded since"
+        # The next write gets new connections: after a failover or a restart the old
+        # ones stay read-only or broken.
+        with contextlib.suppress(Exception):
+            await self._pool.expire_connections()
+
+    async def write_failure(self) -> str | None:
+        if self._failure is None:
+            return None
+        now = time.monotonic()
+        if now - self._last_probe >= _PROBE_SECONDS:
+            self._last_probe = now
+            with contextlib.suppress(Unavailable, TimeoutError):
+                await asyncio.wait_for(self.write(_pg_touch), _PROBE_TIMEOUT)
+        return self._failure
+
+
+def _pg_outages() -> tuple[type[BaseException], ...]:
+    """Errors that mean PostgreSQL cannot store anything now (disk full, read-only
+    after a failover, shutting down, connection lost), not that the statement is wrong."""
+    import asyncpg
+
+    return (
+        asyncpg.InsufficientResourcesError,
+        asyncpg.PostgresSystemError,
+        asyncpg.ReadOnlySQLTransactionError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CrashShutdownError,
+        OSError,
+    )
+
+
+async def _pg_touch(tx: Tx) -> None:
+    """A write that changes nothing but is stored all the same (a new row version,
+    refused by a read-only or full database): what ``/readyz`` tries while writes fail."""
+    await tx.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
 
 
 def open_database(database_url: str | None, sqlite_path: Path, **options: Any) -> Database:
