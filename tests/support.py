@@ -54,6 +54,8 @@ def make_settings(tmp_path: Path, database_url: str | None, **overrides: Any) ->
         "secret_key": "s" * 40,
         "rate_limit_rest": 0,
         "rate_limit_session": 0,
+        "rate_limit_new_sessions_per_address": 0,
+        "rate_limit_new_sessions_per_key": 0,
     }
     values.update(overrides)
     (tmp_path / "data").mkdir(exist_ok=True)
@@ -304,6 +306,7 @@ def prepare(tmp_path: Path, **settings: str) -> tuple[dict[str, str], dict[str, 
     environment to serve it with, and the keys init printed."""
     env = clean_env()
     env.update({"KLATCH_DATA_DIR": str(tmp_path / "data"), "KLATCH_RATE_LIMIT_SESSION": "0"})
+    env.update({f"KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_{per}": "0" for per in ("ADDRESS", "KEY")})
     env.update(settings)
     keys = json.loads(cli(env, tmp_path, "init", "--json"))
     cli(env, tmp_path, "attributes", "define", "conversation", "orderNumberStr")

@@ -102,6 +102,8 @@ def main() -> None:
         **os.environ,
         "KLATCH_DATA_DIR": str(data),
         "KLATCH_RATE_LIMIT_SESSION": "0",
+        "KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_ADDRESS": "0",
+        "KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_KEY": "0",
         "KLATCH_LOG_LEVEL": "warning",
     }
     env.pop("KLATCH_DATABASE_URL", None)

@@ -176,6 +176,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
         **os.environ,
         "KLATCH_DATA_DIR": str(data_dir),
         "KLATCH_RATE_LIMIT_SESSION": "0",
+        "KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_ADDRESS": "0",
+        "KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_KEY": "0",
         "KLATCH_LOG_LEVEL": "warning",
     }
     for name in ("KLATCH_DATABASE_URL", "KLATCH_BUS_URL", "KLATCH_CONFIG", "KLATCH_PORT"):

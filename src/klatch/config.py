@@ -7,12 +7,13 @@ tests, and the result is handed to ``create_app``.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from klatch.errors import InvalidArguments
 
@@ -44,6 +45,30 @@ class Settings(BaseSettings):
     rate_limit_rest: int = Field(default=1000, ge=0, description="Requests/min per API key; 0=off")
     rate_limit_session: int = Field(
         default=600, ge=0, description="Requests/min per chat session; 0=off"
+    )
+    rate_limit_new_sessions_per_address: int = Field(
+        default=60, ge=0, description="New chat sessions/min per client address (IPv6: /64); 0=off"
+    )
+    rate_limit_new_sessions_per_key: int = Field(
+        default=3000, ge=0, description="New chat sessions/min per tracking key; 0=off"
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("127.0.0.1", "::1"),
+        description="Peers whose X-Forwarded-For names the client: addresses or networks, "
+        "comma-separated; '*' trusts every peer, '' none",
+    )
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="Open connections (HTTP and WebSocket) per process; past it requests get 503",
+    )
+    body_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A request body not received within this is refused with 408",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="How long an idle keep-alive connection stays open"
     )
     login_max_age_seconds: int = Field(default=900, ge=30, description="Max age of login JWT iat")
     sqlite_checkpoint_pages: int = Field(
@@ -85,6 +110,19 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be redis://... (or empty for the in-process bus)")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _check_trusted_proxies(cls, value: Any) -> tuple[str, ...]:
+        entries = value.split(",") if isinstance(value, str) else list(value)
+        proxies = tuple(str(entry).strip() for entry in entries if str(entry).strip())
+        for entry in proxies:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry)
+                except ValueError:
+                    raise ValueError(f"'{entry}' is not an IP address or network") from None
+        return proxies
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:

@@ -58,6 +58,7 @@ async def test_every_emitted_event_matches_its_schema(
     await second.create_conversation(message="me again")
     login = await second.request("POST", "/login", json={"jwtToken": token})
     assert login.status_code == 200, login.text
+    assert (await second.request("POST", "/logout")).status_code == 200  # credential.revoked
 
     seen: dict[str, int] = {}
     for event in published:

@@ -31,6 +31,10 @@ CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_CREATED = "customer.created"
 TYPING_STARTED = "typing.started"  # ephemeral: published, never stored
 TYPING_STOPPED = "typing.stopped"
+# Internal: a credential ended (key revoked, session ended, user disabled). Stored,
+# so every replica's hub learns it through the bus or the log, and closes the
+# sockets opened with it; never delivered to any socket.
+CREDENTIAL_REVOKED = "credential.revoked"
 
 CATALOGUE = (
     CONVERSATION_CREATED,
@@ -41,8 +45,10 @@ CATALOGUE = (
     CUSTOMER_UPDATED,
     TYPING_STARTED,
     TYPING_STOPPED,
+    CREDENTIAL_REVOKED,
 )
 EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
+INTERNAL = (CREDENTIAL_REVOKED,)  # stored, never sent to a socket
 
 
 # ---------------------------------------------------------------- payload schemas
@@ -169,6 +175,15 @@ class TypingPayload(TypedDict):
     createdAt: str
 
 
+CredentialKind = Literal["api_key", "chat_session", "console_session", "user"]
+
+
+@with_config(_STRICT)
+class CredentialRevokedPayload(TypedDict):
+    kind: CredentialKind
+    id: str  # the key's, chat session's or user's id; a console session's reference
+
+
 PAYLOADS: dict[str, type] = {
     CONVERSATION_CREATED: ConversationCreatedPayload,
     CONVERSATION_UPDATED: ConversationUpdatedPayload,
@@ -178,6 +193,7 @@ PAYLOADS: dict[str, type] = {
     CUSTOMER_UPDATED: CustomerUpdatedPayload,
     TYPING_STARTED: TypingPayload,
     TYPING_STOPPED: TypingPayload,
+    CREDENTIAL_REVOKED: CredentialRevokedPayload,
 }
 
 
@@ -334,6 +350,12 @@ def customer_merged(c: Customer, merged_from: str, conversation_ids: list[str]) 
         "customer": customer_data(c),
     }
     return EventDraft(CUSTOMER_UPDATED, payload, None, c.id)
+
+
+def credential_revoked(kind: CredentialKind, credential_id: str) -> EventDraft:
+    """The credential ``kind``/``credential_id`` ended: sockets opened with it close."""
+    payload: CredentialRevokedPayload = {"kind": kind, "id": credential_id}
+    return EventDraft(CREDENTIAL_REVOKED, payload)
 
 
 def typing_activity(conv: Conversation, actor: Actor, typing: bool, at: int) -> Event:

@@ -1,11 +1,17 @@
 """WebSocket endpoints: ``/c/v1/realtime`` for chat sessions, ``/v1/realtime`` for
-agents and integrations. The protocol is documented in ``docs/realtime.md``."""
+agents and integrations. The protocol is documented in ``docs/realtime.md``.
+
+A socket lives no longer than the credentials it was opened with: the hub closes
+it (4401 ``credentials_ended``) when a ``credential.revoked`` event names one of
+them, and a console socket closes when its session expires."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,14 +23,33 @@ from klatch.domain.brands import origin_allowed
 from klatch.domain.models import Role
 from klatch.errors import KlatchError
 from klatch.http.requests import bearer, services_of
-from klatch.realtime.hub import Connection, Resync
+from klatch.ids import now_ms
+from klatch.realtime.hub import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_RESYNC,
+    CLOSE_UNAUTHORIZED,
+    CREDENTIALS_ENDED,
+    Connection,
+    Credential,
+    Resync,
+    ended_frame,
+)
+from klatch.services.console import session_ref
 
 log = logging.getLogger("klatch.realtime")
 
-CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN_ORIGIN = 4403
-CLOSE_RESYNC = 4409
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Who a socket is for: its org and customer (None for agents), the credentials
+    it was opened with, a fresh check that they still hold, and when they expire."""
+
+    org_id: str
+    customer_id: str | None
+    credentials: frozenset[Credential]
+    still_valid: Callable[[], Awaitable[bool]]
+    expires_at: int | None = None  # epoch ms
 
 
 async def _send(ws: WebSocket, frame: dict[str, Any]) -> None:
@@ -51,12 +76,13 @@ async def _pump(ws: WebSocket, conn: Connection) -> None:
     while True:
         frame = await conn.queue.get()
         await _send(ws, frame)
-        if frame["op"] == "resync":
-            await ws.close(CLOSE_RESYNC, reason=frame["reason"])
+        ending = conn.ending
+        if ending is not None and frame is ending.frame:
+            await ws.close(ending.code, reason=ending.reason)
             return
 
 
-async def _serve(ws: WebSocket, org_id: str, customer_id: str | None) -> None:
+async def _serve(ws: WebSocket, opened: Opened) -> None:
     """Stream the org's events (a chat session: its customer's) until either side ends."""
     services = services_of(ws)
     hub = services.hub
@@ -67,26 +93,51 @@ async def _serve(ws: WebSocket, org_id: str, customer_id: str | None) -> None:
         return
     await ws.accept()
     try:
-        conn, newest = await hub.connect(org_id, customer_id, after)
+        conn, newest = await hub.connect(
+            opened.org_id, opened.customer_id, after, credentials=opened.credentials
+        )
     except Resync as exc:
         await _send(ws, {"op": "resync", "reason": exc.reason, "lastEventId": exc.last_event_id})
         await ws.close(CLOSE_RESYNC, reason=exc.reason)
         return
+    try:
+        # Registered first, checked again: credentials that ended in between are
+        # seen here, any that end later reach the hub as an event.
+        if not await opened.still_valid():
+            hub.disconnect(conn)
+            await _send(ws, ended_frame("The credentials ended"))
+            await ws.close(CLOSE_UNAUTHORIZED, reason=CREDENTIALS_ENDED)
+            return
+        await _stream(ws, conn, opened, after is not None, newest)
+    finally:
+        hub.disconnect(conn)
+
+
+async def _stream(
+    ws: WebSocket, conn: Connection, opened: Opened, resumed: bool, newest: int
+) -> None:
     hello = {
         "op": "hello",
         "lastEventId": newest,
-        "heartbeatSeconds": services.settings.ws_heartbeat_seconds,
-        "resumed": after is not None,
+        "heartbeatSeconds": services_of(ws).settings.ws_heartbeat_seconds,
+        "resumed": resumed,
     }
     await _send(ws, hello)
+    expiry = None
+    if opened.expires_at is not None:
+        delay = max(0.0, (opened.expires_at - now_ms()) / 1000)
+        expiry = asyncio.get_running_loop().call_later(
+            delay, conn.credentials_ended, "The session expired"
+        )
     pump = asyncio.create_task(_pump(ws, conn))
     try:
         await _receive(ws, conn, pump)
     finally:
+        if expiry is not None:
+            expiry.cancel()
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump
-        hub.disconnect(conn)
 
 
 async def _receive(ws: WebSocket, conn: Connection, pump: asyncio.Task[None]) -> None:
@@ -100,23 +151,7 @@ async def _receive(ws: WebSocket, conn: Connection, pump: asyncio.Task[None]) ->
             message = receive.result()
             if message["type"] == "websocket.disconnect":
                 return
-            text = message.get("text") or (message.get("bytes") or b"").decode(errors="replace")
-            try:
-                frame = orjson.loads(text)
-                op = frame.get("op") if isinstance(frame, dict) else None
-            except orjson.JSONDecodeError:
-                op = None
-            reply = (
-                {"op": "pong"}
-                if op == "ping"
-                else {
-                    "op": "error",
-                    "code": "invalid_frame",
-                    "message": 'Send {"op": "ping"}',
-                }
-            )
-            with contextlib.suppress(asyncio.QueueFull):
-                conn.queue.put_nowait(reply)
+            conn.reply(_answer(message))
             receive = asyncio.ensure_future(ws.receive())
     except WebSocketDisconnect:
         return
@@ -125,6 +160,18 @@ async def _receive(ws: WebSocket, conn: Connection, pump: asyncio.Task[None]) ->
         if ws.client_state is WebSocketState.CONNECTED and pump.done() is False:
             with contextlib.suppress(Exception):
                 await ws.close()
+
+
+def _answer(message: Any) -> dict[str, Any]:
+    text = message.get("text") or (message.get("bytes") or b"").decode(errors="replace")
+    try:
+        frame = orjson.loads(text)
+        op = frame.get("op") if isinstance(frame, dict) else None
+    except orjson.JSONDecodeError:
+        op = None
+    if op == "ping":
+        return {"op": "pong"}
+    return {"op": "error", "code": "invalid_frame", "message": 'Send {"op": "ping"}'}
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -137,9 +184,10 @@ def _same_origin(ws: WebSocket) -> bool:
 
 async def chat_socket(ws: WebSocket) -> None:
     services = services_of(ws)
+    secret, token = ws.query_params.get("key"), ws.query_params.get("session")
     try:
-        key = await services.chat.tracking_key(ws.query_params.get("key"))
-        actor = await services.chat.check_session(key, ws.query_params.get("session"))
+        key = await services.chat.tracking_key(secret)
+        actor = await services.chat.check_session(key, token)
         brand = await services.orgs.cached_brand(key.org_id, actor.brand_id)
     except KlatchError as exc:
         await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, exc.detail)
@@ -152,7 +200,19 @@ async def chat_socket(ws: WebSocket) -> None:
             "This page's origin is not in the brand's allowed origins",
         )
         return
-    await _serve(ws, actor.org_id, actor.customer_id)
+    assert actor.id is not None
+
+    async def still_valid() -> bool:
+        fresh = await services.orgs.resolve_key(secret or "", cached=False)
+        if fresh is None or fresh.id != key.id:
+            return False
+        try:
+            return (await services.chat.check_session(fresh, token)).id == actor.id
+        except KlatchError:
+            return False
+
+    credentials = frozenset({("api_key", key.id), ("chat_session", actor.id)})
+    await _serve(ws, Opened(actor.org_id, actor.customer_id, credentials, still_valid))
 
 
 async def agent_socket(ws: WebSocket) -> None:
@@ -160,8 +220,9 @@ async def agent_socket(ws: WebSocket) -> None:
     if secret is None and SESSION_COOKIE in ws.cookies:
         await _console_socket(ws)
         return
-    key = await services_of(ws).orgs.resolve_key(secret) if secret else None
-    if key is None or key.role not in (Role.USER, Role.ADMIN):
+    orgs = services_of(ws).orgs
+    key = await orgs.resolve_key(secret) if secret else None
+    if secret is None or key is None or key.role not in (Role.USER, Role.ADMIN):
         await _refuse(
             ws,
             CLOSE_UNAUTHORIZED,
@@ -169,7 +230,13 @@ async def agent_socket(ws: WebSocket) -> None:
             "An org.user or org.admin API key is needed",
         )
         return
-    await _serve(ws, key.org_id, None)
+    key_id = key.id
+
+    async def still_valid() -> bool:
+        fresh = await orgs.resolve_key(secret, cached=False)
+        return fresh is not None and fresh.id == key_id
+
+    await _serve(ws, Opened(key.org_id, None, frozenset({("api_key", key.id)}), still_valid))
 
 
 async def _console_socket(ws: WebSocket) -> None:
@@ -178,11 +245,21 @@ async def _console_socket(ws: WebSocket) -> None:
     if not _same_origin(ws):
         await _refuse(ws, CLOSE_FORBIDDEN_ORIGIN, "origin_not_allowed", "Not the console's origin")
         return
-    session = await services_of(ws).console.session(ws.cookies[SESSION_COOKIE])
+    console = services_of(ws).console
+    token = ws.cookies[SESSION_COOKIE]
+    session = await console.session(token)
     if session is None:
         await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid_session", "Log in again")
         return
-    await _serve(ws, session.user.org_id, None)
+    user = session.user
+
+    async def still_valid() -> bool:
+        fresh = await console.session(token)
+        return fresh is not None and fresh.user.id == user.id
+
+    credentials = frozenset({("console_session", session_ref(token)), ("user", user.id)})
+    opened = Opened(user.org_id, None, credentials, still_valid, session.expires_at)
+    await _serve(ws, opened)
 
 
 routes = [

@@ -179,12 +179,16 @@ class ChatService:
         return claims
 
     async def logout(self, actor: Actor) -> None:
-        """End the session; the customer and their conversations stay."""
+        """End the session; the customer and their conversations stay, the session's
+        sockets close (``credential.revoked``)."""
         assert actor.id is not None
         session_id = actor.id
-        await self.ctx.uow.write(
-            actor, lambda unit: store.delete_session(unit.tx, actor.org_id, session_id)
-        )
+
+        async def work(unit: Unit) -> None:
+            await store.delete_session(unit.tx, actor.org_id, session_id)
+            unit.emit(ev.credential_revoked("chat_session", session_id))
+
+        await self.ctx.uow.write(actor, work)
 
     async def customer(self, actor: Actor) -> Customer:
         assert actor.customer_id is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from klatch.domain import events as ev
 from klatch.domain.models import Actor, ActorType, ConsoleSession
 from klatch.errors import LoginLocked, Unauthorized
 from klatch.ids import hash_secret, new_secret, now_ms
@@ -74,10 +75,24 @@ class ConsoleService:
         return found
 
     async def logout(self, token: str | None) -> None:
+        """End the session; its sockets close (``credential.revoked``)."""
         if token:
-            await self.ctx.uow.write(
-                _NO_ORG, lambda unit: store.delete_session(unit.tx, hash_secret(token))
-            )
+            await self.ctx.uow.write(_NO_ORG, lambda unit: _end_session(unit, token))
+
+
+def session_ref(token: str) -> str:
+    """A console session's name in ``credential.revoked`` and on its sockets: derived
+    from the cookie's token, but neither the token nor the hash the table keeps."""
+    return hash_secret("console-session:" + hash_secret(token))[:32]
+
+
+async def _end_session(unit: Unit, token: str) -> None:
+    token_hash = hash_secret(token)
+    session = await store.get_session(unit.tx, token_hash, unit.now)
+    await store.delete_session(unit.tx, token_hash)
+    if session is not None:  # now the org is known: the event goes to its log
+        unit.actor = Actor(ActorType.USER, session.user.id, session.user.org_id)
+        unit.emit(ev.credential_revoked("console_session", session_ref(token)))
 
 
 async def _count_failure(unit: Unit, address: str) -> None:

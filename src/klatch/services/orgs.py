@@ -11,12 +11,14 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from klatch.domain import events as ev
 from klatch.domain.brands import DEFAULT_BRAND_SETTINGS, check_brand_settings
 from klatch.domain.models import Actor, ActorType, ApiKey, Brand, Org, Role, User, UserRole
 from klatch.errors import Conflict, InvalidArguments, NotFound, Unauthorized
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
 from klatch.services.unit import Unit
+from klatch.storage import console as console_store
 from klatch.storage import orgs as store
 from klatch.storage.db import Tx
 
@@ -173,17 +175,23 @@ class OrgService:
         return await self.ctx.db.read(lambda tx: store.list_keys(tx, org_id))
 
     async def revoke_key(self, org_id: str, key_id: str) -> None:
-        revoked = await self.ctx.uow.write(
-            system_actor(org_id), lambda unit: store.revoke_key(unit.tx, org_id, key_id, unit.now)
-        )
-        if not revoked:
+        """Revoke the key; sockets opened with it close (``credential.revoked``)."""
+
+        async def work(unit: Unit) -> bool:
+            revoked = await store.revoke_key(unit.tx, org_id, key_id, unit.now)
+            if revoked:
+                unit.emit(ev.credential_revoked("api_key", key_id))
+            return revoked
+
+        if not await self.ctx.uow.write(system_actor(org_id), work):
             raise NotFound(f"No active key with id '{key_id}'", code="key_not_found")
         self.ctx.keys.forget_key(key_id)
 
-    async def resolve_key(self, secret: str) -> ApiKey | None:
-        """The active key with this secret (cached for a few seconds), or None."""
+    async def resolve_key(self, secret: str, *, cached: bool = True) -> ApiKey | None:
+        """The active key with this secret (cached for a few seconds unless
+        ``cached=False``), or None."""
         key_hash = hash_secret(secret)
-        hit, key = self.ctx.keys.get(key_hash)
+        hit, key = self.ctx.keys.get(key_hash) if cached else (False, None)
         if not hit:
             key = await self.ctx.db.read(lambda tx: store.key_by_hash(tx, key_hash))
             self.ctx.keys.put(key_hash, key)
@@ -243,6 +251,21 @@ class OrgService:
 
     async def get_user(self, org_id: str, user_id: str) -> User | None:
         return await self.ctx.db.read(lambda tx: store.get_user(tx, org_id, user_id))
+
+    async def disable_user(self, org_id: str, user_id: str) -> User:
+        """Disable the user: their console sessions end and their sockets close
+        (``credential.revoked``). Disabling a disabled user changes nothing."""
+
+        async def work(unit: Unit) -> User | None:
+            if await store.disable_user(unit.tx, org_id, user_id, unit.now):
+                await console_store.delete_user_sessions(unit.tx, user_id)
+                unit.emit(ev.credential_revoked("user", user_id))
+            return await store.get_user(unit.tx, org_id, user_id)
+
+        user = await self.ctx.uow.write(system_actor(org_id), work)
+        if user is None:
+            raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
+        return user
 
 
 async def _insert_key(

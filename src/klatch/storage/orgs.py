@@ -63,6 +63,11 @@ _INSERT_USER = Query(sa.insert(user))
 _USER_BY_EMAIL = Query(sa.select(user).where(user.c.email == b("email")))
 _USER = Query(sa.select(user).where(user.c.org_id == b("org_id"), user.c.id == b("user_id")))
 _USERS = Query(sa.select(user).where(user.c.org_id == b("org_id")).order_by(user.c.created_at))
+_DISABLE_USER = Query(
+    sa.update(user)
+    .where(user.c.org_id == b("org_id"), user.c.id == b("user_id"), user.c.disabled_at.is_(None))
+    .values(disabled_at=b("now"))
+)
 
 
 def _org(row: Row) -> Org:
@@ -210,3 +215,9 @@ async def get_user(tx: Tx, org_id: str, user_id: str) -> User | None:
 
 async def list_users(tx: Tx, org_id: str) -> list[User]:
     return [user_from_row(r) for r in await tx.all(_USERS, {"org_id": org_id})]
+
+
+async def disable_user(tx: Tx, org_id: str, user_id: str, now: int) -> bool:
+    """Disable an enabled user; False when there is none (or it is disabled already)."""
+    params = {"org_id": org_id, "user_id": user_id, "now": now}
+    return await tx.execute(_DISABLE_USER, params) == 1

@@ -6,11 +6,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from klatch.domain.brands import availability
-from klatch.errors import InvalidArguments
+from klatch.domain.models import ApiKey
+from klatch.errors import InvalidArguments, Unauthorized
 from klatch.http.client.auth import session_actor, tracking_key
 from klatch.http.client.routing import BRAND_QUERY, RESUME_HEADER, ClientRoute
 from klatch.http.client.views import chat_settings_view
-from klatch.http.requests import SESSION_HEADER, json_response, read_object, services_of
+from klatch.http.requests import (
+    SESSION_HEADER,
+    json_response,
+    limits_of,
+    read_object,
+    services_of,
+)
 
 
 async def start_session(request: Request) -> Response:
@@ -19,9 +26,11 @@ async def start_session(request: Request) -> Response:
     if brand_id is not None and not isinstance(brand_id, str):
         raise InvalidArguments("brandId must be a string", pointer="/brandId")
     key = await tracking_key(request)
-    started = await services_of(request).chat.start(
-        key, brand_id=brand_id, token=request.headers.get(SESSION_HEADER)
-    )
+    token = request.headers.get(SESSION_HEADER)
+    if not await _resumes(request, key, token):
+        # Refused before anything is created: each new session is a customer row.
+        limits_of(request).new_session(request.scope, key.id)
+    started = await services_of(request).chat.start(key, brand_id=brand_id, token=token)
     brand = started.brand
     return json_response(
         {
@@ -34,6 +43,17 @@ async def start_session(request: Request) -> Response:
         },
         200 if started.resumed else 201,
     )
+
+
+async def _resumes(request: Request, key: ApiKey, token: str | None) -> bool:
+    """Does ``token`` name a live session of ``key``'s org (a resume, not counted)?"""
+    if not token:
+        return False
+    try:
+        await services_of(request).chat.check_session(key, token)
+    except Unauthorized:
+        return False
+    return True
 
 
 async def get_settings(request: Request) -> Response:
