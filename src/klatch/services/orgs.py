@@ -166,6 +166,8 @@ class OrgService:
             raise InvalidArguments("A key needs a name of 1 to 255 characters", pointer="/name")
         if role is Role.TRACKING and brand_id is None:
             brand_id = (await self.brand_for(org_id, None)).id
+        elif brand_id is not None:  # 404 for another org's brand or none (brands stay)
+            await self.brand_for(org_id, brand_id)
         return await self.ctx.uow.write(
             system_actor(org_id),
             lambda unit: _insert_key(unit.tx, org_id, name.strip(), role, brand_id, unit.now),
