@@ -79,7 +79,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ],
         middleware=[
             Middleware(ClientCors, allowed=client_origin_check),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+            ),
         ],
         exception_handlers={
             KlatchError: handle_klatch_error,

@@ -47,7 +47,15 @@ def serve_app(settings: Settings, *, access_log: bool = False) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=access_log,
+        # The same peers the app trusts to name the client (rate limits).
         proxy_headers=True,
+        forwarded_allow_ips="*" if "*" in settings.trusted_proxies else [*settings.trusted_proxies],
+        # Open connections, sockets included, past which requests get 503: what
+        # bounds the memory and descriptors a flood of connections can take.
+        # uvicorn has no timeout for a request's headers (docs/api.md, Limits);
+        # bodies are timed out by the app (BodyLimit).
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=10,
         ws="websockets-sansio",  # uvicorn's non-deprecated websockets protocol
         # Chat frames are small; a deflate context per socket doubled the memory of

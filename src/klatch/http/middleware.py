@@ -2,50 +2,115 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from klatch.errors import Forbidden, PayloadTooLarge
+from klatch.errors import Forbidden, KlatchError, PayloadTooLarge
 from klatch.http.errors import error_response
 
 # (the request, its Origin) -> may this page use the client API?
 OriginCheck = Callable[[HTTPConnection, str], Awaitable[bool]]
 
 
-class BodyLimit:
-    """Refuse bodies over ``max_bytes``: at once by Content-Length, else while reading."""
+class BodyTimeout(KlatchError):
+    status = 408
+    code = "request_timeout"
+    title = "Request timeout"
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Read each request body before the app runs, and refuse it with 413 when it
+    is over ``max_bytes`` (at once by Content-Length, else as the chunks arrive)
+    or with 408 when it has not arrived within ``timeout`` seconds.
+
+    Reading the whole body here is what makes both answers possible: an
+    endpoint's framework turns an error raised while it reads into its own
+    (FastAPI: 400 "error parsing the body"), and nothing else bounds how long a
+    client may trickle a body. The body is at most ``max_bytes``, so holding it
+    costs no more than the endpoint's own read.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 15.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    await error_response(self._error())(scope, receive, send)
-                    return
-                break
+        error: KlatchError
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(scope, receive)
+        except TimeoutError:
+            error = BodyTimeout(f"The request body did not arrive within {self.timeout:g} s")
+        except PayloadTooLarge as exc:
+            error = exc
+        else:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        # The rest of the body is never read, so the connection cannot carry
+        # another request.
+        response = error_response(error)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> Message:
+        """The whole body as one ``http.request`` message (or the disconnect)."""
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            raise self._error()
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._error()
-            return message
-
-        await self.app(scope, limited, send)
+            if message["type"] != "http.request":
+                return message
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                raise self._error()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
     def _error(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"The request body is larger than {self.max_bytes} bytes")
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """``receive`` that gives ``first`` once, then what the server sends."""
+    pending: Message | None = first
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending is None:
+            return await receive()
+        message, pending = pending, None
+        return message
+
+    return replayed
+
+
+def _has_body(scope: Scope) -> bool:
+    """Does the request announce a body (a non-zero length, or chunks)?"""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            # Servers refuse a malformed length before the app; refuse it here too.
+            return int(value) if value.isdigit() else sys.maxsize
+    return None
 
 
 CLIENT_PREFIX = "/c/v1/"
