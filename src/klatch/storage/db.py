@@ -14,8 +14,10 @@ savepoint inside an open transaction, and a committer task commits whatever has
 accumulated (fsync in a worker thread, off the event loop), then wakes every
 caller of that batch. Under load one fsync serves many writes; idle, a write
 waits for exactly one. Automatic WAL checkpoints are off on the writer (they ran
-inside commits and made the 10-16 ms tail); a background thread checkpoints
-passively instead.
+inside commits and made the 10-16 ms tail); past a size a background thread
+checkpoints passively, then the committer truncates the WAL between two batches.
+A batch whose transaction fails as a whole is answered 503 and rolled back, and
+the next batch tries again; ``write_failure()`` says why while writes fail.
 """
 
 from __future__ import annotations
