@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -27,9 +28,12 @@ from klatch.chat import AsyncChatClient, SessionError
 from klatch.config import Settings
 from klatch.domain.models import Role, UserRole
 from klatch.errors import NotFound, Unauthorized
+from klatch.ids import now_ms
 from klatch.runtime import running
 from klatch.services import Services
 from klatch.services.orgs import Setup
+from klatch.storage.db import Query
+from klatch.storage.tables import console_session
 from support import (
     POSTGRES_URL,
     REDIS_URL,
@@ -271,6 +275,33 @@ async def test_console_logout_and_disabling_a_user_close_console_sockets(
         f"console sockets closed {logout_took * 1000:.0f} ms after logout, "
         f"{disable_took * 1000:.0f} ms after disable_user"
     )
+
+
+async def test_a_console_socket_closes_when_its_session_expires(
+    served: Served, setup: Setup
+) -> None:
+    services = served.services
+    email = f"short-{setup.org.id}@example.com"
+    user = await services.orgs.create_user(setup.org.id, email, PASSWORD, role=UserRole.AGENT)
+    login = await services.console.login(email, PASSWORD)
+    # The session has 12 hours to run; this one is made to end in a moment.
+    expires_at = now_ms() + 700
+    shorten = Query(
+        sa.update(console_session)
+        .where(console_session.c.user_id == sa.bindparam("user_id"))
+        .values(expires_at=sa.bindparam("expires_at"))
+    )
+    await services.db.write(
+        lambda tx: tx.execute(shorten, {"user_id": user.id, "expires_at": expires_at})
+    )
+    headers = {"Cookie": f"klatch_console={login.token}", "Origin": served.url}
+    async with contextlib.AsyncExitStack() as stack:
+        ws = await opened(stack, f"{served.ws_url}/v1/realtime", headers)
+        since = time.monotonic()
+        took = await ended(ws, since, "The session expired")
+    late = now_ms() - expires_at
+    assert 0 <= late < WITHIN * 1000, f"closed {late} ms after the session expired"
+    assert took < 2
 
 
 async def test_credentials_ended_elsewhere_without_a_bus_reach_sockets_through_the_log(
