@@ -133,6 +133,31 @@ def _prepare(q: Statement, params: Mapping[str, Any] | None, dialect: Dialect) -
     return compile_adhoc(q, dialect)
 
 
+class _WriteHealth:
+    """Whether writes are stored: why the last one failed, until one succeeds; and
+    the write ``/readyz`` tries while they fail (at most once a second), so a server
+    a load balancer took out of rotation sees them work again."""
+
+    __slots__ = ("_last_probe", "failure")
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+        self._last_probe = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        self.failure = f"the last write failed ({exc}) and none has succeeded since"
+
+    async def probe(self, db: Database, touch: Work[None]) -> str | None:
+        if self.failure is None:
+            return None
+        now = time.monotonic()
+        if now - self._last_probe >= _PROBE_SECONDS:
+            self._last_probe = now
+            with contextlib.suppress(Unavailable, TimeoutError):
+                await asyncio.wait_for(db.write(touch), _PROBE_TIMEOUT)
+        return self.failure
+
+
 # ------------------------------------------------------------------ SQLite
 
 
@@ -236,8 +261,7 @@ class SqliteDatabase:
         self._checkpointing = threading.Event()
         self._truncate_due = False
         self._wal_path = path.with_name(path.name + "-wal")
-        self._failure: str | None = None  # why the last batch failed, until one commits
-        self._last_probe = 0.0
+        self._health = _WriteHealth()
         self.commits = 0
         self.units = 0
         self.truncations = 0
@@ -277,21 +301,10 @@ class SqliteDatabase:
     @property
     def failing(self) -> str | None:
         """Why the last batch failed, while none has committed since; else None."""
-        return self._failure
+        return self._health.failure
 
     async def write_failure(self) -> str | None:
-        """Why writes fail (the last batch failed and none committed since), or None.
-
-        While they fail, one write that changes nothing is tried (at most once a
-        second), so a server taken out of rotation sees that space came back."""
-        if self._failure is None:
-            return None
-        now = time.monotonic()
-        if now - self._last_probe >= _PROBE_SECONDS:
-            self._last_probe = now
-            with contextlib.suppress(Unavailable, TimeoutError):
-                await asyncio.wait_for(self.write(_touch), _PROBE_TIMEOUT)
-        return self._failure
+        return await self._health.probe(self, _touch)
 
     async def read(self, work: Work[T]) -> T:
         conn = self._reader
@@ -347,7 +360,7 @@ class SqliteDatabase:
             self._batch_failed(batch, exc)
             return
         self.commits += 1
-        self._failure = None
+        self._health.failure = None
         for future, result, error in outcomes:
             if future.done():
                 continue
@@ -384,7 +397,7 @@ class SqliteDatabase:
         self, batch: list[tuple[Work[Any], asyncio.Future[Any]]], exc: Exception
     ) -> None:
         log.error("sqlite write failed, %d units not stored: %s", len(batch), exc)
-        self._failure = f"the last write failed ({exc}) and none has succeeded since"
+        self._health.failed(exc)
         self._reset_writer()
         for _, future in batch:
             if not future.done():
@@ -547,8 +560,7 @@ class PostgresDatabase:
         self._pool_size = pool_size
         self._pool: Any = None
         self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-        self._failure: str | None = None
-        self._last_probe = 0.0
+        self._health = _WriteHealth()
 
     async def open(self) -> None:
         import asyncpg
@@ -591,27 +603,20 @@ class PostgresDatabase:
             except _pg_outages() as exc:
                 await self._write_failed(exc)
                 raise Unavailable("The write could not be stored; try again") from exc
-            self._failure = None
+            self._health.failure = None
             return result
         raise AssertionError("unreachable")
 
     async def _write_failed(self, exc: BaseException) -> None:
         log.error("postgresql write failed: %s", exc)
-        self._failure = f"the last write failed ({exc}) and none has succeeded since"
+        self._health.failed(exc)
         # The next write gets new connections: after a failover or a restart the old
         # ones stay read-only or broken.
         with contextlib.suppress(Exception):
             await self._pool.expire_connections()
 
     async def write_failure(self) -> str | None:
-        if self._failure is None:
-            return None
-        now = time.monotonic()
-        if now - self._last_probe >= _PROBE_SECONDS:
-            self._last_probe = now
-            with contextlib.suppress(Unavailable, TimeoutError):
-                await asyncio.wait_for(self.write(_pg_touch), _PROBE_TIMEOUT)
-        return self._failure
+        return await self._health.probe(self, _pg_touch)
 
 
 def _pg_outages() -> tuple[type[BaseException], ...]:
