@@ -178,6 +178,7 @@ def base_env(data_dir: Path) -> dict[str, str]:
         "KLATCH_RATE_LIMIT_SESSION": "0",
         "KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_ADDRESS": "0",
         "KLATCH_RATE_LIMIT_NEW_SESSIONS_PER_KEY": "0",
+        "KLATCH_MAX_CONNECTIONS": "1000000",  # the bench measures how many a process holds
         "KLATCH_LOG_LEVEL": "warning",
     }
     for name in ("KLATCH_DATABASE_URL", "KLATCH_BUS_URL", "KLATCH_CONFIG", "KLATCH_PORT"):
