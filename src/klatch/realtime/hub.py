@@ -112,10 +112,6 @@ class Connection:
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)
 
-    @property
-    def overflowed(self) -> bool:
-        return self.ending is not None and self.ending.code == CLOSE_RESYNC
-
     def admits(self, event: Event) -> bool:
         """Recipient rule: agents see their org's events; a chat session only
         its own customer's; nobody the internal ones."""
