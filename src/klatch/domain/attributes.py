@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
+from klatch.domain.text import MAX_EXACT_INTEGER, pointer_token, text_problem, visible
 from klatch.errors import AttributeErrors, ErrorDetail, InvalidArguments
 
 KLASSES = ("conversation", "customer")
@@ -35,8 +36,10 @@ MAX_ALLOWED_VALUES = 1000
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TREE_SEGMENT_RE = re.compile(r"^[^.\s][^.]*$")
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
+# A list filter on a Num attribute: a decimal number, as JSON writes one (a sign
+# and a point without digits after it allowed).
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 
 
 class AttrType(StrEnum):
@@ -98,57 +101,57 @@ def _mismatch(definition: AttributeDef, value: Any, expected: str) -> _ValueProb
     )
 
 
-def _utf8_size(definition: AttributeDef, value: str) -> int:
-    """Bytes of UTF-8; a lone surrogate (valid JSON, not text) cannot be stored."""
-    try:
-        return len(value.encode("utf-8"))
-    except UnicodeEncodeError:
+def _sized_text(definition: AttributeDef, value: Any, expected: str) -> str:
+    """``value`` if it is text (``klatch.domain.text``) of a size the type takes."""
+    if not isinstance(value, str):
+        raise _mismatch(definition, value, expected)
+    problem = text_problem(value)
+    if problem is not None:
+        raise _ValueProblem("invalid_text", f"The value of '{definition.name}' {problem}")
+    if definition.type is AttrType.TXT:
+        size = len(value.encode("utf-8"))
+        if size > TXT_MAX_BYTES:
+            raise _ValueProblem(
+                "value_too_long",
+                f"'{definition.name}' takes at most {TXT_MAX_BYTES} bytes of text, got {size}",
+            )
+        return value
+    limit = URL_MAX_CHARS if definition.type is AttrType.URL else STR_MAX_CHARS
+    if len(value) > limit:
         raise _ValueProblem(
-            "type_mismatch", f"'{definition.name}' must be valid Unicode text"
-        ) from None
+            "value_too_long",
+            f"'{definition.name}' takes at most {limit} characters, got {len(value)}",
+        )
+    return value
 
 
 def _check_str(definition: AttributeDef, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _mismatch(definition, value, "a string")
-    _utf8_size(definition, value)
-    if len(value) > STR_MAX_CHARS:
-        raise _ValueProblem(
-            "value_too_long",
-            f"'{definition.name}' takes at most {STR_MAX_CHARS} characters, got {len(value)}",
-        )
-    if definition.allowed and value not in definition.allowed:
+    text = _sized_text(definition, value, "a string")
+    if definition.allowed and text not in definition.allowed:
         sample = ", ".join(sorted(definition.allowed)[:10])
         more = ", ..." if len(definition.allowed) > 10 else ""
         raise _ValueProblem(
             "value_not_allowed",
-            f"'{value}' is not an allowed value of '{definition.name}' (allowed: {sample}{more})",
+            f"'{text}' is not an allowed value of '{definition.name}' (allowed: {sample}{more})",
         )
-    return value
+    return text
 
 
 def _check_txt(definition: AttributeDef, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _mismatch(definition, value, "a text")
-    size = _utf8_size(definition, value)
-    if size > TXT_MAX_BYTES:
-        raise _ValueProblem(
-            "value_too_long",
-            f"'{definition.name}' takes at most {TXT_MAX_BYTES} bytes of text, got {size}",
-        )
-    return value
+    return _sized_text(definition, value, "a text")
 
 
 def _check_num(definition: AttributeDef, value: Any) -> int | float:
+    """A finite number; an integer within ±2^53, which a browser holds exactly
+    (beyond it, it is refused rather than stored rounded)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _mismatch(definition, value, "a number")
-    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
-        # Beyond 64 bits JSON storage cannot keep an int; as a browser would, hold it
-        # as a double, and refuse it when it is too large even for that.
-        try:
-            value = float(value)
-        except OverflowError:
-            value = math.inf
+    if isinstance(value, int) and abs(value) > MAX_EXACT_INTEGER:
+        raise _ValueProblem(
+            "type_mismatch",
+            f"'{definition.name}' takes whole numbers from -2^53 to 2^53 "
+            f"({MAX_EXACT_INTEGER}), which a browser holds exactly",
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise _ValueProblem("type_mismatch", f"'{definition.name}' must be a finite number")
     number: int | float = value
@@ -176,19 +179,13 @@ def _check_at(definition: AttributeDef, value: Any) -> str:
 
 
 def _check_url(definition: AttributeDef, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _mismatch(definition, value, "an absolute http(s) URL")
-    if len(value) > URL_MAX_CHARS:
-        raise _ValueProblem(
-            "value_too_long",
-            f"'{definition.name}' takes URLs of at most {URL_MAX_CHARS} characters",
-        )
-    if not is_http_url(value):
+    url = _sized_text(definition, value, "an absolute http(s) URL")
+    if not is_http_url(url):
         raise _ValueProblem(
             "type_mismatch",
-            f"'{definition.name}' must be an absolute http or https URL; got '{value[:64]}'",
+            f"'{definition.name}' must be an absolute http or https URL; got '{url[:64]}'",
         )
-    return value
+    return url
 
 
 def is_http_url(value: str) -> bool:
@@ -229,25 +226,36 @@ def format_datetime(moment: datetime) -> str:
 # ---------------------------------------------------------------- list filters
 
 
-def _filter_as_is(definition: AttributeDef, raw: str) -> str:
-    return raw
+# Each takes a query-string value (text: ``filter_value`` checked it) and returns
+# what a stored value of the type would be, or raises _ValueProblem: a filter on a
+# value the attribute cannot hold is refused, not answered with an empty list.
+
+
+def _filter_text(definition: AttributeDef, raw: str) -> str:
+    return _sized_text(definition, raw, "text")
 
 
 def _filter_num(definition: AttributeDef, raw: str) -> int | float:
+    text = raw.strip()
+    if not _NUMBER_RE.fullmatch(text):
+        raise _ValueProblem(
+            "type_mismatch", f"Filter on '{definition.name}' needs a number, got '{raw[:64]}'"
+        )
     try:
-        number = float(raw)
-    except ValueError:
-        raise InvalidArguments(
-            f"Filter on '{definition.name}' needs a number, got '{raw}'", code="type_mismatch"
-        ) from None
-    return int(number) if number.is_integer() else number
+        number: int | float = int(text) if _INTEGER_RE.fullmatch(text) else float(text)
+    except ValueError:  # more digits than Python reads as an int
+        number = math.inf
+    number = _check_num(definition, number)
+    # 2.0 finds the 2 stored; a float beyond 2^53 stays one (it is stored as one).
+    if isinstance(number, float) and number.is_integer() and abs(number) <= MAX_EXACT_INTEGER:
+        return int(number)
+    return number
 
 
 def _filter_bool(definition: AttributeDef, raw: str) -> bool:
     if raw.lower() not in ("true", "false"):
-        raise InvalidArguments(
-            f"Filter on '{definition.name}' needs true or false, got '{raw}'",
-            code="type_mismatch",
+        raise _ValueProblem(
+            "type_mismatch", f"Filter on '{definition.name}' needs true or false, got '{raw[:64]}'"
         )
     return raw.lower() == "true"
 
@@ -256,9 +264,9 @@ def _filter_at(definition: AttributeDef, raw: str) -> str:
     try:
         return format_datetime(parse_datetime(raw))
     except ValueError:
-        raise InvalidArguments(
+        raise _ValueProblem(
+            "type_mismatch",
             f"Filter on '{definition.name}' needs an ISO 8601 date-time with timezone",
-            code="type_mismatch",
         ) from None
 
 
@@ -287,9 +295,9 @@ class TypeSpec:
 TYPES: tuple[TypeSpec, ...] = (
     TypeSpec(
         AttrType.STR, "Str", "short text", "string", (),
-        _check_str, _filter_as_is, "text", takes_allowed_values=True,
+        _check_str, _filter_text, "text", takes_allowed_values=True,
     ),
-    TypeSpec(AttrType.TXT, "Txt", "long text", "text", (), _check_txt, _filter_as_is, "textarea"),
+    TypeSpec(AttrType.TXT, "Txt", "long text", "text", (), _check_txt, _filter_text, "textarea"),
     TypeSpec(
         AttrType.NUM, "Num", "number", "number", ("integer",), _check_num, _filter_num, "number"
     ),
@@ -298,7 +306,7 @@ TYPES: tuple[TypeSpec, ...] = (
         AttrType.AT, "At", "date and time", "date-time", ("datetime", "date"),
         _check_at, _filter_at, "datetime",
     ),
-    TypeSpec(AttrType.URL, "Url", "web address", "url", ("uri",), _check_url, _filter_as_is, "url"),
+    TypeSpec(AttrType.URL, "Url", "web address", "url", ("uri",), _check_url, _filter_text, "url"),
 )  # fmt: skip
 TYPE_SPECS: dict[AttrType, TypeSpec] = {spec.type: spec for spec in TYPES}
 
@@ -539,9 +547,13 @@ def check_values(
         try:
             normalised[name] = _checked(klass, definitions.get(name), name, value, from_sdk)
         except _ValueProblem as exc:
+            shown = visible(name)
             problems.append(
                 ErrorDetail(
-                    exc.code, exc.message, attribute=name, pointer=f"{pointer}/{_escape(name)}"
+                    exc.code,
+                    exc.message,
+                    attribute=shown,
+                    pointer=f"{pointer}/{pointer_token(shown)}",
                 )
             )
     if problems:
@@ -552,6 +564,9 @@ def check_values(
 def _checked(
     klass: str, definition: AttributeDef | None, name: str, value: Any, from_sdk: bool
 ) -> Any:
+    problem = text_problem(name)
+    if problem is not None:
+        raise _ValueProblem("invalid_text", f"An attribute name {problem}")
     if definition is None:
         raise _ValueProblem("unknown_attribute", f"'{name}' is not defined on the {klass} klass")
     if from_sdk and not definition.sdk_writable:
@@ -562,11 +577,6 @@ def _checked(
     return normalise_value(definition, value)
 
 
-def _escape(name: str) -> str:
-    """One JSON Pointer reference token (RFC 6901): '~' and '/' are escaped."""
-    return name.replace("~", "~0").replace("/", "~1")
-
-
 def normalise_value(definition: AttributeDef, value: Any) -> Any:
     """Check one value against its definition and return its stored form."""
     if value is None:
@@ -575,5 +585,16 @@ def normalise_value(definition: AttributeDef, value: Any) -> Any:
 
 
 def filter_value(definition: AttributeDef, raw: str) -> Any:
-    """Turn a query-string value into the typed value stored for that attribute."""
-    return TYPE_SPECS[definition.type].parse_filter(definition, raw)
+    """Turn a query-string value into the typed value stored for that attribute; a
+    value the attribute cannot hold is a 400 naming it (``/query/custom.<name>``)."""
+    try:
+        problem = text_problem(raw)
+        if problem is not None:
+            raise _ValueProblem("invalid_text", f"Filter on '{definition.name}' {problem}")
+        return TYPE_SPECS[definition.type].parse_filter(definition, raw)
+    except _ValueProblem as exc:
+        pointer = f"/query/custom.{pointer_token(definition.name)}"
+        detail = ErrorDetail(exc.code, exc.message, attribute=definition.name, pointer=pointer)
+        raise InvalidArguments(
+            exc.message, code=exc.code, pointer=pointer, details=[detail]
+        ) from None

@@ -1,0 +1,92 @@
+"""What text and numbers from outside must be, the same on SQLite and PostgreSQL.
+
+Text is a string of Unicode scalar values without U+0000: no NUL (PostgreSQL
+cannot store it in text or jsonb; SQLite would) and no lone surrogate
+(``"\\ud800"`` is valid JSON but not text: no UTF-8 encodes it). The rule holds
+for every string a request carries — each value and each key of a JSON body,
+path and query parameters, login token claims — and ``check_text`` applies it
+to a whole JSON value in one walk, naming the first offender by its JSON Pointer.
+
+Integers are exact up to ``MAX_EXACT_INTEGER`` (2^53): beyond it a browser's
+Number, an IEEE double, no longer holds every integer, so a value there would
+come back other than it was sent. A page number is bounded so that the offset of
+its first row fits the databases' 64-bit integers. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from klatch.errors import InvalidArguments
+
+MAX_EXACT_INTEGER = 2**53
+# The offset, (page - 1) * pageSize, must fit the databases' 64-bit integers.
+MAX_PAGE = 1_000_000
+
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` is not text, or None when it is."""
+    found = _NOT_TEXT.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "holds U+0000 (NUL)"
+    return f"holds a lone surrogate (U+{ord(found.group()):04X})"
+
+
+def invalid_text(where: str, problem: str, pointer: str) -> InvalidArguments:
+    """The 400 ``invalid_text`` for ``where`` (e.g. "The value at /name")."""
+    return InvalidArguments(
+        f"{where} {problem}; Klatch takes text without NUL characters or lone surrogates",
+        code="invalid_text",
+        pointer=pointer,
+    )
+
+
+def check_text(value: Any, pointer: str = "") -> None:
+    """Refuse a JSON value any string or key of which is not text (400
+    ``invalid_text``, pointing at the first one). Walks without recursion, so any
+    depth a JSON reader returns is fine."""
+    stack: list[tuple[str, Any]] = [(pointer, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem is not None:
+                raise invalid_text(f"The text at {where or 'the top'}", problem, where)
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                problem = text_problem(key)
+                if problem is not None:
+                    raise invalid_text(
+                        f"A key of the object at {where or 'the top'}", problem, where
+                    )
+                stack.append((f"{where}/{pointer_token(key)}", member))
+        elif isinstance(item, list):
+            stack.extend((f"{where}/{i}", member) for i, member in enumerate(item))
+
+
+def check_parameters(items: Any, pointer: str) -> None:
+    """Refuse (name, value) pairs, such as a query string's, with a name or a value
+    that is not text; ``pointer`` is where they are (``/query``, ``/path``)."""
+    for name, value in items:
+        problem = text_problem(name)
+        if problem is not None:
+            raise invalid_text(f"A parameter name in {pointer}", problem, pointer)
+        problem = text_problem(value)
+        if problem is not None:
+            raise invalid_text(f"The parameter {name}", problem, f"{pointer}/{pointer_token(name)}")
+
+
+def pointer_token(name: str) -> str:
+    """One JSON Pointer reference token (RFC 6901): '~' and '/' are escaped."""
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def visible(value: str) -> str:
+    """``value`` with what is not text spelled ``\\uXXXX``, for an error message,
+    which must itself be text."""
+    return _NOT_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
