@@ -14,9 +14,10 @@ from starlette.responses import RedirectResponse, Response
 
 from klatch.console.editors import editor_for
 from klatch.console.session import Agent
-from klatch.console.web import page, render, require_agent, services_of
+from klatch.console.web import PageError, page, render, require_agent, services_of
 from klatch.domain.events import iso
 from klatch.domain.models import Conversation, Customer
+from klatch.domain.text import MAX_PAGE
 from klatch.errors import KlatchError, NotFound
 
 PAGE_SIZE = 25
@@ -40,6 +41,8 @@ class _Filters:
             page_number = max(1, int(q.get("page", "1")))
         except ValueError:
             page_number = 1
+        if page_number > MAX_PAGE:  # its offset would not fit the databases' integers
+            raise PageError(400, "No such page", f"The inbox has pages 1 to {MAX_PAGE}.")
         return cls(
             q.get("status") or None, q.get("attribute") or None, q.get("value", ""), page_number
         )

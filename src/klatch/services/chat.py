@@ -17,6 +17,7 @@ import jwt
 from klatch.domain import events as ev
 from klatch.domain.brands import availability
 from klatch.domain.models import Actor, ActorType, ApiKey, Brand, ChatSession, Customer, Role
+from klatch.domain.text import check_text
 from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized, invalid_session
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
@@ -110,6 +111,7 @@ class ChatService:
             raise InvalidArguments("jwtToken is required", pointer="/jwtToken")
         org = await self.orgs.get_org(actor.org_id)
         claims = self._verify(jwt_token, org.jwt_secret)
+        check_text(claims, "/jwtToken")  # claims are stored: they follow the text rule
         email = check_email(claims["email"]) if claims.get("email") else None
         external_id = claims.get("externalId")
         if external_id is not None and (

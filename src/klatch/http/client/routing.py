@@ -2,11 +2,13 @@
 
 The routes the app serves and the paths ``/openapi.json`` documents are the
 same objects, so the document cannot list an operation that is not there or
-miss one that is.
+miss one that is. Each holds its path and query parameters to the text rule
+(``klatch.domain.text``) before its endpoint runs; bodies are ``read_json``'s.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -14,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from klatch.http.requests import MAX_PAGE, MAX_PAGE_SIZE
+from klatch.domain.text import MAX_PAGE
+from klatch.http.requests import MAX_PAGE_SIZE, check_request_parameters
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Body = Literal["required", "optional"] | None
@@ -68,7 +71,7 @@ class ClientRoute(Route):
         session: bool = True,  # needs X-Klatch-Session besides the tracking key
         parameters: tuple[dict[str, Any], ...] = (),  # besides the path parameters
     ) -> None:
-        super().__init__(path, endpoint, methods=[method])
+        super().__init__(path, _checked(endpoint), methods=[method])
         self.method = method
         self.summary = summary
         self.sdk = sdk
@@ -76,3 +79,14 @@ class ClientRoute(Route):
         self.body = body
         self.session = session
         self.parameters = parameters
+
+
+def _checked(endpoint: Endpoint) -> Endpoint:
+    """``endpoint``, after its path and query parameters pass the text rule."""
+
+    @functools.wraps(endpoint)
+    async def checked(request: Request) -> Response:
+        check_request_parameters(request)
+        return await endpoint(request)
+
+    return checked

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from klatch.http.requests import services_of
+from klatch.http.requests import CheckedRoute, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Admin
 
-router = APIRouter(prefix="/v1/brands", tags=["admin"])
+router = APIRouter(prefix="/v1/brands", tags=["admin"], route_class=CheckedRoute)
 
 
 @router.get("")

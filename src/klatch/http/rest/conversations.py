@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from klatch.domain.models import Actor
 from klatch.errors import InvalidArguments
-from klatch.http.requests import PAGE, PAGE_SIZE, StrictBody, services_of
+from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
-router = APIRouter(prefix="/v1", tags=["conversations"])
+router = APIRouter(prefix="/v1", tags=["conversations"], route_class=CheckedRoute)
 
 
 class ConversationCreate(StrictBody):
@@ -95,7 +95,7 @@ async def list_conversations(
     page: int = PAGE,
     page_size: int = PAGE_SIZE,
     status: Literal["open", "done"] | None = None,
-    customer: str | None = None,
+    customer: str | None = Query(None, max_length=64, description="A customer id"),
 ) -> dict[str, Any]:
     query = request.query_params
     result = await services_of(request).conversations.list(

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from klatch.http.requests import services_of
+from klatch.http.requests import CheckedRoute, services_of
 from klatch.http.rest.auth import Admin
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], route_class=CheckedRoute)
 
 
 @router.get(

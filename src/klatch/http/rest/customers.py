@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict
 
-from klatch.http.requests import PAGE, PAGE_SIZE, StrictBody, services_of
+from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
-router = APIRouter(prefix="/v1", tags=["customers"])
+router = APIRouter(prefix="/v1", tags=["customers"], route_class=CheckedRoute)
 
 # The standard attributes, each a list, as Kustomer names them.
 STANDARD_LISTS = ("emails", "sharedEmails", "phones", "sharedPhones", "socials", "sharedSocials")

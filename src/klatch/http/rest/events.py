@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from klatch.http.requests import services_of
+from klatch.http.requests import CheckedRoute, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
-router = APIRouter(prefix="/v1", tags=["conversations"])
+router = APIRouter(prefix="/v1", tags=["conversations"], route_class=CheckedRoute)
 
 
 @router.get(

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from klatch.domain.models import Role
-from klatch.http.requests import StrictBody, services_of
+from klatch.http.requests import CheckedRoute, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Admin
 
-router = APIRouter(prefix="/v1/keys", tags=["admin"])
+router = APIRouter(prefix="/v1/keys", tags=["admin"], route_class=CheckedRoute)
 
 
 class KeyCreate(StrictBody):

@@ -7,11 +7,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from klatch.http.requests import PAGE, PAGE_SIZE, StrictBody, services_of
+from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
-router = APIRouter(prefix="/v1/conversations/{conversation_id}")
+router = APIRouter(prefix="/v1/conversations/{conversation_id}", route_class=CheckedRoute)
 
 
 class MessageCreate(StrictBody):

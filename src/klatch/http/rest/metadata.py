@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from klatch.domain.attributes import check_klass
-from klatch.http.requests import StrictBody, services_of
+from klatch.http.requests import CheckedRoute, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Admin, Agent
 
-router = APIRouter(prefix="/v1/metadata/{klass}", tags=["metadata"])
+router = APIRouter(prefix="/v1/metadata/{klass}", tags=["metadata"], route_class=CheckedRoute)
 
 
 class MetadataUpdate(StrictBody):
