@@ -50,23 +50,42 @@ def check_text(value: Any, pointer: str = "") -> None:
     """Refuse a JSON value any string or key of which is not text (400
     ``invalid_text``, pointing at the first one). Walks without recursion, so any
     depth a JSON reader returns is fine."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _NOT_TEXT.search(item):
+                raise _first_offender(value, pointer)
+        elif isinstance(item, dict):
+            if any(_NOT_TEXT.search(key) for key in item):
+                raise _first_offender(value, pointer)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _first_offender(value: Any, pointer: str) -> InvalidArguments:
+    """The ``invalid_text`` error for the first string or key of ``value``, in
+    document order, that is not text (walked again, with pointers, only once there
+    is one)."""
     stack: list[tuple[str, Any]] = [(pointer, value)]
     while stack:
         where, item = stack.pop()
-        if isinstance(item, str):
-            problem = text_problem(item)
-            if problem is not None:
-                raise invalid_text(f"The text at {where or 'the top'}", problem, where)
-        elif isinstance(item, dict):
-            for key, member in item.items():
-                problem = text_problem(key)
-                if problem is not None:
-                    raise invalid_text(
+        if isinstance(item, str) and (problem := text_problem(item)) is not None:
+            return invalid_text(f"The text at {where or 'the top'}", problem, where)
+        if isinstance(item, dict):
+            for key in item:
+                if (problem := text_problem(key)) is not None:
+                    return invalid_text(
                         f"A key of the object at {where or 'the top'}", problem, where
                     )
-                stack.append((f"{where}/{pointer_token(key)}", member))
+            members = [(f"{where}/{pointer_token(k)}", v) for k, v in item.items()]
         elif isinstance(item, list):
-            stack.extend((f"{where}/{i}", member) for i, member in enumerate(item))
+            members = [(f"{where}/{i}", member) for i, member in enumerate(item)]
+        else:
+            continue
+        stack.extend(reversed(members))
+    raise AssertionError("no string of the value breaks the text rule")
 
 
 def check_parameters(items: Any, pointer: str) -> None:
