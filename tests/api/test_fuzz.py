@@ -8,8 +8,9 @@ ids (a conversation and customer of the session, the org's brand) in its path, t
 rest whatever the fuzzer made up. Each answer must be below 500 and declared by the
 document: its status, its content type, its body's schema and its headers.
 
-``KLATCH_FUZZ_EXAMPLES`` (default 25) sets the examples per operation; the run's
-figures go to ``<test artifacts>/fuzz-<backend>.json``.
+``KLATCH_FUZZ_EXAMPLES`` (default 25; ``.ci/run``: 100) sets the examples per
+operation, ``KLATCH_FUZZ_SEED`` draws other requests than the fixed ones; the
+run's figures go to ``<test artifacts>/fuzz-<backend>.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -43,6 +44,8 @@ from schemathesis.specs.openapi.checks import (
 from support import POSTGRES_URL, KlatchProcess, fresh_postgres_database, need_service, prepare
 
 FUZZ_EXAMPLES = int(os.environ.get("KLATCH_FUZZ_EXAMPLES", "25"))
+# Unset: the same requests every run. A number: another draw, to explore.
+FUZZ_SEED = os.environ.get("KLATCH_FUZZ_SEED")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -153,11 +156,12 @@ def fuzz(operation: Operation, target: Target, findings: Findings) -> None:
     @settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=None,
-        derandomize=True,
+        derandomize=FUZZ_SEED is None,
         database=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
+    @seed(int(FUZZ_SEED or 0))
     @given(strategy)
     def run(case: AnyCase) -> None:
         target.prepare(case)

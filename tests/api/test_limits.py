@@ -338,3 +338,9 @@ async def test_the_document_declares_each_operations_error_statuses_with_the_err
     )
     rest_security = document["paths"]["/v1/customers"]["get"]["security"]
     assert rest_security == [{"apiKey": []}]
+    # Each client API body names the fields it is read for.
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith("/c/v1/") and "requestBody" in operation:
+                schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                assert schema["properties"], f"{method.upper()} {path}"

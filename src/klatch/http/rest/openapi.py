@@ -51,6 +51,42 @@ SECURITY_SCHEMES = {
     "chatSession": {"type": "apiKey", "in": "header", "name": "X-Klatch-Session"},
 }
 _JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+_TEXT = {"type": "string"}
+_VALUES = {"type": "object", "description": "Custom attribute values by name; null clears one"}
+# The fields each client API body is read for (others are ignored; the SDKs send
+# Kustomer's names, ``customAttributes`` beside ``custom``). The endpoints check
+# the values; this says which fields there are, so clients and fuzzers know.
+CLIENT_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/c/v1/sessions"): {"brandId": _TEXT},
+    ("post", "/c/v1/login"): {"jwtToken": _TEXT},
+    ("post", "/c/v1/conversations"): {
+        "title": _TEXT,
+        "message": _TEXT,
+        "custom": _VALUES,
+        "customAttributes": _VALUES,
+    },
+    ("patch", "/c/v1/conversations/{conversation_id}"): {
+        "custom": _VALUES,
+        "customAttributes": _VALUES,
+    },
+    ("post", "/c/v1/conversations/{conversation_id}/messages"): {
+        "body": _TEXT,
+        "payload": {"type": "object"},
+    },
+    ("post", "/c/v1/conversations/{conversation_id}/typing"): {"typing": {"type": "boolean"}},
+    ("patch", "/c/v1/customers/current"): {
+        "attributes": {
+            "type": "object",
+            "properties": {
+                name: {"type": "array", "description": "Strings or Kustomer's objects"}
+                for plain in ("emails", "phones", "socials")
+                for name in (plain, "shared" + plain.capitalize())
+            },
+        },
+        "custom": _VALUES,
+        "customAttributes": _VALUES,
+    },
+}
 _ERRORS = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
 ERROR_DESCRIPTIONS = {
     400: "Invalid arguments: which field or parameter, and which rule, is in each error",
@@ -176,8 +212,13 @@ def _operation(route: ClientRoute) -> dict[str, Any]:
     if route.sdk:
         operation["description"] = f"Serves the SDK method `{route.sdk}`."
     if route.body is not None:
-        operation["requestBody"] = {"required": route.body == "required", "content": _JSON_OBJECT}
+        operation["requestBody"] = {"required": route.body == "required", "content": _body(route)}
     return operation
+
+
+def _body(route: ClientRoute) -> dict[str, Any]:
+    fields = CLIENT_BODIES.get((route.method.lower(), route.path), {})
+    return {"application/json": {"schema": {"type": "object", "properties": fields}}}
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
