@@ -6,7 +6,11 @@ The runtime they stand on (database, bus, socket hub, migrations) is opened by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from klatch.config import Settings
+from klatch.domain.events import CREDENTIAL_REVOKED
+from klatch.domain.models import Event
 from klatch.realtime.bus import Bus
 from klatch.realtime.hub import Hub
 from klatch.services.attributes import AttributeService
@@ -39,3 +43,11 @@ class Services:
         self.messages = MessageService(self.ctx)
         self.chat = ChatService(self.ctx, self.orgs)
         self.console = ConsoleService(self.ctx, self.orgs)
+        bus.subscribe(self._forget_revoked_keys)
+
+    def _forget_revoked_keys(self, events: Sequence[Event]) -> None:
+        """A key revoked in any process stops working here at once, not after the
+        key cache's few seconds (a lost bus message still expires with the cache)."""
+        for event in events:
+            if event.type == CREDENTIAL_REVOKED and event.payload.get("kind") == "api_key":
+                self.ctx.keys.forget_key(str(event.payload.get("id")))
