@@ -934,3 +934,16 @@ def test_crafted_links_and_values_cannot_put_words_or_markup_in_the_pages(
         assert page.status_code in (200, 400), page.url
         assert XSS not in page.text, page.url  # escaped...
         assert "img" not in read_page(page.text).tags, page.url  # ...so never an element
+
+
+def test_text_that_is_not_text_is_refused_by_the_console_and_stores_nothing(
+    rest: httpx.Client, admin: Console
+) -> None:
+    conversation_id = new_conversation(rest, {})
+    page = f"/console/conversations/{conversation_id}"
+    reply = admin.submit(page, f"{page}/reply", {"body": "hello\x00there"})
+    assert reply.status_code == 400, (reply.status_code, alert(reply))
+    messages = rest.get(f"/v1/conversations/{conversation_id}/messages").json()["data"]
+    assert messages == []
+    crafted = admin.http.get("/console/conversations/%00")
+    assert crafted.status_code == 400

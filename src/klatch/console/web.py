@@ -17,6 +17,8 @@ from starlette.templating import Jinja2Templates
 
 from klatch.console.session import SESSION_COOKIE, Agent
 from klatch.domain.events import iso
+from klatch.domain.text import check_parameters
+from klatch.errors import InvalidArguments
 from klatch.services import Services
 
 HERE = Path(__file__).parent
@@ -108,7 +110,17 @@ def page(handler: Handler) -> Handler:
 
     async def run(request: Request) -> Response:
         try:
+            check_parameters(request.path_params.items(), "/path")
+            check_parameters(request.query_params.multi_items(), "/query")
             return await handler(request)
+        except InvalidArguments as exc:
+            agent = await current(request)
+            return render(
+                request,
+                "error.html",
+                {"agent": agent, "title": "Bad request", "detail": exc.detail},
+                status_code=400,
+            )
         except Redirect as exc:
             return RedirectResponse(exc.url, status_code=303)
         except PageError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from klatch.domain.text import check_text
 from klatch.errors import InvalidArguments
 
 TITLE_MAX = 256
@@ -23,6 +24,7 @@ def check_body(body: Any, *, required: bool = True) -> str | None:
             code="value_too_long",
             pointer="/body",
         )
+    check_text(body, "/body")  # the HTTP edge checks too; the console posts forms
     return body
 
 
@@ -33,4 +35,5 @@ def check_title(title: Any) -> str | None:
         raise InvalidArguments(
             f"title must be text of at most {TITLE_MAX} characters", pointer="/title"
         )
+    check_text(title, "/title")
     return title.strip() or None

@@ -67,7 +67,7 @@ def _after(ws: WebSocket) -> int | None:
     if raw in (None, ""):
         return None
     value = int(raw)  # ValueError: the caller refuses the socket
-    if value < 0:
+    if not 0 <= value < 2**63:  # event ids are 64-bit
         raise ValueError(raw)
     return value
 
