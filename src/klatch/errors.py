@@ -13,6 +13,7 @@ error a client sees has a stable ``code`` and the JSON:API error shape::
     ├── Unauthorized                 401 unauthorized / invalid_session / invalid_token
     ├── Forbidden                    403 forbidden
     ├── NotFound                     404 not_found / conversation_not_found / ...
+    ├── RequestTimeout               408 request_timeout (a body that did not arrive)
     ├── Conflict                     409 conflict / already_exists
     ├── PayloadTooLarge              413 payload_too_large
     ├── UnsupportedMediaType         415 unsupported_media_type
@@ -108,6 +109,12 @@ class Conflict(KlatchError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class RequestTimeout(KlatchError):
+    status = 408
+    code = "request_timeout"
+    title = "Request timeout"
 
 
 class PayloadTooLarge(KlatchError):

@@ -9,17 +9,11 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from klatch.errors import Forbidden, KlatchError, PayloadTooLarge
+from klatch.errors import Forbidden, KlatchError, PayloadTooLarge, RequestTimeout
 from klatch.http.errors import error_response
 
 # (the request, its Origin) -> may this page use the client API?
 OriginCheck = Callable[[HTTPConnection, str], Awaitable[bool]]
-
-
-class BodyTimeout(KlatchError):
-    status = 408
-    code = "request_timeout"
-    title = "Request timeout"
 
 
 class BodyLimit:
@@ -48,7 +42,7 @@ class BodyLimit:
             async with asyncio.timeout(self.timeout):
                 body = await self._read(scope, receive)
         except TimeoutError:
-            error = BodyTimeout(f"The request body did not arrive within {self.timeout:g} s")
+            error = RequestTimeout(f"The request body did not arrive within {self.timeout:g} s")
         except PayloadTooLarge as exc:
             error = exc
         else:
