@@ -15,7 +15,8 @@ accumulated (fsync in a worker thread, off the event loop), then wakes every
 caller of that batch. Under load one fsync serves many writes; idle, a write
 waits for exactly one. Automatic WAL checkpoints are off on the writer (they ran
 inside commits and made the 10-16 ms tail); past a size a background thread
-checkpoints passively, then the committer truncates the WAL between two batches.
+checkpoints passively, then the committer resets the WAL between two batches
+(truncated while writes are light or pause, reused in place under load).
 A batch whose transaction fails as a whole is answered 503 and rolled back, and
 the next batch tries again; ``write_failure()`` says why while writes fail.
 """
