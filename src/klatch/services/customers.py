@@ -47,8 +47,9 @@ def _strings(field: str, value: Any, check: Any) -> list[Any]:
         )
     out = []
     for item in value:
-        # Kustomer's REST shape wraps items: {"email": "..."} / {"phone": "..."}.
-        if isinstance(item, dict):
+        # Kustomer's REST shape wraps items: {"email": "..."} / {"phone": "..."};
+        # a social is an object of its own ({type, username}) and stays one.
+        if isinstance(item, dict) and ("email" in item or "phone" in item):
             item = item.get("email") or item.get("phone")
         out.append(check(field, item))
     return out
