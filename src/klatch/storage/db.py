@@ -154,7 +154,8 @@ class _WriteHealth:
         now = time.monotonic()
         if now - self._last_probe >= _PROBE_SECONDS:
             self._last_probe = now
-            with contextlib.suppress(Unavailable, TimeoutError):
+            # Whatever the probe meets, readiness reports it through ``failure``.
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(db.write(touch), _PROBE_TIMEOUT)
         return self.failure
 
