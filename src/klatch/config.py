@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     )
     login_max_age_seconds: int = Field(default=900, ge=30, description="Max age of login JWT iat")
     sqlite_checkpoint_pages: int = Field(
-        default=4000, ge=100, description="WAL size (pages) that triggers a background checkpoint"
+        default=4000, ge=100, description="WAL size (pages) past which it is checkpointed and reset"
     )
     pg_pool_size: int = Field(default=10, ge=1)
     ws_heartbeat_seconds: int = Field(
