@@ -702,6 +702,10 @@ def _pg_outages() -> tuple[type[BaseException], ...]:
         asyncpg.CannotConnectNowError,
         asyncpg.AdminShutdownError,
         asyncpg.CrashShutdownError,
+        # A pooled connection whose backend was terminated: closed, or (when the
+        # loss is noticed mid-query) its protocol left in a state it cannot leave.
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.exceptions._base.InternalClientError,
         OSError,
     )
 
