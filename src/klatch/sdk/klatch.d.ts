@@ -2,6 +2,15 @@
 // They describe the Kustomer-compatible globals `Kustomer` (widget.js) and
 // `KustomerCore` (core.js). Callbacks follow Kustomer's convention:
 // callback(response, error), where error is undefined or a KlatchError.
+//
+// Written so that Kustomer's documented examples compile unchanged under
+// `tsc --strict` (TypeScript 4.6 or later):
+// - a listener gets its event's payload, never null (onOpen, onClose and
+//   onLogout have none: null), so
+//   `Kustomer.addListener('onConversationCreate', (res) => res.conversationId)` is fine;
+// - a method's callback is (response, undefined) or (null, error): once `error`
+//   is checked, TypeScript knows `response` is there
+//   (`(res, error) => { if (error) return; res.custom }`).
 
 export {};
 
@@ -22,7 +31,12 @@ declare global {
     details?: Array<{ attribute?: string; code: string; message: string; pointer?: string }>;
   }
 
-  type KlatchCallback<T> = (response: T | null, error: KlatchError | undefined) => void;
+  /** A method's callback: (response, undefined) on success, (null, error) on failure. */
+  type KlatchCallback<T> = (
+    ...result: [response: T, error: undefined] | [response: null, error: KlatchError]
+  ) => void;
+  /** An event listener: called with the event's payload (and no error). */
+  type KlatchListener<T> = (response: T, error: KlatchError | undefined) => void;
   type CustomAttributes = Record<string, string | number | boolean | null>;
   type Availability = 'online' | 'offline' | 'hidden' | 'disabled' | 'none';
 
@@ -86,6 +100,29 @@ declare global {
     customerId: string;
     email: string | null;
     externalId: string | null;
+    /** The anonymous customer's conversations that moved to this one. */
+    mergedConversationIds: string[];
+  }
+
+  interface KlatchCustomer {
+    customerId: string;
+    identified: boolean;
+    email: string | null;
+    externalId: string | null;
+    name: string | null;
+    attributes: {
+      sharedEmails: string[];
+      sharedPhones: string[];
+      sharedSocials: Array<{ username: string; type: string }>;
+    };
+    custom: CustomAttributes;
+  }
+
+  interface KlatchEnded {
+    conversationId: string;
+    createdAt: string;
+    ended: boolean;
+    endedAt: string | null;
   }
 
   interface KlatchCoreEvents {
@@ -99,6 +136,7 @@ declare global {
       user: { displayName: string | null; avatarUrl: string | null };
       typing: boolean;
     };
+    /** `change` is the conversation whose count changed, and its new count. */
     onUnread: KlatchUnreadCount & { change: { conversationId: string; count: number } };
     onLogin: KlatchLoginResponse;
     onLogout: null;
@@ -131,10 +169,13 @@ declare global {
       options: KlatchDescribeConversationOptions,
       callback?: KlatchCallback<{ conversationId: string; custom: CustomAttributes }>,
     ): void;
-    describeCustomer(options: KlatchDescribeCustomerOptions, callback?: KlatchCallback<unknown>): void;
+    describeCustomer(
+      options: KlatchDescribeCustomerOptions,
+      callback?: KlatchCallback<KlatchCustomer>,
+    ): void;
     endConversation(
       options: { conversationId: string },
-      callback?: KlatchCallback<{ conversationId: string; createdAt: string; ended: boolean }>,
+      callback?: KlatchCallback<KlatchEnded>,
     ): void;
     sendTypingActivity(
       options: { conversationId: string; typing?: boolean },
@@ -159,7 +200,10 @@ declare global {
         pages: { current: number; first: number; next: number | null; previous: number | null };
       }>,
     ): void;
-    markRead(options: { conversationId: string }, callback?: KlatchCallback<unknown>): void;
+    markRead(
+      options: { conversationId: string },
+      callback?: KlatchCallback<{ conversationId: string }>,
+    ): void;
     getUnreadCount(): KlatchUnreadCount;
     login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
     logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
@@ -170,11 +214,11 @@ declare global {
     ): void;
     addListener<E extends keyof KlatchCoreEvents>(
       event: E,
-      listener: KlatchCallback<KlatchCoreEvents[E]>,
+      listener: KlatchListener<KlatchCoreEvents[E]>,
     ): void;
     removeListener<E extends keyof KlatchCoreEvents>(
       event: E,
-      listener: KlatchCallback<KlatchCoreEvents[E]>,
+      listener: KlatchListener<KlatchCoreEvents[E]>,
     ): void;
     stop(callback?: KlatchCallback<null>): void;
   }
@@ -197,24 +241,27 @@ declare global {
     open(callback?: KlatchCallback<null>): void;
     close(callback?: KlatchCallback<null>): void;
     login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
-    logout(callback?: KlatchCallback<unknown>): void;
+    logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
     /** Whether the session is logged in as this email (preferred) or externalId. */
     isLoggedIn(
       options: { email?: string; externalId?: string },
       callback: KlatchCallback<boolean>,
     ): void;
-    describeCustomer(options: KlatchDescribeCustomerOptions, callback?: KlatchCallback<unknown>): void;
+    describeCustomer(
+      options: KlatchDescribeCustomerOptions,
+      callback?: KlatchCallback<KlatchCustomer>,
+    ): void;
     describeConversation(
       options: KlatchDescribeConversationOptions,
       callback?: KlatchCallback<{ conversationId: string; custom: CustomAttributes }>,
     ): void;
     addListener<E extends keyof KlatchWidgetEvents>(
       event: E,
-      listener: KlatchCallback<KlatchWidgetEvents[E]>,
+      listener: KlatchListener<KlatchWidgetEvents[E]>,
     ): void;
     removeListener<E extends keyof KlatchWidgetEvents>(
       event: E,
-      listener: KlatchCallback<KlatchWidgetEvents[E]>,
+      listener: KlatchListener<KlatchWidgetEvents[E]>,
     ): void;
     isChatAvailable(): { availability: Availability };
     createConversation(
