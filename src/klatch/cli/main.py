@@ -12,6 +12,7 @@ import typer
 
 from klatch.cli import attributes, keys, users
 from klatch.cli.demo import demo
+from klatch.cli.export import backup, export, import_
 from klatch.cli.install import init, migrate
 from klatch.cli.serve import serve
 
@@ -23,6 +24,9 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 for command in (init, migrate, serve, demo):
     app.command()(command)
+app.command()(export)
+app.command("import")(import_)
+app.command()(backup)
 
 
 def main() -> None:
