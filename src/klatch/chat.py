@@ -36,6 +36,8 @@ from urllib.parse import urlencode
 import httpx
 import websockets
 
+from klatch.client.errors import ApiError, error_from
+
 __all__ = [
     "AsyncChatClient",
     "ChatError",
@@ -50,26 +52,14 @@ __all__ = [
 ]
 
 
-class ChatError(Exception):
+class ChatError(ApiError):
     """A request the server refused or could not answer.
 
     ``code`` is the server's stable error code, ``detail`` its message, ``errors``
-    every error entry (one per offending attribute for attribute problems).
+    every error entry and ``details`` the same read (one per offending attribute
+    for attribute problems). The REST client's errors share this base
+    (``klatch.client.ApiError``): one body shape, read in one place.
     """
-
-    def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        status: int | None = None,
-        errors: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.status = status
-        self.errors = errors or []
 
 
 class InvalidRequest(ChatError):
@@ -90,8 +80,6 @@ class Conflict(ChatError):
 
 class RateLimited(ChatError):
     """429: too many requests; retry after ``retry_after`` seconds."""
-
-    retry_after: float = 0.0
 
 
 class ServerError(ChatError):
@@ -128,16 +116,9 @@ class ChatEvent:
 
 
 def _error_from(response: httpx.Response) -> ChatError:
-    try:
-        errors = response.json()["errors"]
-        first = errors[0]
-        code, detail = str(first["code"]), str(first.get("detail") or first.get("title"))
-    except (ValueError, KeyError, IndexError, TypeError):
-        errors, code, detail = [], f"http_{response.status_code}", response.text[:200]
-    kind = _BY_STATUS.get(response.status_code, ServerError)
-    error = kind(code, detail, status=response.status_code, errors=errors)
-    if isinstance(error, RateLimited):
-        error.retry_after = float(response.headers.get("retry-after", "1"))
+    error = error_from(response, _BY_STATUS, ServerError)
+    if isinstance(error, RateLimited) and error.retry_after is None:
+        error.retry_after = 1.0
     return error
 
 
