@@ -9,6 +9,7 @@ import jwt
 from pydantic import TypeAdapter
 
 from klatch.domain import events as ev
+from klatch.domain.erasure import scrubbed
 from klatch.domain.models import Event
 from klatch.services import Services
 from klatch.services.orgs import Setup
@@ -59,6 +60,11 @@ async def test_every_emitted_event_matches_its_schema(
     login = await second.request("POST", "/login", json={"jwtToken": token})
     assert login.status_code == 200, login.text
     assert (await second.request("POST", "/logout")).status_code == 200  # credential.revoked
+    customer_id = created.json()["data"]["id"]
+    other = await admin.post(f"/v1/customers/{customer_id}/conversations", json={"name": "x"})
+    other_id = other.json()["data"]["id"]
+    assert (await admin.request("DELETE", f"/v1/conversations/{other_id}")).status_code == 204
+    assert (await admin.request("DELETE", f"/v1/customers/{customer_id}")).status_code == 204
 
     seen: dict[str, int] = {}
     for event in published:
@@ -66,9 +72,15 @@ async def test_every_emitted_event_matches_its_schema(
         TypeAdapter(schema).validate_python(event.payload)
         seen[event.type] = seen.get(event.type, 0) + 1
     assert set(seen) == set(ev.CATALOGUE), f"not exercised: {set(ev.CATALOGUE) - set(seen)}"
-    # Stored events are the published ones (typing excepted), payloads identical.
+    # Stored events are the published ones (typing excepted), payloads identical --
+    # but for the deleted conversation's and customer's, kept scrubbed of personal data.
     log = await services.db.read(lambda tx: event_store.events_after(tx, setup.org.id, 0, 10_000))
-    assert [e for e in published if e.type not in ev.EPHEMERAL] == log
+    stored = [e for e in published if e.type not in ev.EPHEMERAL]
+    assert [(e.id, e.type) for e in stored] == [(e.id, e.type) for e in log]
+    for sent, kept in zip(stored, log, strict=True):
+        TypeAdapter(ev.PAYLOADS[kept.type]).validate_python(kept.payload)
+        erased = kept.conversation_id == other_id or kept.customer_id == customer_id
+        assert kept.payload == (scrubbed(sent.type, sent.payload) if erased else sent.payload)
 
 
 def test_the_docs_describe_every_event_type() -> None:

@@ -26,29 +26,40 @@ from klatch.domain.models import Actor, Conversation, Customer, Event, Message
 CONVERSATION_CREATED = "conversation.created"
 CONVERSATION_UPDATED = "conversation.updated"
 CONVERSATION_ENDED = "conversation.ended"
+CONVERSATION_DELETED = "conversation.deleted"
 MESSAGE_CREATED = "message.created"
 CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_CREATED = "customer.created"
+CUSTOMER_DELETED = "customer.deleted"
 TYPING_STARTED = "typing.started"  # ephemeral: published, never stored
 TYPING_STOPPED = "typing.stopped"
 # Internal: a credential ended (key revoked, session ended, user disabled). Stored,
 # so every replica's hub learns it through the bus or the log, and closes the
 # sockets opened with it; never delivered to any socket.
 CREDENTIAL_REVOKED = "credential.revoked"
+# An outbound webhook failed through its whole retry schedule and was disabled.
+OUTBOUND_WEBHOOK_DISABLED = "outbound_webhook.disabled"
+# Internal: an outbound webhook was created, changed or deleted (every replica
+# forgets its cached subscriptions of the org).
+OUTBOUND_WEBHOOK_CHANGED = "outbound_webhook.changed"
 
 CATALOGUE = (
     CONVERSATION_CREATED,
     CONVERSATION_UPDATED,
     CONVERSATION_ENDED,
+    CONVERSATION_DELETED,
     MESSAGE_CREATED,
     CUSTOMER_CREATED,
     CUSTOMER_UPDATED,
+    CUSTOMER_DELETED,
     TYPING_STARTED,
     TYPING_STOPPED,
     CREDENTIAL_REVOKED,
+    OUTBOUND_WEBHOOK_DISABLED,
+    OUTBOUND_WEBHOOK_CHANGED,
 )
 EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
-INTERNAL = (CREDENTIAL_REVOKED,)  # stored, never sent to a socket
+INTERNAL = (CREDENTIAL_REVOKED, OUTBOUND_WEBHOOK_CHANGED)  # stored, never sent to a socket
 
 
 # ---------------------------------------------------------------- payload schemas
@@ -77,6 +88,7 @@ class ConversationData(TypedDict):
     brandId: str
     status: Literal["open", "done"]
     title: str | None
+    externalId: str | None
     custom: dict[str, Any]
     preview: str | None
     messageCount: int
@@ -122,6 +134,7 @@ class ConversationChanges(TypedDict, total=False):
     custom: dict[str, Change]
     status: Change
     title: Change
+    externalId: Change
 
 
 @with_config(_STRICT)
@@ -148,6 +161,12 @@ class ConversationEndedPayload(TypedDict):
 
 
 @with_config(_STRICT)
+class ConversationDeletedPayload(TypedDict):
+    conversationId: str
+    customerId: str
+
+
+@with_config(_STRICT)
 class MessageCreatedPayload(TypedDict):
     message: MessageData
 
@@ -164,6 +183,13 @@ class CustomerUpdatedPayload(TypedDict):
     customer: CustomerData
     mergedFrom: NotRequired[str]  # login: the anonymous customer merged into this one
     conversationIds: NotRequired[list[str]]  # login: the conversations that moved
+
+
+@with_config(_STRICT)
+class CustomerDeletedPayload(TypedDict):
+    customerId: str
+    mergedIds: list[str]  # anonymous customers merged into it at login, erased with it
+    conversationIds: list[str]  # its conversations, erased with it
 
 
 @with_config(_STRICT)
@@ -184,16 +210,34 @@ class CredentialRevokedPayload(TypedDict):
     id: str  # the key's, chat session's or user's id; a console session's reference
 
 
+@with_config(_STRICT)
+class OutboundWebhookDisabledPayload(TypedDict):
+    webhookId: str
+    name: str
+    reason: str
+    disabledAt: str
+
+
+@with_config(_STRICT)
+class OutboundWebhookChangedPayload(TypedDict):
+    webhookId: str
+    change: Literal["created", "updated", "deleted"]
+
+
 PAYLOADS: dict[str, type] = {
     CONVERSATION_CREATED: ConversationCreatedPayload,
     CONVERSATION_UPDATED: ConversationUpdatedPayload,
     CONVERSATION_ENDED: ConversationEndedPayload,
+    CONVERSATION_DELETED: ConversationDeletedPayload,
     MESSAGE_CREATED: MessageCreatedPayload,
     CUSTOMER_CREATED: CustomerCreatedPayload,
     CUSTOMER_UPDATED: CustomerUpdatedPayload,
+    CUSTOMER_DELETED: CustomerDeletedPayload,
     TYPING_STARTED: TypingPayload,
     TYPING_STOPPED: TypingPayload,
     CREDENTIAL_REVOKED: CredentialRevokedPayload,
+    OUTBOUND_WEBHOOK_DISABLED: OutboundWebhookDisabledPayload,
+    OUTBOUND_WEBHOOK_CHANGED: OutboundWebhookChangedPayload,
 }
 
 
@@ -224,6 +268,7 @@ def conversation_data(conv: Conversation) -> ConversationData:
         "brandId": conv.brand_id,
         "status": "done" if conv.status == "done" else "open",
         "title": conv.title,
+        "externalId": conv.external_id,
         "custom": conv.custom,
         "preview": conv.preview,
         "messageCount": conv.message_count,
@@ -320,6 +365,15 @@ def conversation_ended(conv: Conversation) -> EventDraft:
     return EventDraft(CONVERSATION_ENDED, payload, conv.id, conv.customer_id)
 
 
+def conversation_deleted(conv: Conversation) -> EventDraft:
+    """The conversation and its messages were deleted (their events keep no data)."""
+    payload: ConversationDeletedPayload = {
+        "conversationId": conv.id,
+        "customerId": conv.customer_id,
+    }
+    return EventDraft(CONVERSATION_DELETED, payload, conv.id, conv.customer_id)
+
+
 def message_created(m: Message) -> EventDraft:
     payload: MessageCreatedPayload = {"message": message_data(m)}
     return EventDraft(MESSAGE_CREATED, payload, m.conversation_id, m.customer_id)
@@ -352,10 +406,41 @@ def customer_merged(c: Customer, merged_from: str, conversation_ids: list[str]) 
     return EventDraft(CUSTOMER_UPDATED, payload, None, c.id)
 
 
+def customer_deleted(
+    customer_id: str, merged_ids: list[str], conversation_ids: list[str]
+) -> EventDraft:
+    """The customer was erased, with the customers merged into it and every
+    conversation of theirs; ids only, nothing personal."""
+    payload: CustomerDeletedPayload = {
+        "customerId": customer_id,
+        "mergedIds": merged_ids,
+        "conversationIds": conversation_ids,
+    }
+    return EventDraft(CUSTOMER_DELETED, payload, None, customer_id)
+
+
 def credential_revoked(kind: CredentialKind, credential_id: str) -> EventDraft:
     """The credential ``kind``/``credential_id`` ended: sockets opened with it close."""
     payload: CredentialRevokedPayload = {"kind": kind, "id": credential_id}
     return EventDraft(CREDENTIAL_REVOKED, payload)
+
+
+def outbound_webhook_disabled(webhook_id: str, name: str, reason: str, at: int) -> EventDraft:
+    """The webhook's receiver failed through the retry schedule; it was disabled."""
+    payload: OutboundWebhookDisabledPayload = {
+        "webhookId": webhook_id,
+        "name": name,
+        "reason": reason,
+        "disabledAt": _iso(at),
+    }
+    return EventDraft(OUTBOUND_WEBHOOK_DISABLED, payload)
+
+
+def outbound_webhook_changed(
+    webhook_id: str, change: Literal["created", "updated", "deleted"]
+) -> EventDraft:
+    payload: OutboundWebhookChangedPayload = {"webhookId": webhook_id, "change": change}
+    return EventDraft(OUTBOUND_WEBHOOK_CHANGED, payload)
 
 
 def typing_activity(conv: Conversation, actor: Actor, typing: bool, at: int) -> Event:

@@ -128,6 +128,7 @@ class Conversation:
     version: int
     created_at: int
     updated_at: int
+    external_id: str | None = None  # an integration's id for it, unique per org
 
     @property
     def ended(self) -> bool:
@@ -184,3 +185,22 @@ class ConsoleSession:
     user: User
     csrf_token: str
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who acts on the REST API, listed as Kustomer lists users: a person (a console
+    user, ``user``) or a machine user (an org.user or org.admin API key, ``machine``)."""
+
+    id: str
+    org_id: str
+    user_type: str  # user | machine
+    name: str
+    email: str | None
+    role: Role
+    created_at: int
+    deactivated_at: int | None  # a disabled user, a revoked key
+
+    @property
+    def updated_at(self) -> int:
+        return self.deactivated_at or self.created_at

@@ -17,10 +17,10 @@ import json
 import math
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import HTTPConnection, Request
@@ -50,6 +50,22 @@ PAGE_SIZE = Query(
     alias="pageSize",
     description=f"Items per page (max {MAX_PAGE_SIZE})",
 )
+
+
+def _page_size(
+    page_size: int = Query(
+        MAX_PAGE_SIZE,
+        ge=0,
+        le=MAX_PAGE_SIZE,
+        alias="pageSize",
+        description=f"Items per page (max {MAX_PAGE_SIZE}; 0 means the default, {MAX_PAGE_SIZE})",
+    ),
+) -> int:
+    return page_size or MAX_PAGE_SIZE
+
+
+# A /v1 list's page size: ``pageSize=0`` is the default, as UI components send it.
+PageSize = Annotated[int, Depends(_page_size)]
 
 
 class StrictBody(BaseModel):

@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from klatch import metrics
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values, filter_value
 from klatch.domain.conversations import STATUSES, check_body, check_title
+from klatch.domain.erasure import scrubbed
 from klatch.domain.models import (
     Actor,
     ActorType,
@@ -27,6 +29,7 @@ from klatch.domain.models import (
     Role,
 )
 from klatch.errors import (
+    Conflict,
     InvalidArguments,
     KlatchError,
     NotFound,
@@ -47,7 +50,8 @@ from klatch.storage.db import Tx
 # The conversation row as the lock found it: who acts, its customer, custom, version.
 Locked = tuple[Actor, str, dict[str, Any], int]
 Lock = Callable[[Unit], Awaitable[Locked | None]]
-UPDATABLE = ("custom", "status", "name")
+UPDATABLE = ("custom", "status", "name", "externalId")
+MAX_EXTERNAL_ID = 256
 
 
 class ConversationService:
@@ -61,6 +65,19 @@ class ConversationService:
             lambda tx: store.get_conversation(tx, actor.org_id, conversation_id)
         )
         return visible(actor, conversation_id, conv)
+
+    async def get_by_external_id(self, actor: Actor, external_id: str) -> Conversation:
+        """The conversation an integration gave this ``externalId`` (unique per org)."""
+        conv = await self.ctx.db.read(
+            lambda tx: store.conversation_by_external_id(tx, actor.org_id, external_id)
+        )
+        if conv is None or actor.customer_id not in (None, conv.customer_id):
+            raise NotFound(
+                "No conversation has this externalId",
+                code="conversation_not_found",
+                pointer="/path/externalId",
+            )
+        return conv
 
     async def list(
         self,
@@ -187,11 +204,14 @@ class ConversationService:
         title: Any = None,
         custom: Any = None,
         status: Any = "open",
+        external_id: Any = None,
     ) -> Conversation:
         """REST: a conversation for an existing customer, on a brand of the org (its
-        default when none is named), in one unit of work."""
+        default when none is named), in one unit of work; ``external_id`` must not be
+        another conversation's of the org."""
         title = check_title(title)
         _check_status(status)
+        external_id = check_external_id(external_id)
 
         async def work(unit: Unit) -> Conversation:
             customer = await customer_store.get_customer(unit.tx, actor.org_id, customer_id)
@@ -199,6 +219,8 @@ class ConversationService:
                 raise customer_not_found(customer_id)
             brand = await _brand(unit.tx, actor.org_id, brand_id)
             conv = _new_conversation(unit, customer.id, brand.id, title, status, custom)
+            conv = replace(conv, external_id=external_id)
+            await _check_external_id_free(unit.tx, conv)
             await store.insert_conversation(unit.tx, conv)
             unit.emit(ev.conversation_created(conv))
             return conv
@@ -294,7 +316,8 @@ class ConversationService:
             )
             return merged
 
-        return await self.ctx.uow.write(actor, work, schema=True)
+        write = self.ctx.uow.write(actor, work, schema=True)
+        return await metrics.counted_describe("conversation", actor.is_customer, write)
 
     async def check_update(
         self,
@@ -304,8 +327,9 @@ class ConversationService:
         *,
         replace_custom: bool = False,
     ) -> Conversation:
-        """REST PATCH/PUT: custom attributes, status (open/done) and the title
-        (``name``), atomically. ``changes`` holds only the fields given."""
+        """REST PATCH/PUT: custom attributes, status (open/done), the title (``name``)
+        and ``externalId`` (null clears it), atomically. ``changes`` holds only the
+        fields given."""
         unknown = [k for k in changes if k not in UPDATABLE]
         if unknown:
             raise InvalidArguments(f"'{unknown[0]}' cannot be changed", pointer=f"/{unknown[0]}")
@@ -317,6 +341,8 @@ class ConversationService:
         fields: dict[str, Any] = {} if status is None else {"status": status}
         if "name" in changes:
             fields["title"] = check_title(changes["name"])
+        if "externalId" in changes:
+            fields["external_id"] = check_external_id(changes["externalId"])
 
         async def work(unit: Unit) -> Conversation:
             conv = await _locked(unit, conversation_id)
@@ -344,6 +370,46 @@ class ConversationService:
 
         return await self.ctx.uow.write(actor, work)
 
+    async def delete(self, actor: Actor, conversation_id: str) -> None:
+        """Delete a conversation and its messages. Its events stay in the log with
+        their personal data scrubbed (``domain/erasure.py``), and
+        ``conversation.deleted`` says it went."""
+
+        async def work(unit: Unit) -> None:
+            conv = await _locked(unit, conversation_id)
+            events = await event_store.events_of_conversation(unit.tx, conv.org_id, conv.id)
+            await event_store.rewrite_payloads(
+                unit.tx, conv.org_id, [(e.id, scrubbed(e.type, e.payload)) for e in events]
+            )
+            await store.delete_conversation(unit.tx, conv.org_id, conv.id)
+            unit.emit(ev.conversation_deleted(conv))
+
+        await self.ctx.uow.write(actor, work)
+
+
+def check_external_id(value: Any) -> str | None:
+    """An ``externalId``: None, or text of 1 to 256 characters."""
+    if value is not None and (
+        not isinstance(value, str) or not 1 <= len(value) <= MAX_EXTERNAL_ID
+    ):
+        raise InvalidArguments(
+            f"externalId must be text of 1 to {MAX_EXTERNAL_ID} characters, or null",
+            pointer="/externalId",
+        )
+    return value
+
+
+async def _check_external_id_free(tx: Tx, conv: Conversation) -> None:
+    if conv.external_id is None:
+        return
+    taken = await store.conversation_by_external_id(tx, conv.org_id, conv.external_id)
+    if taken is not None and taken.id != conv.id:
+        raise Conflict(
+            f"Another conversation has externalId '{conv.external_id}'",
+            code="already_exists",
+            pointer="/externalId",
+        )
+
 
 async def _locked(unit: Unit, conversation_id: str) -> Conversation:
     """The conversation, row locked for this write, if the unit's actor may see it."""
@@ -367,6 +433,8 @@ async def _update(
         await store.set_custom(unit.tx, conv.org_id, conv.id, merged, conv.version + 1, unit.now)
         updated = replace(updated, custom=merged, version=conv.version + 1, updated_at=unit.now)
     row = _field_changes(unit, conv, fields, changes)
+    if "external_id" in row:
+        await _check_external_id_free(unit.tx, replace(conv, external_id=row["external_id"]))
     if row:
         updated = replace(updated, **row)
         version = await store.set_fields(unit.tx, updated, unit.now)
@@ -393,6 +461,9 @@ def _field_changes(
     if "title" in fields and fields["title"] != conv.title:
         changes["title"] = {"before": conv.title, "after": fields["title"]}
         row["title"] = fields["title"]
+    if "external_id" in fields and fields["external_id"] != conv.external_id:
+        changes["externalId"] = {"before": conv.external_id, "after": fields["external_id"]}
+        row["external_id"] = fields["external_id"]
     return row
 
 

@@ -7,15 +7,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from klatch import metrics
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values
+from klatch.domain.erasure import scrubbed
 from klatch.domain.models import Actor, Customer, Page
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id, now_ms
 from klatch.services.context import Context
 from klatch.services.orgs import check_email
 from klatch.services.unit import Unit
+from klatch.storage import conversations as conversation_store
 from klatch.storage import customers as store
+from klatch.storage import events as event_store
 from klatch.storage.db import Tx
 
 MAX_ITEMS = 10
@@ -124,6 +128,50 @@ class CustomerService:
             raise customer_not_found(customer_id)
         return found
 
+    async def get_by_email(self, actor: Actor, email: str) -> Customer:
+        """The customer whose (primary) email this is, compared case-insensitively."""
+        address = email.strip().lower()
+        found = await self.ctx.db.read(
+            lambda tx: store.customer_by_email(tx, actor.org_id, address)
+        )
+        return _found(actor, found, "No customer has this email", "/path/email")
+
+    async def get_by_external_id(self, actor: Actor, external_id: str) -> Customer:
+        """The customer with this ``externalId`` (unique per org)."""
+        found = await self.ctx.db.read(
+            lambda tx: store.customer_by_external_id(tx, actor.org_id, external_id)
+        )
+        return _found(actor, found, "No customer has this externalId", "/path/externalId")
+
+    async def delete(self, actor: Actor, customer_id: str) -> Customer:
+        """Erase a customer: the customer, the anonymous customers merged into it,
+        their conversations, messages and chat sessions (open sockets of those
+        sessions close, ``credential.revoked``). The event log keeps that it all
+        happened but none of the personal data: each event about them is scrubbed
+        (``domain/erasure.py``), and ``customer.deleted`` (ids only) is appended.
+        Returns the customer as it was."""
+
+        async def work(unit: Unit) -> Customer:
+            org_id = unit.actor.org_id
+            current = await store.get_customer(unit.tx, org_id, customer_id, for_update=True)
+            if current is None or actor.customer_id is not None:
+                raise customer_not_found(customer_id)
+            merged = await _merged_into(unit.tx, org_id, current.id)
+            ids = [current.id, *merged]
+            conversation_ids = await conversation_store.conversation_ids_of(unit.tx, org_id, ids)
+            sessions = await store.session_ids_of(unit.tx, org_id, ids)
+            events = await event_store.events_of_customers(unit.tx, org_id, ids)
+            await event_store.rewrite_payloads(
+                unit.tx, org_id, [(e.id, scrubbed(e.type, e.payload)) for e in events]
+            )
+            await conversation_store.delete_for_customers(unit.tx, org_id, ids)
+            await store.delete_customers(unit.tx, org_id, ids)
+            unit.emit(*(ev.credential_revoked("chat_session", s) for s in sessions))
+            unit.emit(ev.customer_deleted(current.id, merged, conversation_ids))
+            return current
+
+        return await self.ctx.uow.write(actor, work)
+
     async def list(self, actor: Actor, *, page: int, page_size: int) -> Page:
         offset = (page - 1) * page_size
 
@@ -198,7 +246,27 @@ class CustomerService:
             unit.emit(ev.customer_updated(changed, diff))
             return changed
 
-        return await self.ctx.uow.write(actor, work, schema=True)
+        write = self.ctx.uow.write(actor, work, schema=True)
+        return await metrics.counted_describe("customer", actor.is_customer, write)
+
+
+async def _merged_into(tx: Tx, org_id: str, customer_id: str) -> list[str]:
+    """Every customer merged into this one, directly or through another."""
+    found: list[str] = []
+    frontier = [customer_id]
+    while frontier:
+        batch: list[str] = []
+        for ident in frontier:
+            batch.extend(i for i in await store.merged_into(tx, org_id, ident) if i not in found)
+        found.extend(batch)
+        frontier = batch
+    return found
+
+
+def _found(actor: Actor, found: Customer | None, detail: str, pointer: str) -> Customer:
+    if found is None or (actor.customer_id is not None and found.id != actor.customer_id):
+        raise NotFound(detail, code="customer_not_found", pointer=pointer)
+    return found
 
 
 def _custom_values(unit: Unit, actor: Actor, custom: Any) -> dict[str, Any]:

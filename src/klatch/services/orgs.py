@@ -13,7 +13,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from klatch.domain import events as ev
 from klatch.domain.brands import DEFAULT_BRAND_SETTINGS, check_brand_settings
-from klatch.domain.models import Actor, ActorType, ApiKey, Brand, Org, Role, User, UserRole
+from klatch.domain.models import (
+    Actor,
+    ActorType,
+    ApiKey,
+    Brand,
+    Org,
+    Page,
+    Principal,
+    Role,
+    User,
+    UserRole,
+)
 from klatch.errors import Conflict, InvalidArguments, NotFound, Unauthorized
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
@@ -250,6 +261,24 @@ class OrgService:
 
     async def list_users(self, org_id: str) -> list[User]:
         return await self.ctx.db.read(lambda tx: store.list_users(tx, org_id))
+
+    async def list_principals(self, org_id: str, *, page: int, page_size: int) -> Page:
+        """A page of the org's users and machine users (REST ``GET /v1/users``)."""
+        offset = (page - 1) * page_size
+
+        async def work(tx: Tx) -> tuple[list[Principal], int]:
+            rows = await store.list_principals(tx, org_id, limit=page_size + 1, offset=offset)
+            return rows, await store.count_principals(tx, org_id)
+
+        rows, total = await self.ctx.db.read(work)
+        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+
+    async def get_principal(self, org_id: str, principal_id: str) -> Principal:
+        """The user or machine user with this id; 404 otherwise."""
+        found = await self.ctx.db.read(lambda tx: store.get_principal(tx, org_id, principal_id))
+        if found is None:
+            raise NotFound("No user with this id", code="user_not_found", pointer="/path/id")
+        return found
 
     async def get_user(self, org_id: str, user_id: str) -> User | None:
         return await self.ctx.db.read(lambda tx: store.get_user(tx, org_id, user_id))

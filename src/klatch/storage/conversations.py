@@ -50,6 +50,7 @@ _SET_FIELDS = Query(
     .values(
         status=b("status"),
         title=b("title"),
+        external_id=b("external_id"),
         ended_at=b("ended_at"),
         ended_by_type=b("ended_by_type"),
         version=c.version + 1,
@@ -80,6 +81,15 @@ _MOVE_MESSAGES = Query(
     sa.update(message)
     .where(message.c.org_id == b("org_id"), message.c.customer_id == b("from_customer"))
     .values(customer_id=b("to_customer"))
+)
+_BY_EXTERNAL_ID = Query(
+    sa.select(conversation).where(c.org_id == b("org_id"), c.external_id == b("external_id"))
+)
+_DELETE = Query(sa.delete(conversation).where(*_BY_ID))
+_DELETE_MESSAGES = Query(
+    sa.delete(message).where(
+        message.c.org_id == b("org_id"), message.c.conversation_id == b("conversation_id")
+    )
 )
 _INSERT_MESSAGE = Query(sa.insert(message))
 _MESSAGES = Query(
@@ -122,6 +132,7 @@ async def insert_conversation(tx: Tx, conv: Conversation) -> None:
             "status": conv.status,
             "title": conv.title,
             "custom": dumps(conv.custom),
+            "external_id": conv.external_id,
             "created_at": conv.created_at,
             "updated_at": conv.updated_at,
         },
@@ -181,6 +192,7 @@ async def set_fields(tx: Tx, conv: Conversation, now: int) -> int:
             "conversation_id": conv.id,
             "status": conv.status,
             "title": conv.title,
+            "external_id": conv.external_id,
             "ended_at": conv.ended_at,
             "ended_by_type": conv.ended_by_type,
             "now": now,
@@ -188,6 +200,39 @@ async def set_fields(tx: Tx, conv: Conversation, now: int) -> int:
     )
     assert row is not None
     return int(row[0])
+
+
+async def conversation_by_external_id(
+    tx: Tx, org_id: str, external_id: str
+) -> Conversation | None:
+    row = await tx.one(_BY_EXTERNAL_ID, {"org_id": org_id, "external_id": external_id})
+    return conversation_from_row(row) if row else None
+
+
+async def delete_conversation(tx: Tx, org_id: str, conversation_id: str) -> bool:
+    """Delete a conversation and its messages; False when there was none."""
+    params = {"org_id": org_id, "conversation_id": conversation_id}
+    await tx.execute(_DELETE_MESSAGES, params)
+    return await tx.execute(_DELETE, params) == 1
+
+
+async def conversation_ids_of(tx: Tx, org_id: str, customer_ids: list[str]) -> list[str]:
+    """The ids of the conversations of these customers."""
+    stmt = sa.select(c.id).where(c.org_id == org_id, c.customer_id.in_(customer_ids))
+    return [r[0] for r in await tx.all(stmt.order_by(c.id))]
+
+
+async def delete_for_customers(tx: Tx, org_id: str, customer_ids: list[str]) -> None:
+    """Delete the conversations of these customers and their messages."""
+    theirs = sa.select(c.id).where(c.org_id == org_id, c.customer_id.in_(customer_ids))
+    await tx.execute(
+        sa.delete(message).where(
+            message.c.org_id == org_id, message.c.conversation_id.in_(theirs.scalar_subquery())
+        )
+    )
+    await tx.execute(
+        sa.delete(conversation).where(c.org_id == org_id, c.customer_id.in_(customer_ids))
+    )
 
 
 async def mark_read(tx: Tx, org_id: str, conversation_id: str, read_at: int) -> None:

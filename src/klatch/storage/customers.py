@@ -149,6 +149,34 @@ async def mark_merged(tx: Tx, org_id: str, customer_id: str, into: str, now: int
     )
 
 
+async def merged_into(tx: Tx, org_id: str, customer_id: str) -> list[str]:
+    """The ids of the customers merged into this one (anonymous ones, at login)."""
+    stmt = sa.select(customer.c.id).where(
+        customer.c.org_id == org_id, customer.c.merged_into == customer_id
+    )
+    return [r[0] for r in await tx.all(stmt.order_by(customer.c.id))]
+
+
+async def delete_customers(tx: Tx, org_id: str, customer_ids: list[str]) -> int:
+    """Delete these customers and their chat sessions; how many customers went."""
+    await tx.execute(
+        sa.delete(chat_session).where(
+            chat_session.c.org_id == org_id, chat_session.c.customer_id.in_(customer_ids)
+        )
+    )
+    return await tx.execute(
+        sa.delete(customer).where(customer.c.org_id == org_id, customer.c.id.in_(customer_ids))
+    )
+
+
+async def session_ids_of(tx: Tx, org_id: str, customer_ids: list[str]) -> list[str]:
+    """The ids of the chat sessions of these customers."""
+    stmt = sa.select(chat_session.c.id).where(
+        chat_session.c.org_id == org_id, chat_session.c.customer_id.in_(customer_ids)
+    )
+    return [r[0] for r in await tx.all(stmt.order_by(chat_session.c.id))]
+
+
 def _session(row: Row) -> ChatSession:
     return record(ChatSession, row)
 

@@ -35,6 +35,11 @@ _FOR_CONVERSATION = Query(
     .order_by(event.c.id)
     .limit(b("limit"))
 )
+_SET_PAYLOAD = Query(
+    sa.update(event)
+    .where(event.c.org_id == b("org_id"), event.c.id == b("event_id"))
+    .values(payload=b("payload"))
+)
 _LAST = Query(sa.select(org.c.event_seq).where(org.c.id == b("org_id")))
 _FIRST = Query(sa.select(sa.func.min(event.c.id)).where(event.c.org_id == b("org_id")))
 
@@ -126,3 +131,26 @@ async def first_event_id(tx: Tx, org_id: str) -> int | None:
     """The oldest event the log still keeps for the org (None when it is empty)."""
     row = await tx.one(_FIRST, {"org_id": org_id})
     return int(row[0]) if row and row[0] is not None else None
+
+
+async def events_of_customers(tx: Tx, org_id: str, customer_ids: list[str]) -> list[Event]:
+    """Every event the log keeps about these customers (their conversations' too)."""
+    stmt = sa.select(event).where(event.c.org_id == org_id, event.c.customer_id.in_(customer_ids))
+    return [_event(r) for r in await tx.all(stmt.order_by(event.c.id))]
+
+
+async def events_of_conversation(tx: Tx, org_id: str, conversation_id: str) -> list[Event]:
+    """Every event the log keeps about one conversation, oldest first."""
+    stmt = sa.select(event).where(
+        event.c.org_id == org_id, event.c.conversation_id == conversation_id
+    )
+    return [_event(r) for r in await tx.all(stmt.order_by(event.c.id))]
+
+
+async def rewrite_payloads(tx: Tx, org_id: str, payloads: Sequence[tuple[int, object]]) -> None:
+    """Replace the payloads of stored events (erasure keeps the event, not its data);
+    ids, types, times and actors stay, so the org's sequence has no holes."""
+    await tx.execute_many(
+        _SET_PAYLOAD,
+        [{"org_id": org_id, "event_id": i, "payload": dumps(p)} for i, p in payloads],
+    )

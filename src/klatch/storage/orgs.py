@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from klatch.domain.models import ApiKey, Brand, Org, Role, User, UserRole
+from klatch.domain.models import ApiKey, Brand, Org, Principal, Role, User, UserRole
 from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import api_key, brand, org, user
@@ -68,6 +68,72 @@ _DISABLE_USER = Query(
     .where(user.c.org_id == b("org_id"), user.c.id == b("user_id"), user.c.disabled_at.is_(None))
     .values(disabled_at=b("now"))
 )
+
+
+# Users as Kustomer lists them: console users and machine users (the API keys that
+# reach /v1), in one order (created, then id) so pages never overlap.
+_REST_ROLES = (Role.USER.value, Role.ADMIN.value)
+_PRINCIPALS = sa.union_all(
+    sa.select(
+        user.c.id,
+        sa.literal_column("'user'", sa.String).label("user_type"),
+        user.c.display_name.label("name"),
+        user.c.email,
+        user.c.role,
+        user.c.created_at,
+        user.c.disabled_at.label("deactivated_at"),
+    ).where(user.c.org_id == b("org_id")),
+    sa.select(
+        api_key.c.id,
+        sa.literal_column("'machine'", sa.String).label("user_type"),
+        api_key.c.name,
+        sa.cast(sa.null(), sa.String(320)).label("email"),
+        api_key.c.role,
+        api_key.c.created_at,
+        api_key.c.revoked_at.label("deactivated_at"),
+    ).where(api_key.c.org_id == b("org_id"), api_key.c.role.in_(_REST_ROLES)),
+).subquery("principal")
+_p = _PRINCIPALS.c
+_PRINCIPAL_PAGE = Query(
+    sa.select(_PRINCIPALS)
+    .order_by(_p.created_at, _p.id)
+    .limit(b("limit"))
+    .offset(b("offset"))
+)
+_PRINCIPAL = Query(sa.select(_PRINCIPALS).where(_p.id == b("principal_id")))
+_PRINCIPAL_COUNT = Query(sa.select(sa.func.count()).select_from(_PRINCIPALS))
+_USER_ROLES = {UserRole.AGENT.value: Role.USER, UserRole.ADMIN.value: Role.ADMIN}
+
+
+def _principal(row: Row, org_id: str) -> Principal:
+    role = _USER_ROLES.get(row["role"]) or Role(row["role"])
+    return Principal(
+        id=row["id"],
+        org_id=org_id,
+        user_type=row["user_type"],
+        name=row["name"],
+        email=row["email"],
+        role=role,
+        created_at=row["created_at"],
+        deactivated_at=row["deactivated_at"],
+    )
+
+
+async def list_principals(tx: Tx, org_id: str, *, limit: int, offset: int) -> list[Principal]:
+    """A page of the org's users and machine users, oldest first."""
+    rows = await tx.all(_PRINCIPAL_PAGE, {"org_id": org_id, "limit": limit, "offset": offset})
+    return [_principal(r, org_id) for r in rows]
+
+
+async def count_principals(tx: Tx, org_id: str) -> int:
+    row = await tx.one(_PRINCIPAL_COUNT, {"org_id": org_id})
+    return int(row[0]) if row else 0
+
+
+async def get_principal(tx: Tx, org_id: str, principal_id: str) -> Principal | None:
+    """The user or machine user (org.user/org.admin key) with this id in the org."""
+    row = await tx.one(_PRINCIPAL, {"org_id": org_id, "principal_id": principal_id})
+    return _principal(row, org_id) if row else None
 
 
 def _org(row: Row) -> Org:

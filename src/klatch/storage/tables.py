@@ -170,6 +170,17 @@ conversation = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
+    # An integration's own id for the conversation: unique per org when set, as
+    # Kustomer's (GET /v1/conversations/externalId={id} answers one conversation).
+    sa.Column("external_id", sa.String(256), nullable=True),
+    sa.Index(
+        "ix_conversation_org_external_id",
+        "org_id",
+        "external_id",
+        unique=True,
+        sqlite_where=sa.text("external_id IS NOT NULL"),
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    ),
     # Few indexes on purpose: every describe rewrites updated_at, and each index
     # holding it costs the chat hot path (measured: +5 µs per index on SQLite).
     sa.Index(None, "org_id", "updated_at"),
@@ -238,4 +249,93 @@ login_failure = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", Millis, nullable=False),
     sa.Column("locked_until", Millis, nullable=True),
+)
+
+# Outbound webhooks (Kustomer's): a subscription per receiver; the transactional
+# outbox of deliveries, written in the transaction of the change they announce;
+# and the log of each delivery's attempts.
+SeqId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: the rowid
+
+outbound_webhook = sa.Table(
+    "outbound_webhook",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", Json, nullable=False),
+    sa.Column("headers", Json, nullable=False),
+    sa.Column("token", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    # Why it was disabled by Klatch (its receiver failed through the retry schedule).
+    sa.Column("disabled_reason", sa.String(1024), nullable=True),
+    sa.Column("disabled_at", Millis, nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "created_at"),
+)
+
+# A delivery is pending until its receiver answered 2xx. ``seq`` is taken after
+# the org's event sequence (the unit of work's last lock), so it follows commit
+# order; a delivery waits while an earlier one of the same subscription and
+# ordering key (the conversation, the customer) is pending.
+webhook_delivery = sa.Table(
+    "webhook_delivery",
+    metadata,
+    sa.Column("seq", SeqId, primary_key=True, autoincrement=True),
+    _org_fk(),
+    # No foreign key: a replica whose cache has not yet heard of a deletion may still
+    # enqueue for it, and that must not fail the change; such rows are never claimed.
+    sa.Column("webhook_id", Id, nullable=False),
+    sa.Column("envelope_id", Id, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("data_id", Id, nullable=True),
+    sa.Column("ordering_key", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | delivered
+    sa.Column("tries", sa.Integer, nullable=False, server_default="0"),  # in this schedule
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # ever
+    sa.Column("due_at", Millis, nullable=False),
+    sa.Column("claimed_by", sa.String(32), nullable=True),
+    sa.Column("claimed_until", Millis, nullable=True),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(1024), nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("delivered_at", Millis, nullable=True),
+    sa.Index(None, "org_id", "webhook_id", "seq"),
+    sa.Index(None, "org_id", "ordering_key"),  # erasure finds an object's deliveries
+    sa.Index(
+        "ix_webhook_delivery_pending",
+        "due_at",
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+    sa.Index(
+        "ix_webhook_delivery_pending_order",
+        "webhook_id",
+        "ordering_key",
+        "seq",
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+    sa.Index(None, "delivered_at"),
+)
+
+webhook_attempt = sa.Table(
+    "webhook_attempt",
+    metadata,
+    sa.Column("id", SeqId, primary_key=True, autoincrement=True),
+    _org_fk(),
+    sa.Column(
+        "delivery_seq",
+        sa.BigInteger,
+        sa.ForeignKey("webhook_delivery.seq", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at", Millis, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("error", sa.String(1024), nullable=True),
+    sa.Column("response", sa.String(1024), nullable=True),
+    sa.Index(None, "delivery_seq"),
 )

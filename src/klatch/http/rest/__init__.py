@@ -26,11 +26,23 @@ from klatch.http.rest import (
     keys,
     messages,
     metadata,
+    users,
 )
+from klatch.http.rest import docs
 from klatch.http.rest.openapi import openapi_document
 from klatch.http.rest.validation import handle_validation_error
 
-RESOURCES = (customers, conversations, messages, events, metadata, keys, brands, customer_auth)
+RESOURCES = (
+    customers,
+    conversations,
+    messages,
+    events,
+    metadata,
+    keys,
+    brands,
+    customer_auth,
+    users,
+)
 DESCRIPTION = (
     "Self-hosted customer chat. `/v1` is the REST API for agents and integrations "
     "(Bearer API key with role org.user or org.admin); `/c/v1` is the chat client API "
@@ -51,10 +63,12 @@ def build_rest_app() -> FastAPI:
         title="Klatch",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # docs.router serves /docs and /redoc without a CDN
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=docs.OPENAPI_PATH,
     )
+    app.include_router(docs.router)
+    app.router.routes.append(docs.assets_mount())
     for resource in RESOURCES:
         app.include_router(resource.router)
     app.add_exception_handler(KlatchError, handle_klatch_error)

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/brands", tags=["admin"], route_class=CheckedRoute
 @router.get("")
 async def list_brands(request: Request, actor: Admin) -> dict[str, Any]:
     brands = await services_of(request).orgs.list_brands(actor.org_id)
-    return {"data": [views.brand_resource(b) for b in brands]}
+    return views.whole_list_document([views.brand_resource(b) for b in brands], "/v1/brands")
 
 
 @router.patch(

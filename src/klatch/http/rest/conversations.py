@@ -1,4 +1,5 @@
-"""``/v1/conversations`` (and a customer's): create, list, get, update, end."""
+"""``/v1/conversations`` (and a customer's): create, list, get (by id or externalId),
+update, end, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import Field
 
 from klatch.domain.models import Actor
 from klatch.errors import InvalidArguments
-from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
+from klatch.http.requests import PAGE, CheckedRoute, PageSize, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
@@ -22,6 +23,9 @@ class ConversationCreate(StrictBody):
     custom: dict[str, Any] | None = Field(None, description="Custom attributes (all or nothing)")
     brand: str | None = Field(None, description="Brand id; the org's default when absent")
     customer: str | None = Field(None, description="Customer id (POST /v1/conversations only)")
+    externalId: str | None = Field(
+        None, min_length=1, max_length=256, description="Your id for it; unique per org"
+    )
 
 
 class ConversationUpdate(StrictBody):
@@ -29,6 +33,9 @@ class ConversationUpdate(StrictBody):
     status: Literal["open", "done"] | None = None
     custom: dict[str, Any] | None = Field(
         None, description="Merged per key; null clears a key; all valid or nothing stored"
+    )
+    externalId: str | None = Field(
+        None, min_length=1, max_length=256, description="Unique per org; null clears it"
     )
 
 
@@ -44,8 +51,8 @@ async def list_customer_conversations(
     request: Request,
     customer_id: str,
     actor: Agent,
+    page_size: PageSize,
     page: int = PAGE,
-    page_size: int = PAGE_SIZE,
 ) -> dict[str, Any]:
     result = await services_of(request).conversations.list_for_customer(
         actor, customer_id, page=page, page_size=page_size
@@ -77,6 +84,7 @@ async def _create(
         title=body.name,
         custom=body.custom,
         status=body.status,
+        external_id=body.externalId,
     )
     return {"data": views.conversation_resource(conv)}
 
@@ -92,8 +100,8 @@ async def _create(
 async def list_conversations(
     request: Request,
     actor: Agent,
+    page_size: PageSize,
     page: int = PAGE,
-    page_size: int = PAGE_SIZE,
     status: Literal["open", "done"] | None = None,
     customer: str | None = Query(None, max_length=64, description="A customer id"),
 ) -> dict[str, Any]:
@@ -114,6 +122,18 @@ async def list_conversations(
         "/v1/conversations",
         {k: v for k, v in query.items() if k not in ("page", "pageSize")},
     )
+
+
+# Before /conversations/{conversation_id}, which would take "externalId=..." for an id.
+@router.get(
+    "/conversations/externalId={external_id}",
+    description="The conversation with this externalId (unique per org).",
+)
+async def get_conversation_by_external_id(
+    request: Request, external_id: str, actor: Agent
+) -> dict[str, Any]:
+    conv = await services_of(request).conversations.get_by_external_id(actor, external_id)
+    return {"data": views.conversation_resource(conv)}
 
 
 @router.get("/conversations/{conversation_id}")
@@ -171,3 +191,15 @@ async def _update(
 async def end_conversation(request: Request, conversation_id: str, actor: Agent) -> dict[str, Any]:
     conv = await services_of(request).conversations.check_end(actor, conversation_id)
     return {"data": views.conversation_resource(conv)}
+
+
+@router.delete(
+    "/conversations/{conversation_id}",
+    status_code=204,
+    description=(
+        "Delete the conversation and its messages. Its events stay in the log without "
+        "their personal data, and `conversation.deleted` says it went."
+    ),
+)
+async def delete_conversation(request: Request, conversation_id: str, actor: Agent) -> None:
+    await services_of(request).conversations.delete(actor, conversation_id)

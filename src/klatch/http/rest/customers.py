@@ -1,4 +1,5 @@
-"""``/v1/customers``: create, list, get and describe customers."""
+"""``/v1/customers``: create, list, get, look up (by email, by externalId), describe
+and delete (erase) customers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict
 
-from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
+from klatch.http.requests import PAGE, CheckedRoute, PageSize, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
@@ -44,12 +45,33 @@ async def create_customer(request: Request, body: CustomerCreate, actor: Agent) 
 
 @router.get("/customers")
 async def list_customers(
-    request: Request, actor: Agent, page: int = PAGE, page_size: int = PAGE_SIZE
+    request: Request, actor: Agent, page_size: PageSize, page: int = PAGE
 ) -> dict[str, Any]:
     result = await services_of(request).customers.list(actor, page=page, page_size=page_size)
     return views.list_document(
         [views.customer_resource(c) for c in result.items], result, "/v1/customers", {}
     )
+
+
+# Before /customers/{customer_id}, which would take "email=..." for an id.
+@router.get(
+    "/customers/email={email}",
+    description="The customer whose email this is (case-insensitive; the primary email).",
+)
+async def get_customer_by_email(request: Request, email: str, actor: Agent) -> dict[str, Any]:
+    customer = await services_of(request).customers.get_by_email(actor, email)
+    return {"data": views.customer_resource(customer)}
+
+
+@router.get(
+    "/customers/externalId={external_id}",
+    description="The customer with this externalId (unique per org).",
+)
+async def get_customer_by_external_id(
+    request: Request, external_id: str, actor: Agent
+) -> dict[str, Any]:
+    customer = await services_of(request).customers.get_by_external_id(actor, external_id)
+    return {"data": views.customer_resource(customer)}
 
 
 @router.get("/customers/{customer_id}")
@@ -75,3 +97,17 @@ def _changes(given: dict[str, Any]) -> dict[str, Any]:
     if attributes:
         changes["attributes"] = attributes
     return changes
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    status_code=204,
+    description=(
+        "Erase the customer: it, the anonymous customers merged into it at login, their "
+        "conversations, messages and chat sessions (open chat sockets close). The event log "
+        "keeps that each change happened, without the personal data, and a "
+        "`customer.deleted` event (ids only)."
+    ),
+)
+async def delete_customer(request: Request, customer_id: str, actor: Agent) -> None:
+    await services_of(request).customers.delete(actor, customer_id)

@@ -21,4 +21,6 @@ async def conversation_history(
     request: Request, conversation_id: str, actor: Agent
 ) -> dict[str, Any]:
     events = await services_of(request).conversations.history(actor, conversation_id)
-    return {"data": [views.event_resource(e) for e in events]}
+    return views.whole_list_document(
+        [views.event_resource(e) for e in events], f"/v1/conversations/{conversation_id}/events"
+    )

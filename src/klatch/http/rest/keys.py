@@ -26,7 +26,7 @@ class KeyCreate(StrictBody):
 @router.get("")
 async def list_keys(request: Request, actor: Admin) -> dict[str, Any]:
     keys = await services_of(request).orgs.list_keys(actor.org_id)
-    return {"data": [views.key_resource(k) for k in keys]}
+    return views.whole_list_document([views.key_resource(k) for k in keys], "/v1/keys")
 
 
 @router.post("", status_code=201)

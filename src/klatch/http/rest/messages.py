@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
+from klatch.http.requests import PAGE, CheckedRoute, PageSize, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Agent
 
@@ -45,12 +45,13 @@ async def list_messages(
     request: Request,
     conversation_id: str,
     actor: Agent,
+    page_size: PageSize,
     page: int = PAGE,
-    page_size: int = PAGE_SIZE,
 ) -> dict[str, Any]:
-    _, result = await services_of(request).messages.list(
+    conv, result = await services_of(request).messages.list(
         actor, conversation_id, page=page, page_size=page_size
     )
+    result.total = conv.message_count  # counted as messages are added
     return views.list_document(
         [views.message_resource(m) for m in result.items],
         result,

@@ -111,6 +111,10 @@ _RETRY_AFTER = {
 CONFLICTS = frozenset(
     {
         ("post", "/v1/customers"),  # email or externalId taken
+        ("post", "/v1/conversations"),  # externalId taken
+        ("post", "/v1/customers/{customer_id}/conversations"),
+        ("patch", "/v1/conversations/{conversation_id}"),
+        ("put", "/v1/conversations/{conversation_id}"),
         ("post", "/v1/conversations/{conversation_id}/messages"),  # ended
         ("post", "/v1/conversations/{conversation_id}/typing"),
         ("post", "/c/v1/conversations/{conversation_id}/messages"),

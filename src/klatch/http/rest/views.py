@@ -7,7 +7,16 @@ from urllib.parse import urlencode
 
 from klatch.domain.attributes import METADATA_TYPE_NAMES, AttributeDef
 from klatch.domain.events import iso
-from klatch.domain.models import ApiKey, Brand, Conversation, Customer, Event, Message, Page
+from klatch.domain.models import (
+    ApiKey,
+    Brand,
+    Conversation,
+    Customer,
+    Event,
+    Message,
+    Page,
+    Principal,
+)
 
 
 def _rel(kind: str, plural: str, ident: str | None) -> dict[str, Any]:
@@ -22,6 +31,7 @@ def conversation_resource(conv: Conversation) -> dict[str, Any]:
         "id": conv.id,
         "attributes": {
             "name": conv.title,
+            "externalId": conv.external_id,
             "status": conv.status,
             "custom": conv.custom,
             "preview": conv.preview,
@@ -153,15 +163,21 @@ def metadata_document(klass: str, defs: list[AttributeDef]) -> dict[str, Any]:
 def list_document(
     items: list[dict[str, Any]], page: Page, path: str, query: dict[str, str]
 ) -> dict[str, Any]:
+    """A page of a list: ``meta`` always ``{page, pageSize}`` plus ``total`` and
+    ``totalPages`` when the list counts; ``links`` always every key of ``self,
+    first, prev, next, last``, null where there is none (``last`` when uncounted)."""
+
     def link(n: int | None) -> str | None:
         if n is None:
             return None
         return f"{path}?{urlencode({**query, 'page': n, 'pageSize': page.page_size})}"
 
     meta: dict[str, Any] = {"page": page.page, "pageSize": page.page_size}
+    last = None
     if page.total is not None:
+        last = max(1, -(-page.total // page.page_size))
         meta["total"] = page.total
-        meta["totalPages"] = max(1, -(-page.total // page.page_size))
+        meta["totalPages"] = last
     return {
         "data": items,
         "meta": meta,
@@ -170,7 +186,35 @@ def list_document(
             "first": link(1),
             "prev": link(page.page - 1 if page.page > 1 else None),
             "next": link(page.page + 1 if page.has_next else None),
+            "last": link(last),
         },
+    }
+
+
+def whole_list_document(items: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    """A list served whole (keys, brands, a history): one page holding everything,
+    with the same ``meta`` and ``links`` as a paged list."""
+    size = max(1, len(items))
+    return list_document(items, Page(items, 1, size, total=len(items)), path, {})
+
+
+def user_resource(p: Principal) -> dict[str, Any]:
+    """A user as Kustomer shows one (``userType`` user or machine); never a secret."""
+    return {
+        "type": "user",
+        "id": p.id,
+        "attributes": {
+            "name": p.name,
+            "displayName": p.name,
+            "email": p.email,
+            "userType": p.user_type,
+            "roles": [p.role.value],
+            "deleted": p.deactivated_at is not None,
+            "deletedAt": iso(p.deactivated_at),
+            "createdAt": iso(p.created_at),
+            "updatedAt": iso(p.updated_at),
+        },
+        "links": {"self": f"/v1/users/{p.id}"},
     }
 
 

@@ -1,4 +1,4 @@
-"""REST surface: conversations' external id, erasure.
+"""REST surface: conversations' external id (unique per org when set).
 
 Revision ID: 0003
 Revises: 0002
@@ -7,6 +7,9 @@ Create Date: 2026-12-02 09:15:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -14,8 +17,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # A nullable column without a default: ALTER TABLE ADD COLUMN, no table rewrite
+    # on either backend (a batch copy of a million-row table would be).
+    op.add_column("conversation", sa.Column("external_id", sa.String(length=256), nullable=True))
+    op.create_index(
+        "ix_conversation_org_external_id",
+        "conversation",
+        ["org_id", "external_id"],
+        unique=True,
+        sqlite_where=sa.text("external_id IS NOT NULL"),
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_conversation_org_external_id", table_name="conversation")
+    with op.batch_alter_table("conversation") as batch:
+        batch.drop_column("external_id")
