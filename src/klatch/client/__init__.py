@@ -101,13 +101,13 @@ SIGNATURE_HEADER = "X-Kustomer-Webhook-Signature"
 EVENT_HEADER = "X-Kustomer-Webhook-Event"
 
 
-def sign_webhook(token: str, raw_body: bytes) -> str:
+def sign_webhook(token: str, raw_body: bytes | bytearray | memoryview) -> str:
     """The signature of a delivery: lowercase hex HMAC-SHA256 of the raw body,
     keyed by the subscription's token."""
     return hmac.new(token.encode("utf-8"), bytes(raw_body), hashlib.sha256).hexdigest()
 
 
-def verify_webhook(token: str, raw_body: bytes, signature: str) -> bool:
+def verify_webhook(token: str, raw_body: bytes | bytearray | memoryview, signature: str) -> bool:
     """Whether ``signature`` (the ``X-Kustomer-Webhook-Signature`` header) was made
     with ``token`` over exactly ``raw_body`` — the bytes as received, before any
     JSON parsing. Constant-time; a missing or malformed signature is False."""

@@ -287,11 +287,13 @@ class ApiKey:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A user of the org; an API key is a machine user."""
+    """A user of the org: ``user_type`` ``user`` (the console's) or ``machine``
+    (an API key)."""
 
     id: str
     name: str | None
     email: str | None
+    user_type: str | None
     roles: list[str]
     created_at: datetime | None
     updated_at: datetime | None
@@ -304,6 +306,7 @@ class User:
             id=str(resource["id"]),
             name=_str(a.get("name") or a.get("displayName")),
             email=_str(a.get("email")),
+            user_type=_str(a.get("userType")),
             roles=[str(r) for r in a.get("roles") or []],
             created_at=parse_time(a.get("createdAt")),
             updated_at=parse_time(a.get("updatedAt")),
