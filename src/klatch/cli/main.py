@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from klatch.cli import attributes, keys, users
+from klatch.cli import attributes, customers, keys, users
 from klatch.cli.demo import demo
 from klatch.cli.export import backup, export, import_
 from klatch.cli.install import init, migrate
@@ -20,6 +20,7 @@ app = typer.Typer(
     help="Klatch: self-hosted customer chat.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 app.add_typer(attributes.app, name="attributes")
+app.add_typer(customers.app, name="customers")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 for command in (init, migrate, serve, demo):

@@ -72,7 +72,6 @@ _DISABLE_USER = Query(
 
 # Users as Kustomer lists them: console users and machine users (the API keys that
 # reach /v1), in one order (created, then id) so pages never overlap.
-_REST_ROLES = (Role.USER.value, Role.ADMIN.value)
 _PRINCIPALS = sa.union_all(
     sa.select(
         user.c.id,
@@ -91,7 +90,7 @@ _PRINCIPALS = sa.union_all(
         api_key.c.role,
         api_key.c.created_at,
         api_key.c.revoked_at.label("deactivated_at"),
-    ).where(api_key.c.org_id == b("org_id"), api_key.c.role.in_(_REST_ROLES)),
+    ).where(api_key.c.org_id == b("org_id"), api_key.c.role != Role.TRACKING.value),
 ).subquery("principal")
 _p = _PRINCIPALS.c
 _PRINCIPAL_PAGE = Query(
