@@ -17,7 +17,7 @@ b = sa.bindparam
 _INSERT_ORG = Query(sa.insert(org))
 _ORG_BY_ID = Query(sa.select(org).where(org.c.id == b("org_id")))
 _ORG_BY_NAME = Query(sa.select(org).where(org.c.name == b("name")))
-_ALL_ORGS = Query(sa.select(org).order_by(org.c.created_at))
+_ALL_ORGS = Query(sa.select(org).order_by(org.c.created_at, org.c.id))
 _BUMP_SCHEMA = Query(
     sa.update(org)
     .where(org.c.id == b("org_id"))
@@ -35,7 +35,11 @@ _BRAND_FOR_UPDATE = Query(_BRAND_BY_ID.with_for_update())
 _DEFAULT_BRAND = Query(
     sa.select(brand).where(brand.c.org_id == b("org_id"), brand.c.is_default.is_(True))
 )
-_BRANDS = Query(sa.select(brand).where(brand.c.org_id == b("org_id")).order_by(brand.c.created_at))
+# Ties in created_at (made in one write) are broken by id, so every backend (and
+# an imported copy) lists them in the same order.
+_BRANDS = Query(
+    sa.select(brand).where(brand.c.org_id == b("org_id")).order_by(brand.c.created_at, brand.c.id)
+)
 _UPDATE_BRAND_SETTINGS = Query(
     sa.update(brand)
     .where(brand.c.org_id == b("org_id"), brand.c.id == b("brand_id"))
@@ -47,7 +51,9 @@ _KEY_BY_HASH = Query(
     sa.select(api_key).where(api_key.c.key_hash == b("key_hash"), api_key.c.revoked_at.is_(None))
 )
 _KEYS = Query(
-    sa.select(api_key).where(api_key.c.org_id == b("org_id")).order_by(api_key.c.created_at)
+    sa.select(api_key)
+    .where(api_key.c.org_id == b("org_id"))
+    .order_by(api_key.c.created_at, api_key.c.id)
 )
 _REVOKE_KEY = Query(
     sa.update(api_key)
@@ -62,7 +68,9 @@ _REVOKE_KEY = Query(
 _INSERT_USER = Query(sa.insert(user))
 _USER_BY_EMAIL = Query(sa.select(user).where(user.c.email == b("email")))
 _USER = Query(sa.select(user).where(user.c.org_id == b("org_id"), user.c.id == b("user_id")))
-_USERS = Query(sa.select(user).where(user.c.org_id == b("org_id")).order_by(user.c.created_at))
+_USERS = Query(
+    sa.select(user).where(user.c.org_id == b("org_id")).order_by(user.c.created_at, user.c.id)
+)
 _DISABLE_USER = Query(
     sa.update(user)
     .where(user.c.org_id == b("org_id"), user.c.id == b("user_id"), user.c.disabled_at.is_(None))
