@@ -13,8 +13,8 @@ API key hashes, password hashes, chat session token hashes, and any column
 credentials, each printed once by ``klatch import``: every org gets a new JWT
 secret, every active API key a new secret (same id, name and role), every active
 user a new password; revoked keys and disabled users stay unusable; chat sessions
-end (their browsers start new ones) and any other secret column gets a random
-value nobody holds. With secrets, the import is the installation as it was: keys,
+end (their browsers start new ones), webhooks get a new token and no custom
+headers, and any other secret column gets a random value nobody holds. With secrets, the import is the installation as it was: keys,
 logins and chat sessions keep working.
 """
 
@@ -204,6 +204,7 @@ async def import_(
                 code="database_not_empty",
             )
         await _copy(tx, stream, header, report, reissue, progress or _Silent())
+        await store.continue_sequences(tx)
         return report
 
     return await db.write(work)
@@ -323,7 +324,9 @@ class _Reissue:
         self._issued("password", row["org_id"], row["id"], row["email"], password)
 
 
-def _random_value(column: sa.Column[Any]) -> str:
+def _random_value(column: sa.Column[Any]) -> Any:
+    if isinstance(column.type, sa.JSON):
+        return {}
     length = getattr(column.type, "length", None) or 64
     return secrets.token_hex(32)[: min(64, length)]
 

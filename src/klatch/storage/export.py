@@ -28,6 +28,9 @@ EPHEMERAL = frozenset({"console_session", "login_failure"})
 # A column holds a credential when tables.py marks it (``info={"secret": True}``) or
 # its name says so; export leaves it out unless asked for secrets.
 _SECRET_WORDS = ("secret", "hash", "token", "password")
+# Secrets whose name does not say so: headers sent to a webhook receiver usually
+# carry its credentials (Authorization, X-Api-Key).
+_SECRET_COLUMNS = frozenset({("outbound_webhook", "headers")})
 PAGE = 1000
 
 Values = dict[str, Any]
@@ -47,7 +50,9 @@ def secret_columns(table: sa.Table) -> tuple[str, ...]:
     return tuple(
         str(c.name)
         for c in table.columns
-        if c.info.get("secret") or any(word in c.name for word in _SECRET_WORDS)
+        if c.info.get("secret")
+        or (table.name, c.name) in _SECRET_COLUMNS
+        or any(word in c.name for word in _SECRET_WORDS)
     )
 
 
@@ -128,6 +133,24 @@ async def insert_rows(tx: Tx, table: sa.Table, rows: Sequence[Mapping[str, Any]]
     if query is None:
         query = _INSERTS[table.name] = Query(sa.insert(table))
     await tx.execute_many(query, [encode(table, r) for r in rows])
+
+
+async def continue_sequences(tx: Tx) -> None:
+    """After rows were inserted with their own ids: PostgreSQL's sequences of
+    autoincrementing keys (the webhook outbox) go on after the highest one, as
+    SQLite's rowids do by themselves."""
+    if tx.dialect != "postgresql":
+        return
+    for table in metadata.sorted_tables:
+        column = table.autoincrement_column
+        if column is None:
+            continue
+        await tx.one(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                f"COALESCE(MAX({column.name}), 0) + 1, false) FROM {table.name}"
+            )
+        )
 
 
 async def first_nonempty_table(tx: Tx) -> str | None:
