@@ -14,8 +14,9 @@ credentials, each printed once by ``klatch import``: every org gets a new JWT
 secret, every active API key a new secret (same id, name and role), every active
 user a new password; revoked keys and disabled users stay unusable; chat sessions
 end (their browsers start new ones), webhooks get a new token and no custom
-headers, and any other secret column gets a random value nobody holds. With secrets, the import is the installation as it was: keys,
-logins and chat sessions keep working.
+headers, and any other secret column gets a random value nobody holds. With
+secrets, the import is the installation as it was: keys, logins and chat
+sessions keep working.
 """
 
 from __future__ import annotations
