@@ -49,6 +49,7 @@ from klatch.client.errors import (
 )
 from klatch.client.models import (
     ApiKey,
+    Attempt,
     Conversation,
     Customer,
     Event,
@@ -66,6 +67,7 @@ __all__ = [
     "ApiError",
     "ApiKey",
     "AsyncClient",
+    "Attempt",
     "Call",
     "Client",
     "Conflict",

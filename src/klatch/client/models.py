@@ -351,31 +351,61 @@ class Webhook:
 
 
 @dataclass(frozen=True, slots=True)
-class Transaction:
-    """One delivery attempt of a webhook: when, the answer's status code, how long
-    it took, the error if any, and the start of the response body."""
+class Attempt:
+    """One try of a delivery: when, the answer's status code (None when none
+    came), how long it took, the error if any, and the start of the body."""
 
-    id: str
-    event: str | None
+    at: datetime | None
     status_code: int | None
     duration_ms: float | None
     error: str | None
     response: str | None
+
+    @classmethod
+    def parse(cls, view: Mapping[str, Any]) -> Attempt:
+        duration = view.get("durationMs", view.get("duration"))
+        return cls(
+            at=parse_time(view.get("at") or view.get("time") or view.get("createdAt")),
+            status_code=_int(view.get("statusCode", view.get("status"))),
+            duration_ms=float(duration) if isinstance(duration, int | float) else None,
+            error=_str(view.get("error")),
+            response=_str(view.get("response") or view.get("responseBody")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One delivery of one event to a webhook (Kustomer's "transaction"): the
+    event, its ``state`` (``pending``, ``delivered``, ...), the last answer's
+    status code and error, and every ``attempts`` made."""
+
+    id: str
+    event: str | None
+    state: str | None
+    status_code: int | None
+    error: str | None
+    attempts: list[Attempt]
     created_at: datetime | None
+    delivered_at: datetime | None
     raw: Json = field(repr=False)
 
     @classmethod
     def parse(cls, resource: Json) -> Transaction:
         a = _attributes(resource) or resource
-        duration = a.get("durationMs", a.get("duration"))
+        attempts = [
+            Attempt.parse(x) for x in a.get("attempts") or a.get("log") or [] if isinstance(x, dict)
+        ]
+        last = attempts[-1] if attempts else None
+        status = _int(a.get("statusCode", a.get("lastStatus")))
         return cls(
             id=str(resource.get("id", "")),
             event=_str(a.get("event") or a.get("eventName") or a.get("name")),
-            status_code=_int(a.get("statusCode", a.get("status"))),
-            duration_ms=float(duration) if isinstance(duration, int | float) else None,
-            error=_str(a.get("error")),
-            response=_str(a.get("response") or a.get("responseBody")),
-            created_at=parse_time(a.get("createdAt") or a.get("time") or a.get("at")),
+            state=_str(a.get("state")),
+            status_code=status if status is not None else (last.status_code if last else None),
+            error=_str(a.get("error") or a.get("lastError")) or (last.error if last else None),
+            attempts=attempts,
+            created_at=parse_time(a.get("createdAt")),
+            delivered_at=parse_time(a.get("deliveredAt")),
             raw=resource,
         )
 
