@@ -319,19 +319,32 @@ def test_search_walk_by_updated_at_returns_every_record_once(klatch: Client) -> 
         klatch.conversations.create(customer.id, custom={"batchStr": mark}).id for _ in range(11)
     }
     criteria = {"and": [{"conversation_custom_batchStr": {"equals": mark}}]}
-    walked = [c.id for c in klatch.search.walk("conversation", criteria, page_size=3)]
+    records = list(klatch.search.walk("conversation", criteria, page_size=3))
+    walked = [c.id for c in records]
     assert len(walked) == len(set(walked)) == 11 and set(walked) == made
+    times = [c.updated_at for c in records]
+    assert all(t is not None for t in times) and times == sorted(times)  # type: ignore[type-var]
+
+    # A later sync resumes from the last updatedAt it kept (gte: the boundary again).
+    since = records[5].raw["attributes"]["updatedAt"]
+    resumed = [c.id for c in klatch.search.walk("conversation", criteria, since=since)]
+    assert set(walked[5:]) <= set(resumed) <= made and len(resumed) == len(set(resumed))
+
+    # A record changed during a walk comes again, changed.
+    seen: list[str] = []
+    for conv in klatch.search.walk("conversation", criteria, page_size=4):
+        if not seen:
+            klatch.conversations.update(conv.id, custom={"vipBool": True})
+        seen.append(conv.id)
+    assert set(seen) == made and seen.count(walked[0]) == 2 and len(seen) == 12
 
     pages = klatch.search.query(
         "conversation", criteria, sort=[{"conversation_updated_at": "asc"}], page_size=3
     )
     assert pages.total == 11 and pages.next is not None
-    messages = list(
-        klatch.search.walk(
-            "message", {"and": [{"message_conversation_id": {"equals": next(iter(made))}}]}
-        )
-    )
-    assert messages == []
+    on_one = {"and": [{"message_conversation_id": {"equals": walked[0]}}]}
+    klatch.messages.send(walked[0], "found by the walk")
+    assert [m.body for m in klatch.search.walk("message", on_one)] == ["found by the walk"]
 
 
 async def test_the_async_search_walk(aklatch: AsyncClient) -> None:
