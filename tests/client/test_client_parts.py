@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -70,6 +71,12 @@ def test_a_page_all_at_one_instant_is_read_on_by_its_next_link() -> None:
     assert [r["id"] for r in got] == ["c", "d"] and walk.cursor == T2
     got = walk.take(page([record("d", T2)], None))
     assert got == [] and walk.done
+
+
+def test_the_walk_resumes_from_a_datetime_as_the_api_writes_times() -> None:
+    since = datetime(2026, 1, 1, 1, 0, 1, tzinfo=timezone(timedelta(hours=1)))
+    walk = UpdatedAtWalk("message", None, page_size=5, since=since, time_zone=None)
+    assert walk.call().body["and"] == [{"message_updated_at": {"gte": T1}}]
 
 
 def test_a_server_repeating_a_link_ends_the_walk() -> None:

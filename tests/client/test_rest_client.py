@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from klatch.client import (
     Unauthorized,
     verify_webhook,
 )
+from klatch.client.models import parse_time
 from support import (
     POSTGRES_URL,
     KlatchProcess,
@@ -84,6 +86,7 @@ def served(
                     "batchStr": {"displayName": "Batch"},
                     "priorityNum": {"displayName": "Priority", "sdkWritable": False},
                     "vipBool": {"displayName": "VIP"},
+                    "deliveryAt": {"displayName": "Delivery"},
                 },
             )
             setup.metadata.put("customer", {"tierStr": {"displayName": "Tier"}})
@@ -135,6 +138,12 @@ def test_a_customer_with_conversations_and_messages_round_trips(klatch: Client) 
     replaced = klatch.conversations.update(conv.id, custom={"batchStr": mark}, replace=True)
     assert replaced.custom == {"batchStr": mark}
     assert (replaced.rev or 0) > (conv.rev or 0)
+
+    when = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=timezone(timedelta(hours=2)))
+    dated = klatch.conversations.update(conv.id, custom={"deliveryAt": when})
+    assert parse_time(dated.custom["deliveryAt"]) == when  # sent as UTC ISO-8601
+    with pytest.raises(ValueError, match="time zone"):
+        klatch.conversations.update(conv.id, custom={"deliveryAt": datetime(2026, 3, 4)})
 
     sent = klatch.messages.send(conv.id, "It ships today")
     assert sent.body == "It ships today" and sent.direction == "out"

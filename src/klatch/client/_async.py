@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
@@ -384,7 +385,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> AsyncIterator[Conversation]: ...
     @overload
@@ -394,7 +395,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> AsyncIterator[Customer]: ...
     @overload
@@ -404,7 +405,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> AsyncIterator[Message]: ...
     @overload
@@ -414,7 +415,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> AsyncIterator[Any]: ...
     async def walk(
@@ -423,7 +424,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = None,
         *,
         page_size: int = 500,
-        since: str | None = None,
+        since: str | datetime | None = None,
         time_zone: str | None = None,
     ) -> AsyncIterator[Any]:
         """Every record matching ``criteria``, in ``updatedAt`` order, each once

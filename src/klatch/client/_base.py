@@ -10,8 +10,10 @@ walk pages the same way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -53,6 +55,28 @@ def page_params(page: int | None, page_size: int | None) -> Params:
 
 def without_none(**values: Any) -> Json:
     return {k: v for k, v in values.items() if v is not None}
+
+
+def encode(body: Any) -> bytes:
+    """A request body as JSON; ``datetime`` values (an ``…At`` attribute, a search
+    bound) as UTC ISO-8601 with milliseconds, ``date`` values as ``YYYY-MM-DD``."""
+    return json.dumps(body, default=_json_value, ensure_ascii=False, allow_nan=False).encode()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON: {value!r}")
+
+
+def iso_time(value: datetime) -> str:
+    """``value`` as the API writes times; a naive datetime is refused (which zone?)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"a datetime sent to Klatch needs a time zone: {value!r}")
+    utc = value.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +171,17 @@ class BaseClient:
         }
 
     def _request(self, call: Call[Any]) -> httpx.Request:
+        headers = self._headers
+        content = None
+        if call.body is not None:
+            content = encode(call.body)
+            headers = {**headers, "Content-Type": "application/json"}
         return httpx.Request(
             call.method,
             self.base_url + call.path,
             params=list(call.params),
-            json=call.body,
-            headers=self._headers,
+            content=content,
+            headers=headers,
             extensions={"timeout": httpx.Timeout(self.timeout).as_dict()},
         )
 
@@ -247,13 +276,14 @@ class UpdatedAtWalk:
         criteria: Mapping[str, Any] | None,
         *,
         page_size: int,
-        since: str | None,
+        since: str | datetime | None,
         time_zone: str | None,
     ) -> None:
         self.field = f"{context}_updated_at"
         self.body = search_body(context, criteria, sort=[{self.field: "asc"}], time_zone=time_zone)
         self.page_size = page_size
-        self.cursor = since  # the updatedAt (as the server wrote it) reached so far
+        # the updatedAt reached so far, as the server wrote it
+        self.cursor = iso_time(since) if isinstance(since, datetime) else since
         self._at_cursor: set[str] = set()  # ids seen whose updatedAt is the cursor
         self._link: str | None = None
         self._pages = Pages()

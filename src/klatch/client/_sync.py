@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
@@ -371,7 +372,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> Iterator[Conversation]: ...
     @overload
@@ -381,7 +382,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> Iterator[Customer]: ...
     @overload
@@ -391,7 +392,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> Iterator[Message]: ...
     @overload
@@ -401,7 +402,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = ...,
         *,
         page_size: int = ...,
-        since: str | None = ...,
+        since: str | datetime | None = ...,
         time_zone: str | None = ...,
     ) -> Iterator[Any]: ...
     def walk(
@@ -410,7 +411,7 @@ class Search(_Resource):
         criteria: Mapping[str, Any] | None = None,
         *,
         page_size: int = 500,
-        since: str | None = None,
+        since: str | datetime | None = None,
         time_zone: str | None = None,
     ) -> Iterator[Any]:
         """Every record matching ``criteria``, in ``updatedAt`` order, each once
