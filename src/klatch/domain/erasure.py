@@ -100,6 +100,9 @@ RULES: dict[str, Callable[[Payload], dict[str, Any]]] = {
     ev.TYPING_STARTED: _kept,  # never stored
     ev.TYPING_STOPPED: _kept,
     ev.CREDENTIAL_REVOKED: _kept,
+    # About a webhook, never about a customer or a conversation.
+    ev.OUTBOUND_WEBHOOK_DISABLED: _kept,
+    ev.OUTBOUND_WEBHOOK_CHANGED: _kept,
 }
 
 
