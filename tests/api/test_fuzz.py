@@ -54,6 +54,7 @@ CHECKS = [
     response_headers_conformance,
 ]
 SESSION_HEADER = "X-Klatch-Session"
+ERASING = ("/v1/customers/{customer_id}", "/v1/conversations/{conversation_id}")
 AnyCase = Case[Any]
 Operation = APIOperation[Any, Any, Any, Any]
 Findings = dict[tuple[str, str], list[str]]
@@ -109,6 +110,8 @@ class Target:
         self.operations.add(f"{case.method.upper()} {case.path}")
         if case.path == "/c/v1/logout" and status == 200:
             self.start_session()  # the fuzzer ended ours
+        elif case.method.upper() == "DELETE" and status == 204 and case.path in ERASING:
+            self.start_session()  # the fuzzer deleted our customer or conversation
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
