@@ -133,7 +133,11 @@ def parse_json(body: bytes) -> Any:
                 value = _exactly(body)
             except (ValueError, RecursionError):
                 raise json.JSONDecodeError("Nested too deeply", "", 0) from None
-    check_text(value)
+    # Both readers refuse raw control characters and invalid UTF-8, so a string
+    # can hold NUL or a lone surrogate only through a \u escape: a body without
+    # one needs no walk (the common case, on the hot path).
+    if b"\\u" in body:
+        check_text(value)
     return value
 
 
@@ -157,7 +161,8 @@ def _finite(literal: str) -> float:
 def check_request_parameters(connection: HTTPConnection) -> None:
     """Path and query parameters, names and values, must be text (400 ``invalid_text``)."""
     check_parameters(connection.path_params.items(), "/path")
-    check_parameters(connection.query_params.multi_items(), "/query")
+    if connection.scope.get("query_string"):
+        check_parameters(connection.query_params.multi_items(), "/query")
 
 
 def _is_json(content_type: str | None) -> bool:
