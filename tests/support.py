@@ -53,6 +53,7 @@ def make_settings(tmp_path: Path, database_url: str | None, **overrides: Any) ->
         "database_url": database_url,
         "secret_key": "s" * 40,
         "rate_limit_rest": 0,
+        "rate_limit_search": 0,
         "rate_limit_session": 0,
         "rate_limit_new_sessions_per_address": 0,
         "rate_limit_new_sessions_per_key": 0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(default=True, description="Upgrade the schema on start")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     rate_limit_rest: int = Field(default=1000, ge=0, description="Requests/min per API key; 0=off")
+    rate_limit_search: int = Field(
+        default=100,
+        ge=0,
+        description="Searches/min per API key (POST /v1/customers/search, as Kustomer's "
+        "100/min for machine users); 0=off",
+    )
     rate_limit_session: int = Field(
         default=600, ge=0, description="Requests/min per chat session; 0=off"
     )
@@ -87,8 +93,51 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(
         default=1000, ge=10, description="Frames a slow socket may lag before it must resync"
     )
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=(60.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0),
+        description="Seconds between a failed webhook delivery and each retry, comma-separated "
+        "(Kustomer's 1, 1, 2, 5, 10, 15, 30 minutes); failing through all of them disables it",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a webhook receiver has to answer"
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed webhook delivery is this process's; a process that "
+        "dies leaves it to another after this (must exceed the timeout)",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often due webhook deliveries are looked for"
+    )
+    webhook_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Webhook deliveries in flight per process"
+    )
+    webhook_limit: int = Field(default=5, ge=0, description="Outbound webhooks per org")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (tests, demo)",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="Let webhooks use http:// URLs (tests, demo)"
+    )
+    webhook_log_days: float = Field(
+        default=7.0, gt=0, description="How long delivered webhook transactions are kept"
+    )
     log_level: str = "info"
-    log_json: bool = False
+    access_log: bool = Field(default=False, description="Log every request, one line each")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text (uvicorn's) or json: one object a line, with requestId"
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token /metrics asks for; unset, /metrics is not served",
+    )
+    metrics_address: str | None = Field(
+        default=None,
+        description="host:port of a separate listener for /metrics (then not on the main port)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -110,6 +159,43 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be redis://... (or empty for the in-process bus)")
         return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _check_metrics_address(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9100")
+        return value
+
+    @property
+    def metrics_listen(self) -> tuple[str, int] | None:
+        """Where the separate metrics listener binds, if one is configured."""
+        if self.metrics_address is None:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _check_retry_schedule(cls, value: Any) -> tuple[float, ...]:
+        entries = value.split(",") if isinstance(value, str) else list(value)
+        try:
+            steps = tuple(float(str(entry).strip()) for entry in entries if str(entry).strip())
+        except ValueError:
+            raise ValueError("must be seconds, comma-separated, e.g. 60,60,120") from None
+        if any(not 0 <= step <= 86400 * 7 for step in steps):
+            raise ValueError("each step is 0 to 604800 seconds")
+        return steps
+
+    @model_validator(mode="after")
+    def _check_webhook_lease(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must exceed webhook_timeout_seconds")
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -108,7 +108,7 @@ def test_every_type_is_one_row_of_the_type_table() -> None:
     assert len({spec.suffix for spec in TYPES}) == len(TYPES)
     assert METADATA_TYPE_NAMES == {spec.type: spec.metadata_name for spec in TYPES}
     # Messages and the CLI list the suffixes longest first, as names are matched.
-    assert suffix_list() == "Bool, Str, Txt, Num, Url, At"
+    assert suffix_list() == "Bool, Tree, Str, Txt, Num, Url, At, Id"
 
 
 def test_every_word_for_a_type_names_that_type_in_any_case() -> None:
@@ -118,7 +118,7 @@ def test_every_word_for_a_type_names_that_type_in_any_case() -> None:
     with pytest.raises(InvalidArguments) as caught:
         parse_type("money")
     assert caught.value.code == "invalid_type"
-    assert caught.value.detail.endswith("use one of: str, txt, num, bool, at, url")
+    assert caught.value.detail.endswith("use one of: str, txt, num, bool, at, url, tree, id")
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ MAX_KEYS_PER_WRITE = 100
 STR_MAX_CHARS = 1024
 TXT_MAX_BYTES = 64 * 1024
 URL_MAX_CHARS = 2048
+ID_MAX_CHARS = 128
 NAME_MAX_CHARS = 128
 DISPLAY_NAME_MAX_CHARS = 255
 MAX_ALLOWED_VALUES = 1000
@@ -49,6 +50,8 @@ class AttrType(StrEnum):
     BOOL = "bool"
     AT = "at"
     URL = "url"
+    TREE = "tree"
+    ID = "id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,10 @@ class AttributeDef:
     enumeration: tuple[str, ...] | None = None
     tree: tuple[str, ...] | None = None  # every node path, e.g. "shipping", "shipping.delayed"
     created_at: int = 0
+    # Tree metadata besides the paths: each node's display name (in the order of
+    # ``tree``) and whether a value must be a leaf, as Kustomer's metadata says.
+    tree_labels: tuple[str, ...] | None = None
+    last_node_required: bool = False
     updated_at: int = 0
     allowed: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -188,6 +195,45 @@ def _check_url(definition: AttributeDef, value: Any) -> str:
     return url
 
 
+def _check_tree_value(definition: AttributeDef, value: Any) -> str:
+    """A path of the attribute's tree (``shipping.delayed``); a leaf when the tree
+    says ``lastNodeRequired``."""
+    path = _sized_text(definition, value, "a tree path")
+    if definition.allowed and path not in definition.allowed:
+        raise _ValueProblem(
+            "value_not_allowed",
+            f"'{path[:64]}' is not a node of the tree of '{definition.name}'",
+        )
+    if definition.last_node_required and any(
+        other.startswith(path + ".") for other in definition.tree or ()
+    ):
+        raise _ValueProblem(
+            "value_not_allowed",
+            f"'{definition.name}' takes a last node of its tree; '{path[:64]}' has children",
+        )
+    return path
+
+
+def _check_id(definition: AttributeDef, value: Any) -> str:
+    """Another object's id: 1 to 128 characters without whitespace."""
+    ident = _sized_text(definition, value, "an id string")
+    if not ident or len(ident) > ID_MAX_CHARS or any(c.isspace() for c in ident):
+        raise _ValueProblem(
+            "type_mismatch",
+            f"'{definition.name}' takes an id: 1 to {ID_MAX_CHARS} characters without "
+            f"whitespace; got '{ident[:64]}'",
+        )
+    return ident
+
+
+def _filter_tree(definition: AttributeDef, raw: str) -> str:
+    return _check_tree_value(replace(definition, last_node_required=False), raw)
+
+
+def _filter_id(definition: AttributeDef, raw: str) -> str:
+    return _check_id(definition, raw)
+
+
 def is_http_url(value: str) -> bool:
     if any(c.isspace() for c in value):
         return False
@@ -274,7 +320,7 @@ def _filter_at(definition: AttributeDef, raw: str) -> str:
 
 # The inputs the console has for a value; it shows a menu instead for an attribute
 # with allowed values.
-Editor = Literal["text", "textarea", "number", "bool", "datetime", "url"]
+Editor = Literal["text", "textarea", "number", "bool", "datetime", "url", "tree", "id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +353,11 @@ TYPES: tuple[TypeSpec, ...] = (
         _check_at, _filter_at, "datetime",
     ),
     TypeSpec(AttrType.URL, "Url", "web address", "url", ("uri",), _check_url, _filter_text, "url"),
+    TypeSpec(
+        AttrType.TREE, "Tree", "choice in a tree", "tree", (),
+        _check_tree_value, _filter_tree, "tree", takes_allowed_values=True,
+    ),
+    TypeSpec(AttrType.ID, "Id", "reference id", "id", ("objectid",), _check_id, _filter_id, "id"),
 )  # fmt: skip
 TYPE_SPECS: dict[AttrType, TypeSpec] = {spec.type: spec for spec in TYPES}
 

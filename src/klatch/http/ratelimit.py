@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import Scope
 
+from klatch import metrics
 from klatch.config import Settings
 from klatch.errors import RateLimited
 
@@ -37,6 +38,7 @@ class Quota:
 class RateLimiter:
     limit: int  # requests per window; 0 disables
     what: str = "requests"
+    name: str = "requests"  # the limit's label in klatch_rate_limit_refusals_total
     _windows: dict[str, list[int]] = field(default_factory=dict)
 
     def hit(self, key: str) -> Quota | None:
@@ -53,6 +55,7 @@ class RateLimiter:
         entry[1] += 1
         reset = window + WINDOW_SECONDS
         if entry[1] > self.limit:
+            metrics.RATE_LIMIT_REFUSALS.labels(self.name).inc()
             raise RateLimited(
                 f"More than {self.limit} {self.what} per minute; retry after the window resets",
                 retry_after=max(1, reset - now),
@@ -144,6 +147,7 @@ class Limits:
     chat sessions, and the proxies trusted to name a client's address."""
 
     rest: RateLimiter  # per REST API key
+    search: RateLimiter  # searches per REST API key (POST /v1/customers/search)
     session: RateLimiter  # per chat session
     new_session_address: RateLimiter  # new chat sessions per client address
     new_session_key: RateLimiter  # new chat sessions per tracking key
@@ -152,15 +156,20 @@ class Limits:
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(
-            rest=RateLimiter(settings.rate_limit_rest, what="requests of this API key"),
-            session=RateLimiter(settings.rate_limit_session, what="requests of this chat session"),
+            rest=RateLimiter(settings.rate_limit_rest, "requests of this API key", "rest"),
+            search=RateLimiter(settings.rate_limit_search, "searches of this API key", "search"),
+            session=RateLimiter(
+                settings.rate_limit_session, "requests of this chat session", "session"
+            ),
             new_session_address=RateLimiter(
                 settings.rate_limit_new_sessions_per_address,
-                what="new chat sessions from this address",
+                "new chat sessions from this address",
+                "new_session_address",
             ),
             new_session_key=RateLimiter(
                 settings.rate_limit_new_sessions_per_key,
-                what="new chat sessions of this tracking key",
+                "new chat sessions of this tracking key",
+                "new_session_key",
             ),
             proxies=Proxies.parse(settings.trusted_proxies),
         )

@@ -22,6 +22,7 @@ from klatch.services.conversations import ConversationService
 from klatch.services.customers import CustomerService
 from klatch.services.messages import MessageService
 from klatch.services.orgs import OrgService
+from klatch.services.search import SearchService
 from klatch.services.unit import UnitOfWork
 from klatch.storage.db import Database
 
@@ -41,6 +42,7 @@ class Services:
         self.customers = CustomerService(self.ctx)
         self.conversations = ConversationService(self.ctx)
         self.messages = MessageService(self.ctx)
+        self.search = SearchService(self.ctx)
         self.chat = ChatService(self.ctx, self.orgs)
         self.console = ConsoleService(self.ctx, self.orgs)
         bus.subscribe(self._forget_revoked_keys)

@@ -22,6 +22,7 @@ from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import now_ms
 from klatch.services.context import Context
 from klatch.services.orgs import system_actor
+from klatch.services.search import build_index, drop_index_if_unused
 from klatch.services.unit import Unit
 from klatch.storage import attributes as store
 from klatch.storage import orgs as org_store
@@ -67,6 +68,7 @@ class AttributeService:
             await store.insert_definition(unit.tx, org_id, definition)
 
         await self._write(org_id, work)
+        await build_index(self.ctx.db, definition)
         return definition
 
     async def update(
@@ -99,11 +101,13 @@ class AttributeService:
         the attribute can no longer be written until it is defined again."""
         check_klass(klass)
 
-        async def work(unit: Unit) -> None:
-            if not await store.delete_definition(unit.tx, org_id, klass, name):
+        async def work(unit: Unit) -> AttributeDef:
+            found = await store.get_definition(unit.tx, org_id, klass, name)
+            if found is None or not await store.delete_definition(unit.tx, org_id, klass, name):
                 raise _not_found(klass, name)
+            return found
 
-        await self._write(org_id, work)
+        await drop_index_if_unused(self.ctx.db, await self._write(org_id, work))
 
     async def put_properties(
         self, org_id: str, klass: str, properties: dict[str, Any]
@@ -122,7 +126,11 @@ class AttributeService:
                 await _put_property(unit, org_id, klass, name, spec)
             return [d for d in await store.list_definitions(unit.tx, org_id) if d.klass == klass]
 
-        return await self._write(org_id, work)
+        definitions = await self._write(org_id, work)
+        for d in definitions:
+            if d.name in specs:  # new or changed: its index exists or is built now
+                await build_index(self.ctx.db, d)
+        return definitions
 
     async def _write(self, org_id: str, work: Callable[[Unit], Awaitable[T]]) -> T:
         """Change definitions in one unit of work that bumps the org's schema version:

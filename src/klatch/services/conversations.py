@@ -14,7 +14,7 @@ from typing import Any
 
 from klatch import metrics
 from klatch.domain import events as ev
-from klatch.domain.attributes import check_values, filter_value
+from klatch.domain.attributes import AttributeDef, check_values, filter_value
 from klatch.domain.conversations import STATUSES, check_body, check_title
 from klatch.domain.erasure import scrubbed
 from klatch.domain.models import (
@@ -127,8 +127,8 @@ class ConversationService:
 
     async def _custom_filters(
         self, org_id: str, filters: Mapping[str, str]
-    ) -> builtins.list[tuple[str, Any]]:
-        """Typed (name, value) pairs for ``custom.<name>=<value>`` filters."""
+    ) -> builtins.list[tuple[AttributeDef, Any]]:
+        """Typed (definition, value) pairs for ``custom.<name>=<value>`` filters."""
         if not filters:
             return []
         version, defs = await self.ctx.schemas.get(org_id)
@@ -508,7 +508,7 @@ async def _brand(tx: Tx, org_id: str, brand_id: str | None) -> Brand:
     return brand
 
 
-def _filter(defs: Definitions, name: str, raw: str) -> tuple[str, Any]:
+def _filter(defs: Definitions, name: str, raw: str) -> tuple[AttributeDef, Any]:
     definition = defs["conversation"].get(name)
     if definition is None:
         raise InvalidArguments(
@@ -516,7 +516,7 @@ def _filter(defs: Definitions, name: str, raw: str) -> tuple[str, Any]:
             code="unknown_attribute",
             pointer=f"/filter/custom.{name}",
         )
-    return name, filter_value(definition, raw)
+    return definition, filter_value(definition, raw)
 
 
 def _check_status(status: Any, *, required: bool = True) -> None:

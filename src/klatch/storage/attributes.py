@@ -34,6 +34,17 @@ _UPDATE = Query(
     )
 )
 _DELETE = Query(sa.delete(attribute).where(*_KEY))
+# Across orgs on purpose: the index of an attribute is shared by every org that
+# defines it (storage/search.py), and is dropped only when none does any more.
+_DEFINED_ANYWHERE = Query(
+    sa.select(attribute.c.name)
+    .where(
+        attribute.c.klass == b("klass"),
+        attribute.c.name == b("name"),
+        attribute.c.type == b("type"),
+    )
+    .limit(1)
+)
 
 
 def _def(row: Row) -> AttributeDef:
@@ -101,3 +112,10 @@ async def update_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
 
 async def delete_definition(tx: Tx, org_id: str, klass: str, name: str) -> bool:
     return await tx.execute(_DELETE, {"org_id": org_id, "klass": klass, "name": name}) == 1
+
+
+async def defined_anywhere(tx: Tx, klass: str, name: str, type_: AttrType) -> bool:
+    """Whether any org defines ``name`` on ``klass`` with this type (the index of such
+    an attribute serves them all)."""
+    params = {"klass": klass, "name": name, "type": type_.value}
+    return await tx.one(_DEFINED_ANYWHERE, params) is not None

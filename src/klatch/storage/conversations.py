@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
+from klatch.domain.attributes import AttributeDef
 from klatch.domain.models import Conversation, Message
+from klatch.storage import search
 from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import chat_session, conversation, message
@@ -256,7 +257,7 @@ async def list_conversations(
     offset: int,
     customer_id: str | None = None,
     status: str | None = None,
-    custom_equals: list[tuple[str, Any]] | None = None,
+    custom_equals: list[tuple[AttributeDef, Any]] | None = None,
 ) -> list[Conversation]:
     """A page of conversations, most recently updated first."""
     stmt = (
@@ -275,7 +276,7 @@ async def count_conversations(
     *,
     customer_id: str | None = None,
     status: str | None = None,
-    custom_equals: list[tuple[str, Any]] | None = None,
+    custom_equals: list[tuple[AttributeDef, Any]] | None = None,
 ) -> int:
     """How many conversations the same filters as :func:`list_conversations` match."""
     stmt = sa.select(sa.func.count()).select_from(conversation)
@@ -288,28 +289,21 @@ def _filters(
     org_id: str,
     customer_id: str | None,
     status: str | None,
-    custom_equals: list[tuple[str, Any]] | None,
+    custom_equals: list[tuple[AttributeDef, Any]] | None,
 ) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [c.org_id == org_id]
     if customer_id is not None:
         conditions.append(c.customer_id == customer_id)
     if status is not None:
         conditions.append(c.status == status)
-    for name, value in custom_equals or ():
-        conditions.append(_custom_equals(tx.dialect, name, value))
+    for definition, value in custom_equals or ():
+        conditions.append(_custom_equals(tx.dialect, definition, value))
     return conditions
 
 
-def _custom_equals(dialect: str, name: str, value: Any) -> sa.ColumnElement[bool]:
-    if dialect == "postgresql":
-        # Containment uses the GIN index on custom, whatever the attribute.
-        contains: sa.ColumnElement[bool] = c.custom.op("@>")(sa.cast(dumps({name: value}), JSONB))
-        return contains
-    extracted: sa.ColumnElement[Any] = sa.func.json_extract(c.custom, f'$."{name}"')
-    if isinstance(value, bool):
-        return sa.and_(sa.func.json_type(c.custom, f'$."{name}"') == ("true" if value else "false"))
-    equals: sa.ColumnElement[bool] = extracted == value
-    return equals
+def _custom_equals(dialect: str, d: AttributeDef, value: Any) -> sa.ColumnElement[bool]:
+    # Search's expression for the attribute, which its index holds (storage/search.py).
+    return search.where(dialect, conversation, search.equals_condition(d, value))
 
 
 async def insert_message(tx: Tx, m: Message) -> None:

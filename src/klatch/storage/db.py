@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -41,10 +43,18 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
+from klatch import metrics
 from klatch.errors import Unavailable
 
 log = logging.getLogger("klatch.storage")
 T = TypeVar("T")
+
+
+# The commit metrics' series of each backend, looked up once.
+_SQLITE_UNITS = metrics.COMMIT_BATCH_UNITS.labels("sqlite")
+_SQLITE_SECONDS = metrics.COMMIT_SECONDS.labels("sqlite")
+_PG_UNITS = metrics.COMMIT_BATCH_UNITS.labels("postgresql")
+_PG_SECONDS = metrics.COMMIT_SECONDS.labels("postgresql")
 
 
 class Row(Protocol):
@@ -121,6 +131,11 @@ class Database(Protocol):
     async def read(self, work: Work[T]) -> T: ...
 
     async def ping(self) -> None: ...
+
+    async def run_ddl(self, sql: str) -> None:
+        """Run one schema statement outside any unit of work (an index that follows
+        a klass definition), without holding up the event loop."""
+        ...
 
     async def write_failure(self) -> str | None:
         """Why writes fail (the last one failed for want of storage and none has
@@ -208,6 +223,7 @@ _RESTART_BYTES = 8 * 1024 * 1024  # under load a WAL file this large is reused, 
 _BUSY_MS = 10000
 _PROBE_SECONDS = 1.0  # while writes fail, /readyz tries one write at most this often
 _PROBE_TIMEOUT = 2.0
+_DDL_TIMEOUT = 3600.0  # seconds an index build may take on PostgreSQL
 
 
 def _connect_sqlite(path: Path, *, writer: bool) -> sqlite3.Connection:
@@ -219,10 +235,21 @@ def _connect_sqlite(path: Path, *, writer: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
     conn.execute("PRAGMA cache_size=-32000")
+    # X REGEXP Y, which SQLite leaves to the application: search's whole-word contains.
+    conn.create_function("regexp", 2, _regexp, deterministic=True)
     if writer:
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    return isinstance(value, str) and _pattern(pattern).search(value) is not None
 
 
 def _is_storage_failure(exc: BaseException) -> bool:
@@ -275,6 +302,8 @@ class SqliteDatabase:
         self._quiet_timer: asyncio.TimerHandle | None = None
         self._wal_path = path.with_name(path.name + "-wal")
         self._health = _WriteHealth()
+        # Held by each batch and by schema statements: an index is built between batches.
+        self._ddl_lock = asyncio.Lock()
         self.commits = 0
         self.units = 0
         self.truncations = 0
@@ -333,6 +362,20 @@ class SqliteDatabase:
         finally:
             conn.execute("COMMIT")
 
+    async def run_ddl(self, sql: str) -> None:
+        """Run a schema statement on its own connection in a thread, between two
+        batches: writes queue up meanwhile (SQLite has one writer) but the event loop
+        and the readers go on."""
+        async with self._ddl_lock:
+            await asyncio.get_running_loop().run_in_executor(None, self._ddl_now, sql)
+
+    def _ddl_now(self, sql: str) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_MS / 1000)
+        try:
+            conn.execute(sql)
+        finally:
+            conn.close()
+
     async def write(self, work: Work[T]) -> T:
         """Queue ``work`` for the committer; return its result once it is durable."""
         if self._writer is None or self._closing:
@@ -350,7 +393,8 @@ class SqliteDatabase:
             self._wake.clear()
             while self._pending or self._reset_due:
                 if self._pending:
-                    await self._run_batch()
+                    async with self._ddl_lock:
+                        await self._run_batch()
                 if self._reset_due:
                     await self._reset_wal()
             if self._closing:
@@ -369,6 +413,7 @@ class SqliteDatabase:
         batch, self._pending = self._pending, []
         conn = self._writer
         assert conn is not None
+        started = time.perf_counter()
         try:
             outcomes = await self._run_units(conn, batch)
             await asyncio.get_running_loop().run_in_executor(
@@ -377,6 +422,8 @@ class SqliteDatabase:
         except Exception as exc:  # the transaction as a whole failed; the committer goes on
             self._batch_failed(batch, exc)
             return
+        _SQLITE_SECONDS.observe(time.perf_counter() - started)
+        _SQLITE_UNITS.observe(len(batch))
         self.commits += 1
         self._health.failure = None
         for future, result, error in outcomes:
@@ -416,6 +463,7 @@ class SqliteDatabase:
         self, batch: list[tuple[Work[Any], asyncio.Future[Any]]], exc: Exception
     ) -> None:
         log.error("sqlite write failed, %d units not stored: %s", len(batch), exc)
+        metrics.COMMIT_FAILURES.labels("sqlite").inc()
         self._health.failed(exc)
         self._reset_writer()
         for _, future in batch:
@@ -651,6 +699,12 @@ class PostgresDatabase:
         async with self._pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
 
+    async def run_ddl(self, sql: str) -> None:
+        """Run a schema statement outside a transaction (``CREATE INDEX CONCURRENTLY``
+        must) and without the pool's statement timeout: an index build takes a while."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(sql, timeout=_DDL_TIMEOUT)
+
     async def read(self, work: Work[T]) -> T:
         async with (
             self._pool.acquire() as conn,
@@ -663,8 +717,11 @@ class PostgresDatabase:
 
         for attempt in range(5):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    result = await work(_PgTx(conn, self._dialect))
+                async with self._pool.acquire() as conn:
+                    started = time.perf_counter()
+                    async with conn.transaction():
+                        result = await work(_PgTx(conn, self._dialect))
+                    _PG_SECONDS.observe(time.perf_counter() - started)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 if attempt == 4:
                     raise Unavailable("The write conflicted repeatedly; try again") from None
@@ -674,11 +731,13 @@ class PostgresDatabase:
                 await self._write_failed(exc)
                 raise Unavailable("The write could not be stored; try again") from exc
             self._health.failure = None
+            _PG_UNITS.observe(1)
             return result
         raise AssertionError("unreachable")
 
     async def _write_failed(self, exc: BaseException) -> None:
         log.error("postgresql write failed: %s", exc)
+        metrics.COMMIT_FAILURES.labels("postgresql").inc()
         self._health.failed(exc)
         # The next write gets new connections: after a failover or a restart the old
         # ones stay read-only or broken.

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SEARCH_INDEX_PREFIX = "ixs_"  # klatch.storage.search.INDEX_PREFIX
 
 
 def alembic_url(database_url: str | None, sqlite_path: Path) -> str:
@@ -24,9 +25,14 @@ def alembic_url(database_url: str | None, sqlite_path: Path) -> str:
 def include_for_dialect(name: str) -> Callable[..., bool]:
     """Alembic's ``include_object`` hook for dialect ``name``: leave out what
     ``tables.py`` declares only for another dialect (``.ddl_if(dialect=...)``,
-    such as PostgreSQL's GIN index), so autogenerate compares like with like."""
+    such as PostgreSQL's GIN index) and the indexes made at run time for attribute
+    definitions, so autogenerate compares like with like."""
 
-    def include(obj: object, *_: object) -> bool:
+    def include(obj: object, object_name: object = None, type_: object = None, *_: object) -> bool:
+        # The indexes that follow the klass definitions are made at run time and are
+        # not in tables.py; they are named ixs_… (klatch.storage.search), and left out.
+        if type_ == "index" and str(object_name or "").startswith(SEARCH_INDEX_PREFIX):
+            return False
         ddl_if = getattr(obj, "_ddl_if", None)
         return ddl_if is None or ddl_if.dialect in (None, name)
 

@@ -22,17 +22,19 @@ from klatch.http.rest import (
     conversations,
     customer_auth,
     customers,
+    docs,
     events,
     keys,
     messages,
     metadata,
+    search,
     users,
 )
-from klatch.http.rest import docs
 from klatch.http.rest.openapi import openapi_document
 from klatch.http.rest.validation import handle_validation_error
 
 RESOURCES = (
+    search,  # before customers: /v1/customers/search is no customer id
     customers,
     conversations,
     messages,
@@ -68,7 +70,6 @@ def build_rest_app() -> FastAPI:
         openapi_url=docs.OPENAPI_PATH,
     )
     app.include_router(docs.router)
-    app.router.routes.append(docs.assets_mount())
     for resource in RESOURCES:
         app.include_router(resource.router)
     app.add_exception_handler(KlatchError, handle_klatch_error)

@@ -93,6 +93,7 @@ def message_resource(m: Message) -> dict[str, Any]:
             "payload": m.payload,
             "sentBy": {"type": m.sent_by_type, "id": m.sent_by_id, "displayName": m.sent_by_name},
             "createdAt": iso(m.created_at),
+            "updatedAt": iso(m.created_at),  # a message does not change once sent
         },
         "relationships": {
             "conversation": _rel("conversation", "conversations", m.conversation_id),
