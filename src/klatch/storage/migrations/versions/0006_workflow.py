@@ -1,4 +1,4 @@
-"""Agents' workflow: teams, assignment, routing rules, notes, tags, shortcuts.
+"""Agents' workflow: teams, membership, availability, assignment, routing rules.
 
 Revision ID: 0006
 Revises: 0005
