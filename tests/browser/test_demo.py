@@ -49,3 +49,39 @@ async def test_a_chat_on_the_demo_page_gets_the_order_number(browser: Any, tmp_p
         await expect(page.locator("#attr-orderNumberStr")).to_have_value("KL-10423")
         assert errors == []
         await context.close()
+
+
+async def test_the_open_widget_leaves_the_order_and_the_log_in_sight(
+    browser: Any, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    env = {**clean_env(), "KLATCH_DATA_DIR": str(tmp_path / "data")}
+    cli(env, tmp_path, "demo", "--no-serve", "--json")
+    with KlatchProcess({**env, "KLATCH_DEMO": "1"}, tmp_path, tmp_path / "server.log") as server:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        await page.goto(server.url + "/demo")
+        # The console is there, linked: no "coming".
+        link = page.get_by_role("link", name="agent console")
+        assert await link.get_attribute("href") == "/console"
+        await expect(page.locator("body")).not_to_contain_text("coming")
+
+        widget = page.frame_locator("#kustomer-ui-sdk-iframe")
+        await page.get_by_role("button", name="Chat about this order").click()
+        await widget.get_by_label("Message", exact=True).fill("Where is my order?")
+        await widget.get_by_label("Message", exact=True).press("Enter")
+        log = page.locator("#demo-log")
+        await expect(log).to_contain_text("orderNumberStr = KL-10423")
+        frame = await page.locator("#kustomer-ui-sdk-iframe").bounding_box()
+        assert frame is not None and frame["width"] == 420
+        for shown in (page.locator(".card"), log):
+            await expect(shown).to_be_in_viewport()
+            box = await shown.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= frame["x"], "the open widget covers it"
+        await page.screenshot(path=artifacts_dir / "demo-page.png")
+
+        # On a phone the chat is the whole screen.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await expect(page.locator("#kustomer-ui-sdk-iframe")).to_have_css("width", "390px")
+        await page.screenshot(path=artifacts_dir / "demo-page-phone.png")
+        await context.close()

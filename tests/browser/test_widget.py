@@ -28,6 +28,7 @@ from playwright.async_api import (
     Locator,
     Page,
     Route,
+    ViewportSize,
     expect,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -117,6 +118,7 @@ def shop_page(served: Served, setup: str) -> str:
     """A shop page with Kustomer's snippet: the kustomerLoaded listener (running
     ``setup``) is added before the widget.js script tag."""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Shop</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,"></head>
 <body style="font-family: sans-serif; margin: 2rem">
 <h1>Corner Shop</h1>
@@ -218,10 +220,12 @@ class Shop:
         self.contexts: list[BrowserContext] = []
         self.widgets: list[Widget] = []
 
-    async def open(self, setup: str = START) -> Widget:
+    async def open(self, setup: str = START, viewport: ViewportSize | None = None) -> Widget:
         path = f"/shop{len(self.site.pages)}.html"
         self.site.pages[path] = shop_page(self.served, setup)
-        context = await self.browser.new_context(viewport={"width": 1100, "height": 760})
+        context = await self.browser.new_context(
+            viewport=viewport or ViewportSize(width=1100, height=760)
+        )
         self.contexts.append(context)
         page = await context.new_page()
         widget = Widget(page)
@@ -739,6 +743,8 @@ async def test_a_customer_and_an_agent_talk_through_the_widget(
         await expect(panel.get_by_text("This conversation has ended.")).to_be_visible(
             timeout=REALTIME_TIMEOUT
         )
+        # One ended state: the notice in place of the composer (hidden, and disabled).
+        await expect(widget.composer).to_be_hidden()
         await expect(widget.composer).to_be_disabled()
         ended = (await wait_seen(widget, "onConversationEnded"))[0]["response"]
         assert ended["conversationId"] == conversation_id and ended["ended"] is True
@@ -984,10 +990,9 @@ async def test_login_merges_and_logout_starts_afresh(shop: Shop, served: Served)
         await ok(widget, "open")
         await expect(widget.panel).to_be_visible()
         await expect(widget.panel).not_to_contain_text("Before login")
-        if await widget.back.is_visible():  # on a new thread: its list is one step back
-            await widget.back.click()
-        await expect(widget.conversations).to_be_visible()
-        await expect(widget.conversations.get_by_role("button")).to_have_count(0)
+        # A customer without conversations: a new thread, with no way back to an empty list.
+        await expect(widget.composer).to_be_visible()
+        await expect(widget.back).to_be_hidden()
 
         # A new, anonymous customer now; the old conversation stays with user-42.
         after = (await ok(widget, "createConversation", {"message": "After logout"}))[
@@ -1091,3 +1096,111 @@ async def test_hidden_launcher_open_close_and_stop(shop: Shop, served: Served) -
     await ok(widget, "open")
     await expect(widget.panel).to_be_visible()
     assert await count_seen(widget, "onOpen") == opened
+
+
+# ------------------------------------------------------------------ one clear state
+
+
+def said(panel: Locator, text: str) -> Locator:
+    """Where ``text`` is shown (visible) in the panel."""
+    return panel.get_by_text(text).filter(visible=True)
+
+
+async def test_the_greeting_is_said_once_and_an_ended_conversation_is_one_clear_state(
+    shop: Shop, served: Served
+) -> None:
+    greeting = "Ask us anything about your order."
+    with served.rest() as agent:
+        branded = agent.patch(
+            f"/v1/brands/{served.keys['brandId']}",
+            json={"teamName": "Corner Shop", "greeting": greeting},
+        )
+        assert branded.status_code == 200, branded.text
+    widget = await shop.open()
+    await widget.started()
+    await widget.open_launcher.click()
+    panel = widget.frame.get_by_role("dialog", name="Chat with Corner Shop")
+
+    # A first-time customer: a new thread that greets once, with nowhere to go back to.
+    await expect(widget.composer).to_be_visible()
+    await expect(said(panel, greeting)).to_have_count(1)
+    await expect(widget.back).to_be_hidden()
+    await widget.composer.fill("Where is my order?")
+    await widget.composer.press("Enter")
+    await expect(widget.messages("in", "Where is my order?")).to_be_visible()
+    await expect(said(panel, greeting)).to_have_count(1)
+    await expect(widget.back).to_be_hidden()  # still the customer's only conversation
+
+    with served.rest() as agent:
+        (created,) = conversations(agent)
+        conversation_id = created["id"]
+        typing = agent.post(f"/v1/conversations/{conversation_id}/typing", json={"typing": True})
+        assert typing.status_code == 204, typing.text
+        await expect(widget.typing).to_be_visible(timeout=REALTIME_TIMEOUT)
+
+        # The agent ends it while "typing": the line goes, one ended notice stays.
+        assert agent.post(f"/v1/conversations/{conversation_id}/end").status_code == 200
+    ended = panel.get_by_role("status").filter(has_text="This conversation has ended.")
+    await expect(ended).to_be_visible(timeout=REALTIME_TIMEOUT)
+    await expect(widget.typing).to_have_count(0)
+    await expect(panel.get_by_text("is typing")).to_have_count(0)
+    await expect(widget.composer).to_be_hidden()
+    await expect(widget.send).to_be_hidden()
+    restart = panel.get_by_role("button", name="Start a new conversation")
+    await expect(restart).to_be_visible()
+
+    # A new conversation: the composer again, and now a way back to the first one.
+    await restart.click()
+    await expect(ended).to_be_hidden()
+    await expect(widget.composer).to_be_enabled()
+    await expect(said(panel, greeting)).to_have_count(1)
+    await widget.back.click()
+    await expect(widget.conversations).to_be_visible()
+    await expect(said(panel, greeting)).to_have_count(1)  # the header says it here
+    await expect(widget.conversations.locator(".klatch-conv")).to_have_count(1)
+
+
+# ------------------------------------------------------------------ phones
+
+
+PHONE = ViewportSize(width=390, height=844)
+
+
+async def test_on_a_phone_the_open_widget_is_a_full_screen_chat(
+    shop: Shop, served: Served, artifacts_dir: Path
+) -> None:
+    widget = await shop.open(viewport=PHONE)
+    page = widget.page
+    await widget.started()
+    frame = page.locator("#kustomer-ui-sdk-iframe")
+    closed = await frame.bounding_box()
+    assert closed is not None and closed["width"] <= 100 and closed["height"] <= 100
+    await page.screenshot(path=artifacts_dir / "widget-phone-closed.png")
+
+    await widget.open_launcher.click()
+    await expect(widget.composer).to_be_visible()
+    await widget.composer.fill("Where is my order?")
+    await widget.composer.press("Enter")
+    await expect(widget.messages("in", "Where is my order?")).to_be_visible()
+    # The whole screen is the chat: the frame and the panel fill it, no launcher over it.
+    assert await frame.bounding_box() == {"x": 0, "y": 0, **PHONE}
+    assert await widget.panel.bounding_box() == {"x": 0, "y": 0, **PHONE}
+    await expect(widget.launcher).to_be_hidden()
+    send = await widget.send.bounding_box()
+    assert send is not None and send["y"] + send["height"] <= PHONE["height"]
+    await page.screenshot(path=artifacts_dir / "widget-phone-open.png")
+
+    # The header's close button minimises it back to the launcher.
+    await widget.frame.get_by_role("button", name="Close chat").click()
+    await expect(widget.panel).to_be_hidden()
+    await expect(widget.open_launcher).to_be_visible()
+    closed = await frame.bounding_box()
+    assert closed is not None and closed["width"] <= 100 and closed["height"] <= 100
+
+    # Turned into a wide window, it is a floating card again.
+    await page.set_viewport_size({"width": 1100, "height": 760})
+    await widget.open_launcher.click()
+    await expect(widget.composer).to_be_visible()
+    card = await frame.bounding_box()
+    assert card is not None and card["width"] == 420 and card["x"] == 1100 - 420
+    await expect(widget.close_launcher).to_be_visible()

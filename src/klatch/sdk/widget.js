@@ -30,7 +30,10 @@
     'onConversationEnded', 'onConversationUnended', 'onAgentTypingActivity', 'onUnread',
     'onLogin', 'onLogout'];
   var TYPING_IDLE_MS = 4000;
-  var AGENT_TYPING_TIMEOUT_MS = 15000;
+  // An agent's "typing…" without news (a typing:false, a message) fades after this.
+  var AGENT_TYPING_TIMEOUT_MS = 10000;
+  // Below this the open widget fills the screen (a phone), rather than a floating card.
+  var FULL_SCREEN = '(max-width: 480px), (max-height: 480px)';
 
   // ------------------------------------------------------------------ helpers
 
@@ -199,7 +202,8 @@
     'display:flex;gap:8px;align-items:flex-start}',
     'header .titles{flex:1;min-width:0}',
     'header h1{font-size:16px;margin:0;font-weight:600}',
-    'header p{margin:2px 0 0;opacity:.9;font-size:13px}',
+    'header p{margin:2px 0 0;font-size:13px}',
+    'header p:empty{display:none}',
     '.icon{background:transparent;border:0;color:inherit;width:32px;height:32px;',
     'border-radius:8px;font-size:20px;line-height:1;flex:none}',
     '.icon:hover{background:rgba(255,255,255,.18)}',
@@ -221,16 +225,18 @@
     '.log{flex:1;overflow:auto;padding:12px;display:flex;flex-direction:column;gap:8px}',
     '.msg{max-width:80%;padding:8px 11px;border-radius:14px;white-space:pre-wrap;',
     'overflow-wrap:anywhere}',
-    '.msg .who{display:block;font-size:12px;color:#667085;margin-bottom:2px}',
-    '.msg time{display:block;font-size:11px;opacity:.7;margin-top:2px}',
+    '.msg .who{display:block;font-size:12px;color:#475467;margin-bottom:2px}',
+    '.msg time{display:block;font-size:11px;margin-top:2px}',
+    '.klatch-out time{color:#475467}',
     '.klatch-out{align-self:flex-start;background:#f0f2f5;border-bottom-left-radius:4px}',
     '.klatch-in{align-self:flex-end;background:var(--primary);color:var(--on-primary);',
     'border-bottom-right-radius:4px}',
     '.greeting{font-style:normal}',
     '.klatch-typing{min-height:20px;padding:0 14px;font-size:12px;color:#667085}',
-    '.ended{padding:10px 12px;border-top:1px solid #e3e6ec;text-align:center;color:#475467}',
+    '.ended{padding:12px;border-top:1px solid #e3e6ec;text-align:center;color:#475467}',
+    '.ended p{margin:0 0 4px}',
     '.ended[hidden],.composer[hidden],.alert:empty,.list[hidden],.log[hidden],',
-    '.newconv[hidden],.klatch-badge[hidden]{display:none}',
+    '.newconv[hidden],.klatch-badge[hidden],.restart[hidden],.klatch-typing[hidden]{display:none}',
     '.composer{display:flex;gap:8px;padding:10px;border-top:1px solid #e3e6ec}',
     '.composer textarea{flex:1;resize:none;border:1px solid #cfd4dc;border-radius:10px;',
     'padding:8px 10px;font:inherit;height:40px;max-height:120px}',
@@ -251,7 +257,11 @@
     '.klatch-badge{position:absolute;top:-4px;right:-4px;background:#d92d20;color:#fff;',
     'border-radius:10px;min-width:20px;height:20px;padding:0 6px;font-size:12px;',
     'line-height:20px;font-weight:600}',
-    '.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}',
+    '.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);',
+    'white-space:nowrap}',
+    // Full screen (a phone): the panel is the whole frame, its header closes it.
+    '.full .panel{margin:0;width:100%;border-radius:0;box-shadow:none}',
+    '.full.is-open .launcher-row{display:none}',
     '@media (prefers-reduced-motion:no-preference){.panel{animation:rise .16s ease-out}}',
     '@keyframes rise{from{transform:translateY(8px);opacity:0}to{transform:none;opacity:1}}'
   ].join('');
@@ -273,11 +283,18 @@
   function frameStyle() {
     var common = 'position:fixed;right:0;bottom:0;border:0;margin:0;padding:0;' +
       'background:transparent;z-index:2147483000;color-scheme:normal;max-width:100%;';
+    if (state.open && fullScreen()) {
+      return common + 'display:block;width:100%;height:100%;';
+    }
     if (state.open) {
       return common + 'display:block;width:420px;height:min(720px,100%);';
     }
     if (!launcherVisible()) return common + 'display:none;width:0;height:0;';
     return common + 'display:block;width:100px;height:100px;';
+  }
+
+  function fullScreen() {
+    return Boolean(window.matchMedia && window.matchMedia(FULL_SCREEN).matches);
   }
 
   function launcherVisible() {
@@ -342,12 +359,13 @@
       onclick: function () { sendFromComposer(); }
     });
     u.composer = el(doc, 'div', { className: 'composer' }, [u.textarea, u.send]);
-    u.ended = el(doc, 'div', { className: 'ended', hidden: true }, [
-      el(doc, 'p', { text: 'This conversation has ended.' }),
-      el(doc, 'button', {
-        className: 'primary', type: 'button', text: 'Start a new conversation',
-        onclick: function () { showDraft(null); }
-      })
+    // An ended conversation shows this instead of the composer.
+    u.restart = el(doc, 'button', {
+      className: 'primary restart', type: 'button', text: 'Start a new conversation',
+      onclick: function () { showDraft(null); }
+    });
+    u.ended = el(doc, 'div', { className: 'ended', role: 'status', hidden: true }, [
+      el(doc, 'p', { text: 'This conversation has ended.' }), u.restart
     ]);
     u.panel = el(doc, 'section', {
       className: 'panel', id: 'klatch-panel', role: 'dialog', 'aria-label': 'Chat with ' + team
@@ -373,6 +391,11 @@
     doc.addEventListener('keydown', function (event) {
       if (event.key === 'Escape' && state.open) { event.preventDefault(); closePanel(); }
     });
+    if (window.matchMedia) {
+      u.screen = window.matchMedia(FULL_SCREEN);
+      u.onScreen = function () { renderChrome(); };
+      u.screen.addEventListener('change', u.onScreen);
+    }
     ui = u;
     renderChrome();
     renderBadge();
@@ -383,24 +406,43 @@
     var body = ui.doc.body;
     body.classList.toggle('is-open', state.open);
     body.classList.toggle('no-launcher', !launcherVisible());
+    body.classList.toggle('full', fullScreen());
     ui.frame.style.cssText = frameStyle();
     ui.launcher.setAttribute('aria-expanded', state.open ? 'true' : 'false');
     var thread = state.view === 'thread';
     ui.list.hidden = thread || state.listLoading;
     ui.newConversation.hidden = thread || state.listLoading;
     ui.log.hidden = !thread;
-    ui.typing.hidden = !thread;
-    ui.back.hidden = !thread;
-    var ended = thread && state.conversationId && state.ended[state.conversationId];
-    ui.ended.hidden = !ended;
-    ui.composer.hidden = !thread;
-    ui.textarea.disabled = Boolean(ended);
-    ui.send.disabled = Boolean(ended) || state.sending;
+    ui.back.hidden = !thread || !otherConversations();
+    // Ended: one state, the notice (with a new conversation, if chat is on) in
+    // place of the composer, which stays disabled so nothing can be sent to it.
+    var ended = Boolean(thread && state.conversationId && state.ended[state.conversationId]);
     var availability = core().isChatAvailable().availability;
-    var s = settings();
+    ui.ended.hidden = !ended;
+    ui.restart.hidden = availability === 'disabled';
+    ui.composer.hidden = !thread || ended;
+    ui.typing.hidden = !thread || ended;
+    if (ended) clearAgentTyping();
+    ui.textarea.disabled = ended;
+    ui.send.disabled = ended || state.sending;
+    // The greeting is said once: in the thread as its first bubble, else up here.
     ui.subtitle.textContent = availability === 'offline'
       ? 'We are away right now. Leave a message and we will reply here.'
-      : availability === 'disabled' ? 'Chat is not available right now.' : (s.greeting || '');
+      : availability === 'disabled' ? 'Chat is not available right now.'
+        : thread ? '' : (settings().greeting || '');
+  }
+
+  // Whether the list has a conversation besides the one shown: the first thread
+  // a customer sees has no way back to an empty list.
+  function otherConversations() {
+    return state.conversations.some(function (c) {
+      return c.conversationId !== state.conversationId;
+    });
+  }
+
+  function clearAgentTyping() {
+    clearTimeout(state.agentTypingTimer);
+    if (ui) ui.typing.textContent = '';
   }
 
   function renderBadge() {
@@ -416,6 +458,7 @@
   function focusInside() {
     if (!ui || !state.open) return;
     if (state.view === 'thread' && !ui.composer.hidden) ui.textarea.focus();
+    else if (state.view === 'thread' && !ui.ended.hidden && !ui.restart.hidden) ui.restart.focus();
     else {
       var first = ui.list.querySelector('button') || ui.newConversation;
       if (first && !first.hidden) first.focus(); else ui.closeButton.focus();
@@ -493,17 +536,18 @@
     }
     state.conversations.forEach(function (c) {
       var count = unread[c.conversationId] || 0;
-      var label = (c.preview || c.title || 'Conversation') +
-        (state.ended[c.conversationId] ? ', ended' : '') + (count ? ', ' + count + ' unread' : '');
+      // Named by what it shows (the count with a word for screen readers).
       ui.list.appendChild(el(doc, 'li', {}, [el(doc, 'button', {
-        className: 'conv klatch-conv', type: 'button', 'aria-label': label,
+        className: 'conv klatch-conv', type: 'button',
         'data-conversation-id': c.conversationId,
         onclick: function () { showThread(c.conversationId).catch(alertShown); }
       }, [
         el(doc, 'span', { className: 'preview', text: c.preview || c.title || 'Conversation' }),
         el(doc, 'span', { className: 'time', text: formatTime(c.lastMessageAt || c.createdAt) }),
         el(doc, 'span', { className: 'tag', text: state.ended[c.conversationId] ? 'Ended' : '' }),
-        count ? el(doc, 'span', { className: 'count', text: String(count) }) : null
+        count ? el(doc, 'span', { className: 'count' }, [
+          doc.createTextNode(String(count)), el(doc, 'span', { className: 'sr-only', text: ' unread' })
+        ]) : null
       ])]));
     });
   }
@@ -511,7 +555,7 @@
   function resetThread() {
     ui.log.textContent = '';
     ui.alert.textContent = '';
-    ui.typing.textContent = '';
+    clearAgentTyping();
     var s = settings();
     if (s.greeting) {
       ui.log.appendChild(el(ui.doc, 'div', { className: 'msg klatch-msg klatch-out greeting' }, [
@@ -663,13 +707,21 @@
   var onCore = {
     onMessageReceived: function (message) {
       appendMessage(message);
-      if (ui && message.conversationId === state.conversationId) ui.typing.textContent = '';
+      if (message.conversationId === state.conversationId) clearAgentTyping();
       if (state.view === 'list' && state.open) refreshList();
     },
     onMessageSent: function (message) { appendMessage(message); },
-    onConversationCreate: function () { if (state.view === 'list' && state.open) refreshList(); },
+    onConversationCreate: function (conversation) {
+      var known = state.conversations.some(function (c) {
+        return c.conversationId === conversation.conversationId;
+      });
+      if (!known) state.conversations = [conversation].concat(state.conversations);
+      if (state.view === 'list' && state.open) refreshList(); else renderChrome();
+    },
     onConversationEnded: function (event) {
       state.ended[event.conversationId] = true;
+      // An agent who ends the conversation is not typing in it any more.
+      if (event.conversationId === state.conversationId) clearAgentTyping();
       renderChrome();
       if (state.view === 'list' && state.open) renderList();
     },
@@ -680,13 +732,11 @@
     },
     onAgentTypingActivity: function (event) {
       if (!ui || event.conversationId !== state.conversationId) return;
-      clearTimeout(state.agentTypingTimer);
-      ui.typing.textContent = event.typing
-        ? ((event.user && event.user.displayName) || 'An agent') + ' is typing…' : '';
-      if (event.typing) {
-        state.agentTypingTimer = setTimeout(function () { ui.typing.textContent = ''; },
-          AGENT_TYPING_TIMEOUT_MS);
-      }
+      clearAgentTyping();
+      if (!event.typing || state.ended[event.conversationId]) return;
+      ui.typing.textContent = ((event.user && event.user.displayName) || 'An agent') +
+        ' is typing…';
+      state.agentTypingTimer = setTimeout(clearAgentTyping, AGENT_TYPING_TIMEOUT_MS);
     },
     onUnread: function (event) {
       // A message arriving in the thread the customer is looking at is read at once.
@@ -804,6 +854,7 @@
         }
         clearTimeout(state.typingTimer);
         clearTimeout(state.agentTypingTimer);
+        if (ui && ui.screen) ui.screen.removeEventListener('change', ui.onScreen);
         if (ui) ui.frame.remove();
         ui = null;
         listeners = {};
