@@ -16,6 +16,16 @@ if ! command -v chromium >/dev/null; then
   apt_install chromium chromium-driver \
     || echo "warning: chromium could not be installed; browser tests will not run" >&2
 fi
+# nginx for the reverse-proxy test (tests/ops/test_proxy.py), Debian's package; it
+# lives in /usr/sbin. The package starts the default site on port 80: the tests run
+# their own nginx, so that one is stopped again.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  if apt_install nginx openssl; then
+    as_root /usr/sbin/nginx -s quit 2>/dev/null || true
+  else
+    echo "warning: nginx could not be installed; the reverse-proxy test will not run" >&2
+  fi
+fi
 
 PG_SERVER="${KLATCH_TEST_POSTGRES_SERVER:-postgresql://postgres@127.0.0.1:5432/postgres}"
 created_db=""
