@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,11 +342,12 @@ async def test_a_chat_goes_from_widget_to_console_and_back_through_nginx(
     # requests went to both replicas.
     await pages.close()
     log = deployment.nginx.prefix / "access.log"
+
+    def upgraded(path: str) -> Callable[[], bool]:
+        return lambda: f"GET {path} 101 " in log.read_text()
+
     for path in ("/v1/realtime", "/c/v1/realtime"):
-        await eventually(
-            lambda path=path: re.search(rf"GET {path} 101 ", log.read_text()),
-            f"a WebSocket upgrade of {path} in the access log",
-        )
+        await eventually(upgraded(path), f"a WebSocket upgrade of {path} in the access log")
     upstreams = set(re.findall(r"127\.0\.0\.1:(\d+)$", log.read_text(), re.MULTILINE))
     assert upstreams == {str(r.port) for r in deployment.replicas}, upstreams
 
