@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,12 +15,14 @@ from klatch.config import Settings
 from klatch.console import console_routes
 from klatch.domain.brands import origin_allowed
 from klatch.errors import KlatchError
-from klatch.http import client, ops, realtime
+from klatch.http import client, metrics, ops, realtime
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
-from klatch.http.middleware import BodyLimit, ClientCors
+from klatch.http.metrics import MetricsListener
+from klatch.http.middleware import BodyLimit, ClientCors, Observe
 from klatch.http.ratelimit import Limits
 from klatch.http.requests import bearer, services_of
 from klatch.http.rest import build_rest_app
+from klatch.http.rest.docs import assets_mount as docs_assets_mount
 from klatch.http.sdk import demo_routes, sdk_mount
 from klatch.logs import install_redaction
 from klatch.runtime import running
@@ -47,11 +49,13 @@ def _lifespan(settings: Settings, given: Services | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         install_redaction()  # uvicorn's loggers exist by now
-        if given is not None:
-            yield  # the caller started them and stops them
-            return
-        async with running(settings) as services:
-            app.state.services = services
+        async with AsyncExitStack() as stack:
+            if settings.metrics_listen is not None:
+                listener = MetricsListener(settings)
+                await listener.start()
+                stack.push_async_callback(listener.stop)
+            if given is None:  # else the caller started them and stops them
+                app.state.services = await stack.enter_async_context(running(settings))
             yield
 
     return lifespan
@@ -72,12 +76,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *client.routes,
             *realtime.routes,
             *ops.routes,
+            *metrics.routes,
             sdk_mount(),
+            docs_assets_mount(),
             *demo_routes(settings),
             *console_routes(),
             Mount("", app=rest),
         ],
         middleware=[
+            Middleware(Observe),
             Middleware(ClientCors, allowed=client_origin_check),
             Middleware(
                 BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds

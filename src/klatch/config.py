@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(
         default=1000, ge=10, description="Frames a slow socket may lag before it must resync"
     )
+    event_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Events older than this many days are pruned from the event log, their "
+        "attribute history summarised (docs/operations.md); unset: kept forever",
+    )
+    event_prune_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the event log is pruned (with retention)"
+    )
     webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = Field(
         default=(60.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0),
         description="Seconds between a failed webhook delivery and each retry, comma-separated "

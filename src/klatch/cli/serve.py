@@ -14,24 +14,31 @@ from klatch.errors import KlatchError
 
 def serve(
     data_dir: Path | None = DataDir,
-    host: str | None = typer.Option(None, "--host", help="[env KLATCH_HOST]"),
-    port: int | None = typer.Option(None, "--port", help="[env KLATCH_PORT]"),
-    access_log: bool = typer.Option(False, "--access-log", help="Log every request"),
+    host: str | None = typer.Option(
+        None, "--host", help="Address to listen on (env KLATCH_HOST; default 127.0.0.1)"
+    ),
+    port: int | None = typer.Option(
+        None, "--port", help="Port to listen on (env KLATCH_PORT; default 8000)"
+    ),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="Log every request, one line each (env KLATCH_ACCESS_LOG)"
+    ),
 ) -> None:
-    """Serve the chat API, REST API and SDKs."""
-    settings = load(data_dir, host=host, port=port)
+    """Serve the chat API, REST API, SDKs and console until stopped (Ctrl-C)."""
+    settings = load(data_dir, host=host, port=port, access_log=access_log or None)
     try:
         settings.require_production_secrets()
     except KlatchError as exc:
         fail(exc)
-    serve_app(settings, access_log=access_log)
+    serve_app(settings)
 
 
-def serve_app(settings: Settings, *, access_log: bool = False) -> None:
+def serve_app(settings: Settings) -> None:
     """Run the app for ``settings`` until the process is told to stop."""
     import uvicorn
 
     from klatch.app import create_app
+    from klatch.logs import log_config
 
     application = create_app(settings)
     # A server process makes many short-lived objects per request and few that
@@ -46,7 +53,8 @@ def serve_app(settings: Settings, *, access_log: bool = False) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=access_log,
+        log_config=log_config(settings.log_level, settings.log_format),
+        access_log=settings.access_log,
         # The same peers the app trusts to name the client (rate limits).
         proxy_headers=True,
         forwarded_allow_ips="*" if "*" in settings.trusted_proxies else [*settings.trusted_proxies],

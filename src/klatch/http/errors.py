@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from klatch.errors import KlatchError, RateLimited
+from klatch.logs import REQUEST_ID
 
 log = logging.getLogger("klatch.http")
 
@@ -93,7 +94,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    request_id = secrets.token_hex(6)
+    request_id = REQUEST_ID.get() or secrets.token_hex(8)  # the id of every log line
     log.exception("unhandled error %s on %s %s", request_id, request.method, request.url.path)
     error = KlatchError(f"Something went wrong on our side (request {request_id})")
     return error_response(error)

@@ -3,20 +3,123 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from klatch import metrics
 from klatch.errors import Forbidden, KlatchError, PayloadTooLarge, RequestTimeout
 from klatch.http.errors import error_response
+from klatch.logs import REQUEST_ID
 
 T = TypeVar("T")
 
 # (the request, its Origin) -> may this page use the client API?
 OriginCheck = Callable[[HTTPConnection, str], Awaitable[bool]]
+
+
+# A request id the client (or a proxy in front) chose is kept when it is short
+# and plain, so one id follows a request through the proxy's log and ours.
+_GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"
+
+
+class Observe:
+    """The outermost middleware: a request id for every request and socket, and
+    the HTTP metrics.
+
+    The id is the ``X-Request-ID`` the request came with (when it is at most 64
+    plain characters), else a new one. It is in every log line written while the
+    request is handled (``klatch.logs``) and in the response's ``X-Request-ID``.
+    Each answered HTTP request is counted and timed under its route *template*
+    (``/v1/conversations/{id}``), which routing leaves in the scope, so the
+    metrics have one series per endpoint however many ids are requested.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        # Not reset afterwards: each request runs in a task (a context) of its
+        # own, and the 500 handler, outside this middleware, still needs it.
+        REQUEST_ID.set(request_id)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        observed = False
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, observed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+            # Counted when the response is complete, before the endpoint's own
+            # clean-up: a client may already be sending its next request.
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                observed = True
+                self._observe(scope, status, time.perf_counter() - started)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            if not observed:  # failed or went away before the response ended
+                self._observe(scope, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        key = (route_template(scope), method, status)
+        series = self._series.get(key)
+        if series is None:
+            route = key[0]
+            series = self._series[key] = (
+                metrics.HTTP_REQUESTS.labels(route, method, str(status)),
+                metrics.HTTP_SECONDS.labels(route, method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if _GIVEN_ID.fullmatch(value):
+                return str(value.decode())
+            break
+    return secrets.token_hex(8)
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (``/v1/conversations/{id}``), with
+    the paths of the mounts it is under; ``<unmatched>`` when none did."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if route is None or not isinstance(path, str):
+        return UNMATCHED
+    # The mounts' paths, as matched (a mount that answered includes its own).
+    root: str = scope.get("root_path", "")
+    mounted = root[len(scope.get("app_root_path", "")) :]
+    if isinstance(route, Mount):
+        if route.routes:
+            return UNMATCHED  # a mount of routes none of which matched: a 404
+        return mounted + "/{path}"  # static files
+    return mounted + path
 
 
 class BodyLimit:

@@ -18,6 +18,7 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from klatch import metrics
 from klatch.console.session import SESSION_COOKIE
 from klatch.domain.brands import origin_allowed
 from klatch.domain.models import Role
@@ -42,9 +43,11 @@ log = logging.getLogger("klatch.realtime")
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """Who a socket is for: its org and customer (None for agents), the credentials
-    it was opened with, a fresh check that they still hold, and when they expire."""
+    """Who a socket is for: its kind (chat_session, api_key, console), its org and
+    customer (None for agents), the credentials it was opened with, a fresh check
+    that they still hold, and when they expire."""
 
+    kind: str
     org_id: str
     customer_id: str | None
     credentials: frozenset[Credential]
@@ -108,7 +111,9 @@ async def _serve(ws: WebSocket, opened: Opened) -> None:
             await _send(ws, ended_frame("The credentials ended"))
             await ws.close(CLOSE_UNAUTHORIZED, reason=CREDENTIALS_ENDED)
             return
-        await _stream(ws, conn, opened, after is not None, newest)
+        metrics.WEBSOCKETS_OPENED.labels(opened.kind).inc()
+        with metrics.WEBSOCKETS.labels(opened.kind).track_inprogress():
+            await _stream(ws, conn, opened, after is not None, newest)
     finally:
         hub.disconnect(conn)
 
@@ -212,7 +217,9 @@ async def chat_socket(ws: WebSocket) -> None:
             return False
 
     credentials = frozenset({("api_key", key.id), ("chat_session", actor.id)})
-    await _serve(ws, Opened(actor.org_id, actor.customer_id, credentials, still_valid))
+    await _serve(
+        ws, Opened("chat_session", actor.org_id, actor.customer_id, credentials, still_valid)
+    )
 
 
 async def agent_socket(ws: WebSocket) -> None:
@@ -236,7 +243,8 @@ async def agent_socket(ws: WebSocket) -> None:
         fresh = await orgs.resolve_key(secret, cached=False)
         return fresh is not None and fresh.id == key_id
 
-    await _serve(ws, Opened(key.org_id, None, frozenset({("api_key", key.id)}), still_valid))
+    credentials = frozenset({("api_key", key.id)})
+    await _serve(ws, Opened("api_key", key.org_id, None, credentials, still_valid))
 
 
 async def _console_socket(ws: WebSocket) -> None:
@@ -258,7 +266,7 @@ async def _console_socket(ws: WebSocket) -> None:
         return fresh is not None and fresh.user.id == user.id
 
     credentials = frozenset({("console_session", session_ref(token)), ("user", user.id)})
-    opened = Opened(user.org_id, None, credentials, still_valid, session.expires_at)
+    opened = Opened("console", user.org_id, None, credentials, still_valid, session.expires_at)
     await _serve(ws, opened)
 
 

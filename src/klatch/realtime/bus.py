@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
 
+from klatch import metrics
 from klatch.domain.models import Event
 
 log = logging.getLogger("klatch.bus")
@@ -78,7 +80,7 @@ class MemoryBus:
         self._listeners = _Listeners()
 
     async def start(self) -> None:
-        return None
+        metrics.BUS_CONNECTED.set(1)
 
     async def stop(self) -> None:
         self._listeners = _Listeners()
@@ -98,6 +100,7 @@ def encode_events(origin: str, events: Sequence[Event]) -> bytes:
     return orjson.dumps(
         {
             "origin": origin,
+            "sentAt": time.time(),  # the receivers' lag (klatch_bus_lag_seconds)
             "events": [
                 [
                     e.org_id,
@@ -117,7 +120,10 @@ def encode_events(origin: str, events: Sequence[Event]) -> bytes:
 
 
 def decode_events(raw: bytes | str) -> tuple[str, list[Event]]:
-    message = orjson.loads(raw)
+    return _decode(orjson.loads(raw))
+
+
+def _decode(message: dict[str, Any]) -> tuple[str, list[Event]]:
     return message["origin"], [Event(*fields) for fields in message["events"]]
 
 
@@ -151,9 +157,14 @@ class RedisBus:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # redis-py's pubsub can swallow a cancellation that lands while it
+            # (re)connects, and the task then waits for a message that never
+            # comes (a CLI command hung at exit): cancel until it is done.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
         self._tasks = []
         if self._redis is not None:
             await self._redis.aclose()
@@ -166,6 +177,7 @@ class RedisBus:
         try:
             self._outbox.put_nowait(encode_events(self._origin, events))
         except asyncio.QueueFull:
+            metrics.BUS_DROPPED.labels("outbox_full").inc()
             log.warning("bus outbox full; dropping a message (sockets catch up from the log)")
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -180,6 +192,7 @@ class RedisBus:
             try:
                 await self._redis.publish(self.channel, message)
             except Exception as exc:  # Redis away: the log keeps the events
+                metrics.BUS_DROPPED.labels("publish_failed").inc()
                 log.warning("bus publish failed (%s); dropped one message", exc)
 
     async def _subscribe_loop(self) -> None:
@@ -190,9 +203,11 @@ class RedisBus:
             try:
                 await pubsub.subscribe(self.channel)
                 self.connected.set()
+                metrics.BUS_CONNECTED.set(1)
                 backoff = 0.1
                 if not first:
                     log.info("bus reconnected to Redis")
+                    metrics.BUS_RECONNECTS.inc()
                     self._listeners.reconnected()
                 first = False
                 async for message in pubsub.listen():
@@ -203,6 +218,7 @@ class RedisBus:
                 if self.connected.is_set():
                     log.warning("bus lost Redis (%s); retrying", exc)
                 self.connected.clear()
+                metrics.BUS_CONNECTED.set(0)
                 first = False
             finally:
                 with contextlib.suppress(Exception):
@@ -214,11 +230,15 @@ class RedisBus:
         if message.get("type") != "message":
             return
         try:
-            origin, events = decode_events(message["data"])
+            decoded = orjson.loads(message["data"])
+            origin, events = _decode(decoded)
         except Exception:
             log.warning("bus: ignoring a malformed message")
             return
         if origin != self._origin and events:
+            sent_at = decoded.get("sentAt")
+            if isinstance(sent_at, float):
+                metrics.BUS_LAG_SECONDS.observe(max(0.0, time.time() - sent_at))
             self._listeners.deliver(events)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Generic, TypeVar
 
+from klatch import metrics
 from klatch.domain.events import EventDraft
 from klatch.domain.models import Actor, Event
 from klatch.errors import AttributeErrors, Unavailable
@@ -96,6 +97,8 @@ class UnitOfWork:
                     raise
                 self._schemas.invalidate(actor.org_id)
                 continue
+            for event in outcome.events:
+                metrics.EVENTS_APPENDED.labels(event.type).inc()
             self._bus.publish(outcome.events)
             return outcome.result
         raise Unavailable("The attribute definitions kept changing during the write; try again")
