@@ -364,3 +364,66 @@ async def eventually(check: Callable[[], Any], what: str, timeout: float = 10) -
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}; last saw {value!r}")
         await asyncio.sleep(0.1)
+
+
+class Receiver:
+    """A webhook receiver: a real HTTP server on 127.0.0.1 (a thread) that records
+    every request (headers, raw body) and answers the statuses queued in
+    ``statuses`` (then 200), after ``delay`` seconds. ``stop()`` takes it down (its
+    port refuses connections) and ``start()`` brings it back on the same port."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.statuses: list[int] = []
+        self.delay = 0.0
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        import http.server
+        import threading
+
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver._lock:
+                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                reply = b'{"ok": true}' if status < 300 else b"receiver says no"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def envelopes(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            bodies = [json.loads(body) for _, body in self.received]
+        return [e for e in bodies if name is None or e["name"] == name]

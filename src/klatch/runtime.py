@@ -16,13 +16,19 @@ from klatch.config import Settings
 from klatch.realtime.bus import create_bus
 from klatch.realtime.hub import Hub
 from klatch.services import Services
+from klatch.services.deliveries import Deliverer
+from klatch.services.retention import Retention
 from klatch.storage.db import open_database
 from klatch.storage.migrate import alembic_url, upgrade
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Services]:
-    """The use cases of one configuration, on an open database and a started bus."""
+async def running(settings: Settings, *, deliver_webhooks: bool = True) -> AsyncIterator[Services]:
+    """The use cases of one configuration, on an open database and a started bus;
+    with ``deliver_webhooks`` (servers, tests; not the CLI's short-lived commands)
+    the webhook delivery worker runs too."""
+    from klatch.http.rest.webhooks import renderers  # the REST views are ``data``
+
     if settings.auto_migrate:
         await asyncio.to_thread(upgrade, alembic_url(settings.database_url, settings.sqlite_path))
     db = open_database(
@@ -42,4 +48,18 @@ async def running(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(bus.stop)
         await hub.start()
         stack.push_async_callback(hub.stop)
-        yield Services(settings, db, bus, hub)
+        services = Services(settings, db, bus, hub, renderers=renderers())
+        if deliver_webhooks:
+            deliverer = Deliverer(services.ctx, services.webhooks, bus)
+            await deliverer.start()
+            stack.push_async_callback(deliverer.stop)
+        # Pruning is a server's background work too, not a short CLI command's.
+        if settings.event_retention_days is not None and deliver_webhooks:
+            retention = Retention(
+                services.ctx,
+                settings.event_retention_days,
+                every_seconds=settings.event_prune_seconds,
+            )
+            await retention.start()
+            stack.push_async_callback(retention.stop)
+        yield services

@@ -49,7 +49,7 @@ def run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
     """``work`` against services started for ``settings``, stopped afterwards."""
 
     async def main() -> T:
-        async with running(settings) as services:
+        async with running(settings, deliver_webhooks=False) as services:
             return await work(services)
 
     try:

@@ -42,6 +42,10 @@ OUTBOUND_WEBHOOK_DISABLED = "outbound_webhook.disabled"
 # Internal: an outbound webhook was created, changed or deleted (every replica
 # forgets its cached subscriptions of the org).
 OUTBOUND_WEBHOOK_CHANGED = "outbound_webhook.changed"
+# Not an event that happens: what event-log retention keeps of a conversation's
+# pruned attribute history (domain/retention.py), stored under a negative id, never
+# published or replayed; served with the conversation's history.
+CONVERSATION_HISTORY_SUMMARY = "conversation.history_summary"
 
 CATALOGUE = (
     CONVERSATION_CREATED,
@@ -99,6 +103,8 @@ class ConversationData(TypedDict):
     createdAt: str
     updatedAt: str
     version: int
+    assignedUsers: list[str]
+    assignedTeams: list[str]
 
 
 @with_config(_STRICT)
@@ -135,6 +141,16 @@ class ConversationChanges(TypedDict, total=False):
     status: Change
     title: Change
     externalId: Change
+    assignedUsers: Change
+    assignedTeams: Change
+
+
+@with_config(_STRICT)
+class RuleRef(TypedDict):
+    """The routing rule that made a change (history and events name it)."""
+
+    id: str
+    name: str
 
 
 @with_config(_STRICT)
@@ -149,6 +165,7 @@ class ConversationUpdatedPayload(TypedDict):
     version: int
     changes: ConversationChanges
     custom: dict[str, Any]  # all custom attributes after the change
+    rule: NotRequired[RuleRef]  # set when a routing rule made the change
 
 
 @with_config(_STRICT)
@@ -279,6 +296,8 @@ def conversation_data(conv: Conversation) -> ConversationData:
         "createdAt": _iso(conv.created_at),
         "updatedAt": _iso(conv.updated_at),
         "version": conv.version,
+        "assignedUsers": list(conv.assigned_users),
+        "assignedTeams": list(conv.assigned_teams),
     }
 
 
@@ -324,8 +343,11 @@ def conversation_created(conv: Conversation) -> EventDraft:
     return EventDraft(CONVERSATION_CREATED, payload, conv.id, conv.customer_id)
 
 
-def conversation_updated(conv: Conversation, changes: ConversationChanges) -> EventDraft:
-    """``conv`` as it is after the change; ``changes`` says what moved."""
+def conversation_updated(
+    conv: Conversation, changes: ConversationChanges, rule: RuleRef | None = None
+) -> EventDraft:
+    """``conv`` as it is after the change; ``changes`` says what moved; ``rule`` the
+    routing rule that moved it, if one did."""
     payload: ConversationUpdatedPayload = {
         "conversationId": conv.id,
         "customerId": conv.customer_id,
@@ -333,6 +355,8 @@ def conversation_updated(conv: Conversation, changes: ConversationChanges) -> Ev
         "changes": changes,
         "custom": conv.custom,
     }
+    if rule is not None:
+        payload["rule"] = rule
     return EventDraft(CONVERSATION_UPDATED, payload, conv.id, conv.customer_id)
 
 

@@ -24,19 +24,28 @@ from klatch.services.messages import MessageService
 from klatch.services.orgs import OrgService
 from klatch.services.search import SearchService
 from klatch.services.unit import UnitOfWork
+from klatch.services.webhooks import Outbox, Renderers, WebhookService
 from klatch.storage.db import Database
 
 
 class Services:
     """The use cases of one configuration, sharing one database, bus and unit of work."""
 
-    def __init__(self, settings: Settings, db: Database, bus: Bus, hub: Hub) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, bus: Bus, hub: Hub, *, renderers: Renderers
+    ) -> None:
         self.settings = settings
         self.db = db
         self.bus = bus
         self.hub = hub
         schemas = SchemaCache(db)
-        self.ctx = Context(settings, db, UnitOfWork(db, bus, schemas), schemas, KeyCache())
+        uow = UnitOfWork(db, bus, schemas)
+        self.ctx = Context(settings, db, uow, schemas, KeyCache())
+        # Webhook deliveries are enqueued in the transaction of each change.
+        outbox = Outbox(renderers)
+        uow.after_append.append(outbox)
+        self.webhooks = WebhookService(self.ctx, outbox)
+        bus.subscribe(self.webhooks.on_events)
         self.orgs = OrgService(self.ctx)
         self.attributes = AttributeService(self.ctx)
         self.customers = CustomerService(self.ctx)

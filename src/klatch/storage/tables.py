@@ -174,6 +174,10 @@ conversation = sa.Table(
     # An integration's own id for the conversation: unique per org when set, as
     # Kustomer's (GET /v1/conversations/externalId={id} answers one conversation).
     sa.Column("external_id", sa.String(256), nullable=True),
+    # Who owns it (Kustomer's assignedUsers / assignedTeams): JSON arrays of ids, NULL
+    # for none; conversation_assignment holds the same as rows, for the inbox views.
+    sa.Column("assigned_users", Json, nullable=True),
+    sa.Column("assigned_teams", Json, nullable=True),
     sa.Index(
         "ix_conversation_org_external_id",
         "org_id",
@@ -351,4 +355,77 @@ webhook_attempt = sa.Table(
     sa.Column("error", sa.String(1024), nullable=True),
     sa.Column("response", sa.String(1024), nullable=True),
     sa.Index(None, "delivery_seq"),
+)
+
+# Agents' workflow (migration 0006): teams and their members, each agent's
+# availability, who a conversation is assigned to (rows for the inbox views and
+# search; the conversation row holds the same lists for reading), routing rules.
+team = sa.Table(
+    "team",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "name", unique=True),
+)
+
+team_member = sa.Table(
+    "team_member",
+    metadata,
+    _org_fk(),
+    sa.Column("team_id", Id, sa.ForeignKey("team.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
+    ),
+    # Round-robin: the member assigned longest ago (or never) is next.
+    sa.Column("last_assigned_at", Millis, nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.PrimaryKeyConstraint("team_id", "user_id"),
+    sa.Index(None, "org_id", "user_id"),
+)
+
+agent_status = sa.Table(
+    "agent_status",
+    metadata,
+    sa.Column(
+        "user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    ),
+    _org_fk(),
+    sa.Column("availability", sa.String(16), nullable=False),  # available | away
+    sa.Column("updated_at", Millis, nullable=False),
+)
+
+conversation_assignment = sa.Table(
+    "conversation_assignment",
+    metadata,
+    _org_fk(),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversation.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(8), nullable=False),  # user | team
+    sa.Column("assignee_id", Id, nullable=False),
+    sa.PrimaryKeyConstraint("conversation_id", "kind", "assignee_id"),
+    sa.Index(None, "org_id", "kind", "assignee_id", "conversation_id"),
+)
+
+routing_rule = sa.Table(
+    "routing_rule",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("triggers", Json, nullable=False),
+    sa.Column("criteria", Json, nullable=False),
+    sa.Column("actions", Json, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "position"),
 )

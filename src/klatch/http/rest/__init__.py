@@ -29,6 +29,7 @@ from klatch.http.rest import (
     metadata,
     search,
     users,
+    webhooks,
 )
 from klatch.http.rest.openapi import openapi_document
 from klatch.http.rest.validation import handle_validation_error
@@ -44,6 +45,7 @@ RESOURCES = (
     brands,
     customer_auth,
     users,
+    webhooks,
 )
 DESCRIPTION = (
     "Self-hosted customer chat. `/v1` is the REST API for agents and integrations "
