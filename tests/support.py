@@ -400,11 +400,14 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                headers = {k.lower(): v for k, v in self.headers.items()} | {":path": self.path}
                 with receiver._lock:
-                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append((headers, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 reply = b'{"ok": true}' if status < 300 else b"receiver says no"
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", f"http://127.0.0.1:{receiver.port}/elsewhere")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
