@@ -16,6 +16,11 @@ if ! command -v chromium >/dev/null; then
   apt_install chromium chromium-driver \
     || echo "warning: chromium could not be installed; browser tests will not run" >&2
 fi
+# npm fetches the tests' TypeScript and axe-core (pinned in tests/npm_tools.py).
+if ! command -v npm >/dev/null; then
+  apt_install npm \
+    || echo "warning: npm could not be installed; TypeScript and axe-core tests will not run" >&2
+fi
 # nginx for the reverse-proxy test (tests/ops/test_proxy.py), Debian's package; it
 # lives in /usr/sbin. The package starts the default site on port 80: the tests run
 # their own nginx, so that one is stopped again.
