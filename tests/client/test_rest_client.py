@@ -1,8 +1,8 @@
 """``klatch.client`` against a real ``klatch serve``, on SQLite and on PostgreSQL:
 every resource through ``Client`` (and the same calls through ``AsyncClient``),
 errors with the server's codes in the exception tree, pages walked to the end,
-a search walked by ``updated_at``, webhooks delivered to a real receiver and
-verified with ``verify_webhook``, and 429s retried after ``Retry-After``.
+a search walked by ``updated_at``, and 429s retried after ``Retry-After``
+(webhooks: ``test_rest_client_webhooks.py``).
 
 One server per backend serves the module; each test makes its own customers and
 conversations (unique markers), so tests never read each other's data.
@@ -10,8 +10,6 @@ conversations (unique markers), so tests never read each other's data.
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,7 +35,6 @@ from klatch.client import (
     NotFound,
     RateLimited,
     Unauthorized,
-    verify_webhook,
 )
 from klatch.client.models import parse_time
 from support import (
@@ -69,9 +66,7 @@ def served(
 ) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp(f"rest-client-{request.param}")
     with ExitStack() as stack:
-        settings = {"KLATCH_WEBHOOK_ALLOW_PRIVATE": "1", "KLATCH_WEBHOOK_ALLOW_HTTP": "1"}
-        settings["KLATCH_WEBHOOK_RETRY_SCHEDULE"] = "0.2,0.2"
-        settings["KLATCH_WEBHOOK_POLL_SECONDS"] = "0.1"
+        settings: dict[str, str] = {}
         if request.param == "postgres":
             url = need_service("PostgreSQL", POSTGRES_URL, "KLATCH_TEST_POSTGRES_URL")
             settings["KLATCH_DATABASE_URL"] = stack.enter_context(
@@ -366,99 +361,6 @@ async def test_the_async_search_walk(aklatch: AsyncClient) -> None:
     criteria = {"and": [{"conversation_custom_batchStr": {"equals": mark}}]}
     walked = [c.id async for c in aklatch.search.walk("conversation", criteria, page_size=2)]
     assert sorted(walked) == sorted(made)
-
-
-# -- outbound webhooks (/v1/outbound-webhooks)
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that keeps every request as it arrived."""
-
-    def __init__(self) -> None:
-        received = self.received = []  # type: list[tuple[dict[str, str], bytes]]
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                received.append(
-                    ({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
-                )
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float = 15) -> list[tuple[dict[str, str], bytes]]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() > deadline:
-                pytest.fail(f"the receiver got {len(self.received)} of {count} deliveries")
-            time.sleep(0.05)
-        return list(self.received)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
-def test_a_webhook_subscription_delivers_signed_events(klatch: Client, receiver: Receiver) -> None:
-    assert "kustomer.conversation.update" in klatch.webhooks.events()
-    hook = klatch.webhooks.create(
-        name=f"orders {marker()}",
-        url=receiver.url,
-        events=["kustomer.conversation.update"],
-        headers={"X-Shop": "demo"},
-    )
-    try:
-        assert hook.token and hook.enabled and hook.url == receiver.url
-        assert hook.headers == [{"name": "X-Shop", "value": "demo"}]
-        assert klatch.webhooks.get(hook.id).name == hook.name
-        assert hook.id in {h.id for h in klatch.webhooks.list()}
-
-        customer = klatch.customers.create(name="Hooked")
-        conv = klatch.conversations.create(customer.id)
-        klatch.conversations.update(conv.id, custom={"orderNumberStr": "H-1"})
-        headers, body = receiver.wait_for(1)[0]
-        assert headers["x-kustomer-webhook-event"] == "kustomer.conversation.update"
-        assert headers["x-shop"] == "demo"
-        assert verify_webhook(hook.token, body, headers["x-kustomer-webhook-signature"])
-        assert not verify_webhook(hook.token, body + b" ", headers["x-kustomer-webhook-signature"])
-        assert not verify_webhook("another token", body, headers["x-kustomer-webhook-signature"])
-
-        log = klatch.webhooks.transactions(hook.id)
-        assert log.items and log.items[0].status_code == 200
-        klatch.webhooks.redeliver(hook.id, log.items[0].id)
-        again_headers, again = receiver.wait_for(2)[1]
-        assert verify_webhook(hook.token, again, again_headers["x-kustomer-webhook-signature"])
-
-        disabled = klatch.webhooks.update(hook.id, enabled=False)
-        assert disabled.enabled is False
-    finally:
-        klatch.webhooks.delete(hook.id)
-    with pytest.raises(NotFound):
-        klatch.webhooks.get(hook.id)
-
-
-def test_a_webhook_to_a_bad_url_is_refused_with_its_field(klatch: Client) -> None:
-    with pytest.raises(InvalidArguments) as bad:
-        klatch.webhooks.create(
-            name="bad", url="ftp://example.com/x", events=["kustomer.customer.create"]
-        )
-    assert bad.value.status == 400 and bad.value.details
 
 
 # -- 429 and Retry-After

@@ -486,12 +486,16 @@ class Webhooks(_Resource):
     async def transactions(
         self, webhook_id: str, *, page: int | None = None, page_size: int | None = None
     ) -> Page[Transaction]:
-        """The subscription's delivery log, newest first."""
+        """The subscription's delivery log, newest first, each delivery with its attempts."""
         return await self._client.send(calls.list_transactions(webhook_id, page, page_size))
 
-    async def redeliver(self, webhook_id: str, transaction_id: str) -> Any:
-        """Send a logged delivery again."""
+    async def redeliver(self, webhook_id: str, transaction_id: str) -> Transaction:
+        """Send a logged delivery again, now, on a fresh retry schedule."""
         return await self._client.send(calls.redeliver(webhook_id, transaction_id))
+
+    async def test(self, webhook_id: str) -> Transaction:
+        """Send a ``kustomer.webhook.test`` event to the webhook now."""
+        return await self._client.send(calls.send_test(webhook_id))
 
 
 class Users(_Resource):

@@ -344,16 +344,16 @@ def list_transactions(
     )
 
 
-def redeliver(webhook_id: str, transaction_id: str) -> Call[Any]:
+def redeliver(webhook_id: str, transaction_id: str) -> Call[Transaction]:
     return Call(
         "POST",
         f"{WEBHOOKS}/{segment(webhook_id)}/transactions/{segment(transaction_id)}/redeliver",
-        _any_data,
+        single(Transaction.parse),
     )
 
 
-def _any_data(document: Any) -> Any:
-    return document.get("data") if isinstance(document, dict) else document
+def send_test(webhook_id: str) -> Call[Transaction]:
+    return Call("POST", f"{WEBHOOKS}/{segment(webhook_id)}/test", single(Transaction.parse))
 
 
 # -- users

@@ -316,7 +316,8 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Webhook:
-    """An outbound webhook subscription; ``token`` is the key of its signatures."""
+    """An outbound webhook subscription; ``token`` is the key of its signatures;
+    ``disabled_reason`` says why Klatch disabled it (a receiver that kept failing)."""
 
     id: str
     name: str | None
@@ -324,6 +325,8 @@ class Webhook:
     events: list[str]
     headers: list[dict[str, str]]
     enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
     token: str | None
     created_at: datetime | None
     updated_at: datetime | None
@@ -343,6 +346,8 @@ class Webhook:
                 if isinstance(h, dict)
             ],
             enabled=bool(a.get("enabled", True)),
+            disabled_reason=_str(a.get("disabledReason")),
+            disabled_at=parse_time(a.get("disabledAt")),
             token=_str(a.get("token")),
             created_at=parse_time(a.get("createdAt")),
             updated_at=parse_time(a.get("updatedAt")),
@@ -363,47 +368,49 @@ class Attempt:
 
     @classmethod
     def parse(cls, view: Mapping[str, Any]) -> Attempt:
-        duration = view.get("durationMs", view.get("duration"))
+        duration = view.get("durationMs")
         return cls(
-            at=parse_time(view.get("at") or view.get("time") or view.get("createdAt")),
-            status_code=_int(view.get("statusCode", view.get("status"))),
+            at=parse_time(view.get("at")),
+            status_code=_int(view.get("statusCode")),
             duration_ms=float(duration) if isinstance(duration, int | float) else None,
             error=_str(view.get("error")),
-            response=_str(view.get("response") or view.get("responseBody")),
+            response=_str(view.get("response")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
     """One delivery of one event to a webhook (Kustomer's "transaction"): the
-    event, its ``state`` (``pending``, ``delivered``, ...), the last answer's
-    status code and error, and every ``attempts`` made."""
+    event (``event``, the envelope's ``event_id``, the object's ``data_id``), its
+    ``state`` (``pending`` or ``delivered``), the last answer's status code and
+    error, when it is tried next, and every attempt made."""
 
     id: str
     event: str | None
+    event_id: str | None
+    data_id: str | None
     state: str | None
     status_code: int | None
     error: str | None
     attempts: list[Attempt]
+    next_attempt_at: datetime | None
     created_at: datetime | None
     delivered_at: datetime | None
     raw: Json = field(repr=False)
 
     @classmethod
     def parse(cls, resource: Json) -> Transaction:
-        a = _attributes(resource) or resource
-        attempts = [
-            Attempt.parse(x) for x in a.get("attempts") or a.get("log") or [] if isinstance(x, dict)
-        ]
-        last = attempts[-1] if attempts else None
-        status = _int(a.get("statusCode", a.get("lastStatus")))
+        a = _attributes(resource)
         return cls(
             id=str(resource.get("id", "")),
-            event=_str(a.get("event") or a.get("eventName") or a.get("name")),
-            state=_str(a.get("state")),
-            status_code=status if status is not None else (last.status_code if last else None),
-            error=_str(a.get("error") or a.get("lastError")) or (last.error if last else None),
-            attempts=attempts,
+            event=_str(a.get("event")),
+            event_id=_str(a.get("eventId")),
+            data_id=_str(a.get("dataId")),
+            state=_str(a.get("status")),
+            status_code=_int(a.get("lastStatusCode")),
+            error=_str(a.get("lastError")),
+            attempts=[Attempt.parse(x) for x in a.get("attempts") or [] if isinstance(x, dict)],
+            next_attempt_at=parse_time(a.get("nextAttemptAt")),
             created_at=parse_time(a.get("createdAt")),
             delivered_at=parse_time(a.get("deliveredAt")),
             raw=resource,
