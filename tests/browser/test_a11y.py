@@ -152,9 +152,11 @@ async def test_the_widget_and_the_demo_page_have_no_violations_in_any_state(
     # The first thread has no way back (there is nothing else); a second one does.
     await widget.get_by_role("button", name="Start a new conversation").click()
     await expect(composer).to_be_enabled()
+    await audit(frame, "widget new conversation after an ended one")
     await widget.get_by_role("button", name="Back to conversations").click()
     await expect(widget.get_by_role("list", name="Conversations")).to_be_visible()
     await audit(frame, "widget list")
+    assert len(audit.audited) == 8, audit.audited
     await context.close()
 
 
@@ -169,6 +171,27 @@ async def console_pages(page: Page, origin: str) -> list[str]:
         if "/static/" in parts.path:
             continue
         paths.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return paths
+
+
+def console_routes_without_parameters() -> list[str]:
+    """The console's GET pages that need no id, from its route table (so a page
+    added without a link in the navigation is audited too)."""
+    from starlette.routing import Mount, Route
+
+    from klatch.console import console_routes
+
+    paths = []
+    for mount in console_routes():
+        if not isinstance(mount, Mount):
+            continue
+        for route in mount.routes:
+            if (
+                isinstance(route, Route)
+                and "GET" in (route.methods or ())
+                and "{" not in route.path
+            ):
+                paths.append(mount.path + route.path)
     return paths
 
 
@@ -200,6 +223,7 @@ async def test_every_console_page_has_no_violations(
 
     origin = demo.server.url
     to_visit = ["/console/inbox", *await console_pages(page, origin)]
+    to_visit += console_routes_without_parameters()
     seen: set[str] = set()
     while to_visit and len(seen) < 40:
         path = to_visit.pop(0)
@@ -214,6 +238,7 @@ async def test_every_console_page_has_no_violations(
         to_visit += await console_pages(page, origin)
     assert any(p.startswith("/console/conversations/") for p in seen), seen
     assert {"/console/admin/attributes", "/console/admin/keys", "/console/admin/users"} <= seen
+    print("audited:", *sorted(seen))
 
     response = await page.goto(origin + f"/console/conversations/{UNKNOWN_ID}")
     assert response is not None and response.status == 404
