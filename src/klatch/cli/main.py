@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import typer
 
-from klatch.cli import attributes, customers, keys, users
+from klatch import __version__
+from klatch.cli import attributes, customers, keys, users, webhooks
 from klatch.cli.demo import demo
 from klatch.cli.export import backup, export, import_
 from klatch.cli.install import init, migrate
@@ -23,11 +24,27 @@ app.add_typer(attributes.app, name="attributes")
 app.add_typer(customers.app, name="customers")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
+app.add_typer(webhooks.app, name="webhooks")
 for command in (init, migrate, serve, demo):
     app.command()(command)
 app.command()(export)
 app.command("import")(import_)
 app.command()(backup)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        print(f"klatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit"
+    ),
+) -> None:
+    """Klatch: self-hosted customer chat."""
 
 
 def main() -> None:
