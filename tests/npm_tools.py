@@ -22,6 +22,8 @@ import pytest
 from support import REQUIRE_SERVICES
 
 TYPESCRIPT = ("typescript", "7.0.2")
+# The last compiler written in TypeScript, which most projects still build with.
+TYPESCRIPT_5 = ("typescript", "5.9.3")
 AXE_CORE = ("axe-core", "4.14.1")
 TOOLS_DIR = Path(
     os.environ.get("KLATCH_TEST_TOOLS", Path.home() / ".cache" / "klatch-test-tools")

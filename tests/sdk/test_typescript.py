@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from npm_tools import TYPESCRIPT, npm_package
+from npm_tools import TYPESCRIPT, TYPESCRIPT_5, npm_package
 
 ROOT = Path(__file__).resolve().parents[2]
 DTS = ROOT / "src/klatch/sdk/klatch.d.ts"
@@ -38,9 +38,11 @@ STRICT = [
 ]
 
 
-def tsc(directory: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+def tsc(
+    directory: Path, *files: Path, typescript: tuple[str, str] = TYPESCRIPT
+) -> subprocess.CompletedProcess[str]:
     """``tsc --strict`` over ``files`` with klatch.d.ts, as a page's project has it."""
-    compiler = npm_package(TYPESCRIPT) / "bin" / "tsc"
+    compiler = npm_package(typescript) / "bin" / "tsc"
     (directory / "klatch.d.ts").write_bytes(DTS.read_bytes())
     (directory / "page.d.ts").write_text(PAGE)
     names = ["klatch.d.ts", "page.d.ts", *(str(f.relative_to(directory)) for f in files)]
@@ -82,14 +84,21 @@ def our_examples() -> dict[str, str]:
     return found
 
 
-def test_kustomers_documented_examples_compile_unchanged(tmp_path: Path) -> None:
+COMPILERS = {"ts7": TYPESCRIPT, "ts5": TYPESCRIPT_5}
+
+
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
+def test_kustomers_documented_examples_compile_unchanged(tmp_path: Path, compiler: str) -> None:
     examples = tmp_path / "kustomer_examples.ts"
     examples.write_bytes((HERE / "kustomer_examples.ts").read_bytes())
-    done = tsc(tmp_path, examples)
+    done = tsc(tmp_path, examples, typescript=COMPILERS[compiler])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_every_example_in_our_docs_and_the_demo_page_compiles(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
+def test_every_example_in_our_docs_and_the_demo_page_compiles(
+    tmp_path: Path, compiler: str
+) -> None:
     examples = our_examples()
     assert {"README_0.js", "sdk_0.js", "demo_0.js"} <= set(examples), sorted(examples)
     assert any(name.endswith(".ts") for name in examples), sorted(examples)
@@ -98,7 +107,7 @@ def test_every_example_in_our_docs_and_the_demo_page_compiles(tmp_path: Path) ->
         # Each its own module, as each is its own page, so their names do not clash.
         (tmp_path / name).write_text(code + "\nexport {};\n")
         files.append(tmp_path / name)
-    done = tsc(tmp_path, *files)
+    done = tsc(tmp_path, *files, typescript=COMPILERS[compiler])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
