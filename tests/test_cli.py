@@ -39,7 +39,7 @@ class Cli:
     cwd: Path
 
     def run(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "klatch.cli", *args],
@@ -48,6 +48,7 @@ class Cli:
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT,
+            input=stdin,
         )
 
     def json(self, *args: str) -> Any:
@@ -57,10 +58,10 @@ class Cli:
         return json.loads(result.stdout)
 
     def fails(self, *args: str) -> dict[str, Any]:
-        """Run a command that must fail, with ``--json``: non-zero exit, no traceback,
-        and a JSON error with a code and a readable detail."""
+        """Run a command that must fail, with ``--json``: exit code 1 (a failure, not a
+        usage error), no traceback, and a JSON error with a code and a readable detail."""
         result = self.run(*args, "--json")
-        assert result.returncode != 0, f"{args} should fail: {result.stdout}"
+        assert result.returncode == 1, f"{args} should fail: {result.stdout}{result.stderr}"
         assert "Traceback" not in result.stderr, result.stderr
         error = json.loads(result.stdout)["error"]
         assert error["code"] and error["detail"]
@@ -82,7 +83,7 @@ class Cli:
         errors = []
         for args, process in zip(commands, processes, strict=True):
             stdout, stderr = process.communicate(timeout=CLI_TIMEOUT)
-            assert process.returncode != 0, f"{args} should fail: {stdout}"
+            assert process.returncode == 1, f"{args} should fail: {stdout}{stderr}"
             assert "Traceback" not in stderr, stderr
             error = json.loads(stdout)["error"]
             assert error["code"] and error["detail"]
@@ -92,7 +93,14 @@ class Cli:
     def fails_for_people(self, *args: str) -> str:
         """Run a command that must fail, without ``--json``: its message on stderr."""
         result = self.run(*args)
-        assert result.returncode != 0, f"{args} should fail: {result.stdout}"
+        assert result.returncode == 1, f"{args} should fail: {result.stdout}"
+        assert "Traceback" not in result.stderr, result.stderr
+        return result.stderr
+
+    def misused(self, *args: str) -> str:
+        """Run a command with a usage error: exit code 2, the parser's message."""
+        result = self.run(*args)
+        assert result.returncode == 2, f"{args}: {result.returncode} {result.stdout}"
         assert "Traceback" not in result.stderr, result.stderr
         return result.stderr
 
@@ -302,22 +310,25 @@ def test_keys_and_users(cli: Cli) -> None:
         for e in cli.all_fail(
             ("keys", "revoke", created["id"]),
             ("keys", "revoke", "f" * 24),
-            ("keys", "create", "--role", "org.root"),
             ("users", "create", "AGENT@example.com", "--password", "other-pass"),
             ("users", "create", "new@example.com", "--password", "short"),
-            ("users", "create", "x@example.com", "--password", "long-enough", "--role", "god"),
             ("users", "create", "not-an-email", "--password", "long-enough"),
         )
     ]
     assert codes == [
         "key_not_found",
         "key_not_found",
-        "invalid_arguments",
         "already_exists",
         "weak_password",
-        "invalid_arguments",
         "invalid_email",
     ]
+    # A role that does not exist is a usage error, reported with the choices.
+    for args in (
+        ("keys", "create", "--role", "org.root"),
+        ("users", "create", "x@example.com", "--password", "long-enough", "--role", "god"),
+    ):
+        message = cli.misused(*args)
+        assert "--role" in message and ("org.admin" in message or "admin" in message), message
     assert len(cli.json("keys", "list")) == 3, "failed commands created nothing"
 
     # The stored password is the one given.
@@ -398,3 +409,130 @@ def test_data_dir_option_env_and_default(tmp_path: Path) -> None:
     bare = Cli(clean_env(), tmp_path / "klatch-data", None, tmp_path)
     bare.json("init")
     assert (tmp_path / "klatch-data" / "klatch.db").is_file(), "default is ./klatch-data"
+
+
+# ---------------------------------------------------------------- the newcomer's path
+
+
+def test_init_refuses_a_set_up_installation_and_says_what_to_do(cli: Cli) -> None:
+    first = cli.json("init")
+    error = cli.fails("init")
+    assert error["code"] == "already_initialised"
+    assert "--data-dir" in error["detail"] and "--add-org" in error["detail"]
+    assert "'Default'" in error["detail"]
+    message = cli.fails_for_people("init")
+    assert "already set up" in message and "--add-org" in message
+    # Nothing was added: the commands that need the only org still find it.
+    assert len(cli.json("keys", "list")) == 2
+
+    assert cli.fails("init", "--add-org")["code"] == "already_exists"  # 'Default' again
+    second = cli.json("init", "--add-org", "--org-name", "Second shop")
+    assert second["orgId"] != first["orgId"]
+    assert cli.fails("keys", "list")["code"] == "org_ambiguous"
+    assert len(cli.json("keys", "list", "--org", "Second shop")) == 2
+
+
+def test_version_usage_errors_and_help(cli: Cli) -> None:
+    from klatch import __version__
+
+    version = cli.run("--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"klatch {__version__}"
+    assert "No such option" in cli.misused("keys", "list", "--no-such-flag")
+    assert "Missing argument" in cli.misused("attributes", "delete", "conversation")
+
+    commands = [
+        ("init",),
+        ("serve",),
+        ("demo",),
+        ("migrate",),
+        ("attributes", "define"),
+        ("attributes", "list"),
+        ("attributes", "delete"),
+        ("keys", "create"),
+        ("keys", "list"),
+        ("keys", "revoke"),
+        ("users", "create"),
+        ("users", "list"),
+    ]
+    for command in commands:
+        shown = cli.run(*command, "--help")
+        assert shown.returncode == 0, shown.stderr
+        for line in _option_lines(shown.stdout):
+            # Every option says what it is for, and a flag does not look like it
+            # takes a value.
+            name, _, rest = line.partition(" ")
+            words = [w for w in rest.split() if not (w.isupper() or w.startswith("["))]
+            assert words, f"{command}: {name} has no help"
+            assert "<bool>" not in line and "BOOLEAN" not in line, line
+    serve = cli.run("serve", "--help").stdout
+    assert "Address to listen on" in serve and "Port to listen on" in serve
+    users = cli.run("users", "create", "--help").stdout
+    assert "[required]" not in _option_block(users, "--password")
+    assert "asked for" in _option_block(users, "--password")
+
+
+def _option_lines(help_text: str) -> list[str]:
+    """The first line of each option in a help screen, without the box drawing."""
+    lines = []
+    for raw in help_text.splitlines():
+        line = raw.strip("│ ")
+        line = line.removeprefix("* ").strip()
+        if line.startswith("--"):
+            lines.append(line)
+    return lines
+
+
+def _option_block(help_text: str, option: str) -> str:
+    """An option's line and its continuation lines."""
+    block: list[str] = []
+    for raw in help_text.splitlines():
+        line = raw.strip("│ ").removeprefix("* ").strip()
+        if line.startswith("--"):
+            if block:
+                break
+            if line.startswith(option):
+                block.append(line)
+        elif block:
+            block.append(line)
+    return " ".join(block)
+
+
+def test_users_create_asks_for_the_password_when_not_given(cli: Cli) -> None:
+    cli.json("init")
+    created = cli.run(
+        "users", "create", "asked@example.com", "--json", stdin="typed-secret\ntyped-secret\n"
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout[created.stdout.index("{") :])["email"] == "asked@example.com"
+
+    async def check() -> None:
+        from klatch.config import load_settings
+        from klatch.runtime import running
+
+        settings = load_settings(data_dir=cli.data_dir, database_url=cli.database_url)
+        async with running(settings) as services:
+            user = await services.orgs.authenticate_user("asked@example.com", "typed-secret")
+            assert user.email == "asked@example.com"
+
+    asyncio.run(check())
+
+
+def test_piped_tables_show_whole_values(cli: Cli) -> None:
+    cli.json("init")
+    long_name = "An integration whose name is much longer than eighty columns of a terminal"
+    key = cli.json("keys", "create", "--role", "org.user", "--name", long_name)
+    email = "someone.with.a.very.long.address@support.example-shop-with-a-long-name.com"
+    cli.json("users", "create", email, "--password", "long-enough", "--name", "Ann Agent")
+    cli.json("attributes", "define", "conversation", "deliveryWindowForTheOrderStr")
+
+    keys = cli.run("keys", "list")
+    assert keys.returncode == 0
+    row = next(line for line in keys.stdout.splitlines() if key["id"] in line)
+    assert long_name in row and "org.user" in row, keys.stdout
+    assert len(row) > 100
+    users = cli.run("users", "list").stdout
+    assert any(email in line and "Ann Agent" in line for line in users.splitlines()), users
+    attributes = cli.run("attributes", "list").stdout
+    assert "deliveryWindowForTheOrderStr" in attributes
+    assert "…" not in users + attributes

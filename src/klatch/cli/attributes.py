@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Column, Table
 
-from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, run_in_org
+from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
 from klatch.domain.attributes import METADATA_TYPE_NAMES, AttributeDef, suffix_list
 
 app = typer.Typer(help="Define klass attributes (custom fields).", no_args_is_help=True)
@@ -20,8 +19,12 @@ def define(
     name: str = typer.Argument(
         ..., help=f"System name; its suffix sets the type ({suffix_list()})"
     ),
-    type_: str | None = typer.Option(None, "--type", help="Type, for names without a suffix"),
-    display_name: str | None = typer.Option(None, "--display-name"),
+    type_: str | None = typer.Option(
+        None, "--type", help="str, txt, num, bool, at or url, for a name without a suffix"
+    ),
+    display_name: str | None = typer.Option(
+        None, "--display-name", help="What the console shows (default: from the name)"
+    ),
     read_only: bool = typer.Option(
         False, "--read-only", help="Not writable from the browser SDK (sdkWritable=false)"
     ),
@@ -67,36 +70,29 @@ def list_(
     defs = run_in_org(
         load(data_dir), org, lambda services, org_id: services.attributes.list(org_id, klass)
     )
-    emit(as_json, [attribute_json(d) for d in defs], lambda: console.print(_table(defs)))
+    emit(as_json, [attribute_json(d) for d in defs], lambda: _print_table(defs))
 
 
-def _table(defs: list[AttributeDef]) -> Table:
-    # The system name is what the API and SDKs use: never cut it short.
-    table = Table(
-        Column("klass", no_wrap=True, min_width=len("conversation")),
-        Column("name", no_wrap=True, min_width=max((len(d.name) for d in defs), default=4)),
-        "type",
-        "display name",
-        "sdk writable",
-        "allowed",
-    )
-    for d in defs:
-        allowed = ", ".join((d.enumeration or ()) + (d.tree or ()))
-        table.add_row(
+def _print_table(defs: list[AttributeDef]) -> None:
+    headers = ("klass", "name", "type", "display name", "sdk writable", "allowed")
+    rows = [
+        [
             d.klass,
             d.name,
             METADATA_TYPE_NAMES[d.type],
             d.display_name,
             "yes" if d.sdk_writable else "no",
-            allowed[:60],
-        )
-    return table
+            ", ".join((d.enumeration or ()) + (d.tree or ())),
+        ]
+        for d in defs
+    ]
+    print_table(headers, rows)
 
 
 @app.command("delete")
 def delete(
-    klass: str = typer.Argument(...),
-    name: str = typer.Argument(...),
+    klass: str = typer.Argument(..., help="conversation or customer"),
+    name: str = typer.Argument(..., help="The attribute's system name"),
     org: str | None = OrgOpt,
     data_dir: Path | None = DataDir,
     as_json: bool = JsonOut,

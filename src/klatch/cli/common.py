@@ -3,7 +3,12 @@
 A command loads its settings (``load``), then runs one async function against
 started services (``run``, or ``run_in_org`` for the org ``--org`` names). Every
 ``KlatchError`` becomes a message (or a JSON ``error`` under ``--json``) and exit
-code 2, never a traceback.
+code 1, never a traceback; exit code 2 is left to usage errors (an unknown
+option, a missing argument, a value not among an option's choices), which the
+command line parser reports before anything runs.
+
+Tables (``print_table``) are drawn for a terminal; piped, they are plain
+columns as wide as their longest value, so ids, keys and emails are never cut.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
-from enum import Enum
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from klatch.config import Settings, load_settings
 from klatch.errors import KlatchError
@@ -27,13 +33,15 @@ from klatch.runtime import running
 from klatch.services import Services
 
 T = TypeVar("T")
-E = TypeVar("E", bound=Enum)
+FAILED = 1  # the command ran and failed; usage errors exit with 2
 
 console = Console(soft_wrap=True)  # keys and URLs must stay copyable on one line
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # messages are not cut either
 
-DataDir = typer.Option(None, "--data-dir", help="Data directory [env KLATCH_DATA_DIR]")
-JsonOut = typer.Option(False, "--json", help="Print JSON for scripts")
+DataDir = typer.Option(
+    None, "--data-dir", help="Data directory (env KLATCH_DATA_DIR; default ./klatch-data)"
+)
+JsonOut = typer.Option(False, "--json", help="Print JSON for scripts (errors too)")
 OrgOpt = typer.Option(None, "--org", help="Org name or id (default: the only org)")
 
 
@@ -74,16 +82,24 @@ def fail(exc: KlatchError) -> NoReturn:
     if "--json" in sys.argv:
         print(json.dumps({"error": {"code": exc.code, "detail": exc.detail}}))
     else:
-        err_console.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
-    raise typer.Exit(2)
+        err_console.print(f"[red]error[/red] ({exc.code}): {escape(exc.detail)}")
+    raise typer.Exit(FAILED)
 
 
-def role_of(kind: type[E], role: str, choices: str) -> E:
-    """The ``--role`` given, or a message naming the ``choices``."""
-    try:
-        return kind(role)
-    except ValueError:
-        fail(KlatchError(f"Unknown role '{role}'; use {choices}", code="invalid_arguments"))
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """``rows`` under ``headers``: a table on a terminal, plain full-width columns
+    when piped (never cut to 80 columns)."""
+    if console.is_terminal:
+        table = Table(*headers)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    widths = [
+        max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)
+    ]
+    for line in (headers, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:

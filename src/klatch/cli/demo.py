@@ -15,8 +15,12 @@ from klatch.services.demo import DemoState, seed_demo
 
 def demo(
     data_dir: Path | None = DataDir,
-    host: str | None = typer.Option(None, "--host"),
-    port: int | None = typer.Option(None, "--port"),
+    host: str | None = typer.Option(
+        None, "--host", help="Address to listen on (env KLATCH_HOST; default 127.0.0.1)"
+    ),
+    port: int | None = typer.Option(
+        None, "--port", help="Port to listen on (env KLATCH_PORT; default 8000)"
+    ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Set up, print, and exit"),
     as_json: bool = JsonOut,
 ) -> None:

@@ -7,18 +7,42 @@ from pathlib import Path
 import typer
 
 from klatch.cli.common import DataDir, JsonOut, console, emit, load, run, write_secret_key
+from klatch.config import Settings
+from klatch.errors import Conflict
+from klatch.services import Services
 from klatch.services.orgs import Setup
 
 
 def init(
     data_dir: Path | None = DataDir,
-    org_name: str = typer.Option("Default", "--org-name", help="Name of the first org"),
+    org_name: str = typer.Option("Default", "--org-name", help="Name of the org to create"),
+    add_org: bool = typer.Option(
+        False,
+        "--add-org",
+        help="Add another org to an installation that has one (give it an --org-name)",
+    ),
     as_json: bool = JsonOut,
 ) -> None:
-    """Create the data dir, the database schema, the first org, its brand and keys."""
+    """Create the data dir, the database schema, the first org, its brand and keys.
+
+    An installation that already has an org is left alone: use another --data-dir
+    for a separate one, or --add-org to add an org to this one.
+    """
     settings = load(data_dir)
     write_secret_key(settings)
-    result = setup_json(run(settings, lambda services: services.orgs.create_org(org_name)))
+
+    async def create(services: Services) -> Setup:
+        names = [org.name for org in await services.orgs.list_orgs()]
+        if names and not add_org:
+            raise Conflict(_initialised(settings, names), code="already_initialised")
+        if org_name in names:
+            raise Conflict(
+                f"An org named '{org_name}' exists; choose another --org-name",
+                code="already_exists",
+            )
+        return await services.orgs.create_org(org_name)
+
+    result = setup_json(run(settings, create))
 
     def human() -> None:
         console.print(f"[green]Initialised[/green] org '{org_name}' in {settings.data_dir}")
@@ -29,6 +53,16 @@ def init(
         console.print(f"  JWT secret    {result['jwtSecret']}   (signs login tokens)")
 
     emit(as_json, result, human)
+
+
+def _initialised(settings: Settings, names: list[str]) -> str:
+    where = "This database" if settings.is_postgres else f"The data dir {settings.data_dir}"
+    orgs = ", ".join(f"'{name}'" for name in names)
+    return (
+        f"{where} is already set up (org {orgs}); nothing was changed. For a separate "
+        "installation (beside the demo, say) use another data dir: klatch init --data-dir DIR. "
+        "To add an org to this one: klatch init --add-org --org-name NAME"
+    )
 
 
 def setup_json(setup: Setup) -> dict[str, str]:

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, role_of, run_in_org
+from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
 from klatch.domain.models import ApiKey, Role
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -16,19 +15,22 @@ app = typer.Typer(help="API keys.", no_args_is_help=True)
 
 @app.command("create")
 def create(
-    role: str = typer.Option(..., "--role", help="org.tracking | org.user | org.admin"),
-    name: str = typer.Option("CLI key", "--name"),
+    role: Role = typer.Option(
+        ...,
+        "--role",
+        help="org.tracking: public, for the browser SDKs; org.user: agents' integrations; "
+        "org.admin: everything",
+    ),
+    name: str = typer.Option("CLI key", "--name", help="A name to tell the key by"),
     org: str | None = OrgOpt,
     data_dir: Path | None = DataDir,
     as_json: bool = JsonOut,
 ) -> None:
     """Create an API key; its secret is printed once."""
-    settings = load(data_dir)
-    key_role = role_of(Role, role, "org.tracking, org.user or org.admin")
     created = run_in_org(
-        settings,
+        load(data_dir),
         org,
-        lambda services, org_id: services.orgs.create_key(org_id, role=key_role, name=name),
+        lambda services, org_id: services.orgs.create_key(org_id, role=role, name=name),
     )
     data = {
         "id": created.key.id,
@@ -40,7 +42,7 @@ def create(
         as_json,
         data,
         lambda: console.print(
-            f"[green]Created[/green] {key_role.value} key {created.key.id}: {created.secret}"
+            f"[green]Created[/green] {role.value} key {created.key.id}: {created.secret}"
         ),
     )
 
@@ -53,15 +55,15 @@ def list_(
     keys = run_in_org(load(data_dir), org, lambda services, org_id: services.orgs.list_keys(org_id))
     rows = [_key_json(k) for k in keys]
 
-    def human() -> None:
-        table = Table("id", "name", "role", "starts with", "revoked")
-        for r in rows:
-            table.add_row(
-                r["id"], r["name"], r["role"], r["prefix"] + "…", "yes" if r["revoked"] else ""
-            )
-        console.print(table)
-
-    emit(as_json, rows, human)
+    table = [
+        [r["id"], r["name"], r["role"], r["prefix"] + "…", "yes" if r["revoked"] else ""]
+        for r in rows
+    ]
+    emit(
+        as_json,
+        rows,
+        lambda: print_table(("id", "name", "role", "starts with", "revoked"), table),
+    )
 
 
 def _key_json(k: ApiKey) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _key_json(k: ApiKey) -> dict[str, Any]:
 
 @app.command("revoke")
 def revoke(
-    key_id: str = typer.Argument(...),
+    key_id: str = typer.Argument(..., help="The key's id (klatch keys list)"),
     org: str | None = OrgOpt,
     data_dir: Path | None = DataDir,
     as_json: bool = JsonOut,

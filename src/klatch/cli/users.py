@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, role_of, run_in_org
+from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
 from klatch.domain.models import User, UserRole
 
 app = typer.Typer(help="Console users (agents and admins).", no_args_is_help=True)
@@ -16,9 +15,16 @@ app = typer.Typer(help="Console users (agents and admins).", no_args_is_help=Tru
 
 @app.command("create")
 def create(
-    email: str = typer.Argument(...),
-    password: str = typer.Option(..., "--password", prompt=True, hide_input=True),
-    role: str = typer.Option("agent", "--role", help="agent | admin"),
+    email: str = typer.Argument(..., help="The user's email, the console login"),
+    password: str | None = typer.Option(
+        None,
+        "--password",
+        help="The console password (8+ characters); asked for, hidden, when not given",
+        show_default=False,
+    ),
+    role: UserRole = typer.Option(
+        UserRole.AGENT, "--role", help="agent: the inbox; admin: also the admin pages"
+    ),
     name: str | None = typer.Option(None, "--name", help="Display name"),
     org: str | None = OrgOpt,
     data_dir: Path | None = DataDir,
@@ -26,12 +32,14 @@ def create(
 ) -> None:
     """Create a console user."""
     settings = load(data_dir)
-    user_role = role_of(UserRole, role, "agent or admin")
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    secret = str(password)
     user = run_in_org(
         settings,
         org,
         lambda services, org_id: services.orgs.create_user(
-            org_id, email, password, role=user_role, display_name=name
+            org_id, email, secret, role=role, display_name=name
         ),
     )
     emit(
@@ -51,13 +59,11 @@ def list_(
     )
     rows = [_user_json(u) for u in users]
 
-    def human() -> None:
-        table = Table("id", "email", "name", "role", "disabled")
-        for r in rows:
-            table.add_row(r["id"], r["email"], r["name"], r["role"], "yes" if r["disabled"] else "")
-        console.print(table)
-
-    emit(as_json, rows, human)
+    table = [
+        [r["id"], r["email"], r["name"] or "", r["role"], "yes" if r["disabled"] else ""]
+        for r in rows
+    ]
+    emit(as_json, rows, lambda: print_table(("id", "email", "name", "role", "disabled"), table))
 
 
 def _user_json(u: User) -> dict[str, Any]:
