@@ -344,7 +344,7 @@ async def test_the_cli_erases_a_customer(
         [e.payload for e in log]
     )
     again = await asyncio.to_thread(cli, customer_id)
-    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert again.returncode == 1 and "Traceback" not in again.stderr
     assert json.loads(again.stdout)["error"]["code"] == "customer_not_found"
 
 
