@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from klatch.client import (
     ApiError,
+    AsyncClient,
     Client,
     InvalidAttributes,
     NotFound,
@@ -173,3 +175,30 @@ def test_the_constructor_takes_keywords_only_and_checks_them() -> None:
         Client(base_url="chat.example.com", api_key="k")
     with pytest.raises(ValueError):
         Client(base_url="http://x", api_key="")
+
+
+def public_methods(kind: type) -> dict[str, Any]:
+    return {
+        n: getattr(kind, n)
+        for n in dir(kind)
+        if not n.startswith("_") and callable(getattr(kind, n))
+    }
+
+
+def test_both_clients_have_the_same_resources_and_methods() -> None:
+    sync = Client(base_url="http://x", api_key="k")
+    async_ = AsyncClient(base_url="http://x", api_key="k")
+    names = ["customers", "conversations", "messages", "metadata", "keys", "search"]
+    for name in [*names, "webhooks", "users"]:
+        blocking, awaiting = type(getattr(sync, name)), type(getattr(async_, name))
+        assert blocking.__name__ == awaiting.__name__
+        methods, coroutines = public_methods(blocking), public_methods(awaiting)
+        assert methods.keys() == coroutines.keys(), name
+        for method, function in coroutines.items():
+            walks = inspect.isasyncgenfunction(function) or method in ("iterate", "walk")
+            assert walks or inspect.iscoroutinefunction(function), f"{name}.{method}"
+            assert inspect.signature(function) == inspect.signature(methods[method]) or (
+                str(inspect.signature(function)).replace("AsyncIterator", "Iterator")
+                == str(inspect.signature(methods[method]))
+            ), f"{name}.{method}"
+    sync.close()
