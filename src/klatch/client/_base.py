@@ -338,5 +338,5 @@ def _updated_text(record: Json) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _updated(record: Json) -> Any:
+def _updated(record: Json) -> datetime | None:
     return parse_time(_updated_text(record))
