@@ -6,6 +6,7 @@ again, a test event sent."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
 import time
@@ -16,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from klatch.client import Client, InvalidArguments, NotFound, Transaction, verify_webhook
+from klatch.client import (
+    AsyncClient,
+    Client,
+    InvalidArguments,
+    NotFound,
+    Transaction,
+    verify_webhook,
+)
 from support import POSTGRES_URL, KlatchProcess, fresh_postgres_database, need_service, prepare
 
 Delivery = tuple[dict[str, str], bytes]
@@ -59,10 +67,10 @@ class Receiver:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def klatch(
+def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Client]:
-    """An admin client of a server that may deliver to loopback over http://."""
+) -> Iterator[tuple[str, str]]:
+    """A server that may deliver to loopback over http://: its URL and admin key."""
     tmp: Path = tmp_path_factory.mktemp(f"rest-webhooks-{request.param}")
     with ExitStack() as stack:
         settings = {
@@ -77,7 +85,13 @@ def klatch(
             )
         env, keys = prepare(tmp, **settings)
         server = stack.enter_context(KlatchProcess(env, tmp, tmp / "server.log"))
-        yield stack.enter_context(Client(base_url=server.url, api_key=keys["adminKey"]))
+        yield server.url, keys["adminKey"]
+
+
+@pytest.fixture
+def klatch(served: tuple[str, str]) -> Iterator[Client]:
+    with Client(base_url=served[0], api_key=served[1]) as client:
+        yield client
 
 
 @pytest.fixture
@@ -158,3 +172,25 @@ def test_a_bad_subscription_is_refused_naming_its_field(klatch: Client) -> None:
     with pytest.raises(InvalidArguments) as unknown:
         klatch.webhooks.create(name="bad", url="https://example.com/x", events=["no.such"])
     assert unknown.value.details[0].pointer and "events" in unknown.value.details[0].pointer
+
+
+async def test_the_async_client_manages_subscriptions_too(
+    served: tuple[str, str], receiver: Receiver
+) -> None:
+    async with AsyncClient(base_url=served[0], api_key=served[1]) as klatch:
+        assert "kustomer.customer.create" in await klatch.webhooks.events()
+        hook = await klatch.webhooks.create(
+            name="async", url=receiver.url, events=["kustomer.customer.create"]
+        )
+        assert hook.id in {h.id for h in await klatch.webhooks.list()}
+        changed = await klatch.webhooks.update(hook.id, headers=[{"name": "X-A", "value": "1"}])
+        assert changed.headers == [{"name": "X-A", "value": "1"}]
+        await klatch.customers.create(name="Announced")
+        headers, body = (await asyncio.to_thread(receiver.wait_for, 1))[0]
+        assert headers["x-kustomer-webhook-event"] == "kustomer.customer.create"
+        assert hook.token and verify_webhook(
+            hook.token, body, headers["x-kustomer-webhook-signature"]
+        )
+        await klatch.webhooks.delete(hook.id)
+        with pytest.raises(NotFound):
+            await klatch.webhooks.transactions(hook.id)
