@@ -1182,7 +1182,9 @@ async def test_on_a_phone_the_open_widget_is_a_full_screen_chat(
     await widget.composer.fill("Where is my order?")
     await widget.composer.press("Enter")
     await expect(widget.messages("in", "Where is my order?")).to_be_visible()
-    # The whole screen is the chat: the frame and the panel fill it, no launcher over it.
+    # The whole screen is the chat: the frame and the panel fill it, no launcher over it
+    # (measured once the panel's opening animation has finished).
+    await widget.panel.evaluate("e => Promise.all(e.getAnimations().map((a) => a.finished))")
     assert await frame.bounding_box() == {"x": 0, "y": 0, **PHONE}
     assert await widget.panel.bounding_box() == {"x": 0, "y": 0, **PHONE}
     await expect(widget.launcher).to_be_hidden()
