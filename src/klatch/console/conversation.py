@@ -67,6 +67,8 @@ async def _history(
         who = (
             "Customer (chat)"
             if event.actor_type == "customer"
+            else "Earlier changes, summarised"
+            if event.type == "conversation.history_summary"  # event retention
             else names.get(f"{event.actor_type}:{event.actor_id}") or event.actor_type
         )
         for name, change in _custom_changes(event).items():

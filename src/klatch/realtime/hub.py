@@ -248,7 +248,9 @@ class Hub:
         state.connections.add(conn)  # before any wait: live events must find it
         try:
             oldest = await self._db.read(lambda tx: event_store.first_event_id(tx, org_id))
-            if oldest is not None and after < oldest - 1:
+            # Pruned by retention (docs/operations.md): the log no longer holds
+            # every event after ``after`` (or, pruned to the end, none at all).
+            if oldest is None or after < oldest - 1:
                 raise Resync(RESYNC_TOO_FAR_BEHIND, newest)
             conn._replay = self._spawn(self._replay(conn, state), f"klatch-replay-{org_id}")
             stalled = asyncio.ensure_future(conn._stalled.wait())

@@ -54,6 +54,10 @@ UPDATABLE = ("custom", "status", "name", "externalId")
 MAX_EXTERNAL_ID = 256
 
 
+# What a conversation's history is made of.
+_HISTORY = (ev.CONVERSATION_CREATED, ev.CONVERSATION_UPDATED, ev.CONVERSATION_HISTORY_SUMMARY)
+
+
 class ConversationService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -142,7 +146,8 @@ class ConversationService:
         return [_filter(defs, name, raw) for name, raw in filters.items()]
 
     async def history(self, actor: Actor, conversation_id: str) -> builtins.list[Event]:
-        """The attribute changes of one conversation, oldest first, from the event log."""
+        """The attribute changes of one conversation, oldest first, from the event log
+        (led by retention's summary of the pruned ones, if any)."""
 
         async def work(tx: Tx) -> builtins.list[Event]:
             conv = await store.get_conversation(tx, actor.org_id, conversation_id)
@@ -150,7 +155,7 @@ class ConversationService:
             return await event_store.conversation_events(tx, actor.org_id, conversation_id)
 
         events = await self.ctx.db.read(work)
-        return [e for e in events if e.type in (ev.CONVERSATION_CREATED, ev.CONVERSATION_UPDATED)]
+        return [e for e in events if e.type in _HISTORY]
 
     # -- writes
 

@@ -41,7 +41,10 @@ _SET_PAYLOAD = Query(
     .values(payload=b("payload"))
 )
 _LAST = Query(sa.select(org.c.event_seq).where(org.c.id == b("org_id")))
-_FIRST = Query(sa.select(sa.func.min(event.c.id)).where(event.c.org_id == b("org_id")))
+# Positive ids only: retention's summaries sit under negative ids, outside the sequence.
+_FIRST = Query(
+    sa.select(sa.func.min(event.c.id)).where(event.c.org_id == b("org_id"), event.c.id > 0)
+)
 
 
 class SchemaChanged(Exception):
