@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from klatch.console.admin import attributes, brands, keys, users
+from klatch.console.admin import attributes, brands, keys, users, webhooks
 from klatch.console.web import page, require_agent
 
 
@@ -44,4 +44,17 @@ def routes() -> list[BaseRoute]:
         Route("/admin/users", users.create_user, methods=["POST"]),
         Route("/admin/brands", brands.brands, methods=["GET"]),
         Route("/admin/brands/{id}", brands.save_brand, methods=["POST"]),
+        Route("/admin/webhooks", webhooks.webhooks, methods=["GET"]),
+        Route("/admin/webhooks", webhooks.create_webhook, methods=["POST"]),
+        Route("/admin/webhooks/{id}", webhooks.webhook, methods=["GET"]),
+        Route("/admin/webhooks/{id}", webhooks.save_webhook, methods=["POST"]),
+        Route("/admin/webhooks/{id}/enable", webhooks.enable_webhook, methods=["POST"]),
+        Route("/admin/webhooks/{id}/disable", webhooks.disable_webhook, methods=["POST"]),
+        Route("/admin/webhooks/{id}/test", webhooks.test_webhook, methods=["POST"]),
+        Route("/admin/webhooks/{id}/delete", webhooks.delete_webhook, methods=["POST"]),
+        Route(
+            "/admin/webhooks/{id}/transactions/{seq}/redeliver",
+            webhooks.redeliver,
+            methods=["POST"],
+        ),
     ]
