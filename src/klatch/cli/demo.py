@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,25 @@ def demo(
     as_json: bool = JsonOut,
 ) -> None:
     """Set up a demo org with example attributes (once), then serve it."""
-    settings = load(data_dir, host=host, port=port, demo=True)
+    settings = load(data_dir, host=host, port=port, demo=True, **_demo_webhooks())
     write_secret_key(settings)
     state, origins = run(settings, _seed)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     info = demo_json(state.to_json(), base, origins)
+    info["webhooks"] = {
+        "allowHttp": settings.webhook_allow_http,
+        "allowPrivate": settings.webhook_allow_private,
+    }
     emit(as_json, info, lambda: _print(info, origins))
     if not no_serve:
         serve_app(settings)
+
+
+def _demo_webhooks() -> dict[str, bool]:
+    """The demo lets webhooks reach http:// and local receivers (a receiver on this
+    machine is what one tries first), unless the environment says otherwise."""
+    names = ("webhook_allow_http", "webhook_allow_private")
+    return {n: True for n in names if f"KLATCH_{n.upper()}" not in os.environ}
 
 
 async def _seed(services: Services) -> tuple[DemoState, list[str]]:
@@ -72,6 +84,12 @@ def _print(info: dict[str, Any], origins: list[str]) -> None:
         f"{info['agentPassword']})"
     )
     console.print(f"  API docs       {info['docs']}")
+    hooks = info["webhooks"]
+    if hooks["allowHttp"] or hooks["allowPrivate"]:
+        console.print(
+            "  webhooks       may reach http:// and loopback/private addresses (demo only; "
+            "KLATCH_WEBHOOK_ALLOW_HTTP=1, KLATCH_WEBHOOK_ALLOW_PRIVATE=1)"
+        )
     console.print(f"  health         {info['healthz']}")
     console.print(f"  tracking key   {info['trackingKey']}")
     console.print(f"  admin API key  {info['adminKey']}")
