@@ -6,17 +6,32 @@ import time
 from pathlib import Path
 
 import jwt
+import pytest
 from pydantic import TypeAdapter
 
+from klatch.config import Settings
 from klatch.domain import events as ev
 from klatch.domain.erasure import scrubbed
 from klatch.domain.models import Event
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage import events as event_store
-from support import Chat, Rest, start_chat
+from support import Chat, Receiver, Rest, eventually, make_settings, start_chat
 
 DOCS = Path(__file__).parents[2] / "docs" / "events.md"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    """Webhooks may reach the test's (closed) local receiver, and give up at once."""
+    return make_settings(
+        tmp_path,
+        database_url,
+        webhook_allow_http=True,
+        webhook_allow_private=True,
+        webhook_retry_schedule=(0.1,),
+        webhook_poll_seconds=0.1,
+    )
 
 
 async def test_every_emitted_event_matches_its_schema(
@@ -65,6 +80,17 @@ async def test_every_emitted_event_matches_its_schema(
     other_id = other.json()["data"]["id"]
     assert (await admin.request("DELETE", f"/v1/conversations/{other_id}")).status_code == 204
     assert (await admin.request("DELETE", f"/v1/customers/{customer_id}")).status_code == 204
+    receiver = Receiver()
+    receiver.stop()  # down: the webhook fails through its schedule and is disabled
+    hook = await admin.post(
+        "/v1/outbound-webhooks",
+        json={"name": "down", "url": receiver.url, "events": ["kustomer.conversation.update"]},
+    )
+    assert hook.status_code == 201, hook.text  # outbound_webhook.changed
+    assert (await admin.post(f"/v1/outbound-webhooks/{hook.json()['data']['id']}/test")).is_success
+    await eventually(
+        lambda: any(e.type == ev.OUTBOUND_WEBHOOK_DISABLED for e in published), "the disabling"
+    )
 
     seen: dict[str, int] = {}
     for event in published:
