@@ -200,7 +200,7 @@ def _print_import(report: service.ImportReport, started: float) -> None:
             f"  {labels.get(item.kind, item.kind)} {item.name} ({item.id}): {item.secret}"
         )
     for column, rows in sorted(report.replaced.items()):
-        console.print(f"  {column}: {rows} rows given a random value (chat sessions end)")
+        console.print(f"  {column}: {rows} rows given a random value nobody holds")
 
 
 def backup(
