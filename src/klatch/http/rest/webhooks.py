@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from klatch.domain import webhooks as rules
 from klatch.domain.events import iso
@@ -41,7 +41,7 @@ class WebhookCreate(StrictBody):
     url: str = Field(..., max_length=rules.MAX_URL, description="https:// and a public address")
     events: list[str] = Field(..., max_length=rules.MAX_EVENTS, description="Event names")
     headers: list[Header] = Field(default_factory=list, max_length=rules.MAX_HEADERS)
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class WebhookUpdate(StrictBody):
@@ -49,7 +49,7 @@ class WebhookUpdate(StrictBody):
     url: str | None = Field(None, max_length=rules.MAX_URL)
     events: list[str] | None = Field(None, max_length=rules.MAX_EVENTS)
     headers: list[Header] | None = Field(None, max_length=rules.MAX_HEADERS)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 def webhook_resource(hook: OutboundWebhook) -> dict[str, Any]:
