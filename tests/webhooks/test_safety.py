@@ -7,6 +7,7 @@ name that resolves to a private address (this machine has no such name)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ async def test_redirects_are_not_followed(tmp_path: Path, database_url: str | No
     receiver.statuses = [302]
     try:
         async with running(settings) as services:
-            setup = await services.orgs.create_org("Redirects")
+            setup = await services.orgs.create_org(f"Redirects {uuid.uuid4().hex[:12]}")
             hook = await services.webhooks.check_create(
                 _admin_actor(setup),
                 {"name": "r", "url": receiver.url, "events": ["kustomer.customer.create"]},

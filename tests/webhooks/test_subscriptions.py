@@ -5,6 +5,7 @@ and ``klatch webhooks``. Both backends."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ async def test_an_org_has_at_most_the_limit_and_sees_only_its_own(
     over = await admin.post("/v1/outbound-webhooks", json=body(name="one too many"))
     assert over.status_code == 409 and error_codes(over) == ["limit_reached"]
 
-    other = await services.orgs.create_org("Another org for webhooks")
+    other = await services.orgs.create_org(f"Another org {uuid.uuid4().hex[:12]}")
     theirs = Rest(http, other.admin_key.secret)
     assert (await theirs.get("/v1/outbound-webhooks")).json()["data"] == []
     mine = (await admin.get("/v1/outbound-webhooks")).json()["data"][0]["id"]
