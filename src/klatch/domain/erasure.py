@@ -83,6 +83,11 @@ def _customer_updated(p: Payload) -> dict[str, Any]:
     }
 
 
+def _note_created(p: Payload) -> dict[str, Any]:
+    """An internal note is about the customer: its text goes, its author stays."""
+    return {**p, "note": {**p["note"], "body": ""}}
+
+
 def _kept(p: Payload) -> dict[str, Any]:
     """Nothing personal in it: ids, statuses, times."""
     return dict(p)
@@ -103,6 +108,7 @@ RULES: dict[str, Callable[[Payload], dict[str, Any]]] = {
     # About a webhook, never about a customer or a conversation.
     ev.OUTBOUND_WEBHOOK_DISABLED: _kept,
     ev.OUTBOUND_WEBHOOK_CHANGED: _kept,
+    ev.NOTE_CREATED: _note_created,
 }
 
 

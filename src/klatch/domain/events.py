@@ -46,6 +46,9 @@ OUTBOUND_WEBHOOK_CHANGED = "outbound_webhook.changed"
 # pruned attribute history (domain/retention.py), stored under a negative id, never
 # published or replayed; served with the conversation's history.
 CONVERSATION_HISTORY_SUMMARY = "conversation.history_summary"
+# An agent's internal note on a conversation: for agents only, never for its
+# customer: AGENTS_ONLY keeps it from every chat session's socket (live and replay).
+NOTE_CREATED = "note.created"
 
 CATALOGUE = (
     CONVERSATION_CREATED,
@@ -61,9 +64,11 @@ CATALOGUE = (
     CREDENTIAL_REVOKED,
     OUTBOUND_WEBHOOK_DISABLED,
     OUTBOUND_WEBHOOK_CHANGED,
+    NOTE_CREATED,
 )
 EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
 INTERNAL = (CREDENTIAL_REVOKED, OUTBOUND_WEBHOOK_CHANGED)  # stored, never sent to a socket
+AGENTS_ONLY = (NOTE_CREATED,)  # never sent to a customer's socket
 
 
 # ---------------------------------------------------------------- payload schemas
@@ -105,6 +110,7 @@ class ConversationData(TypedDict):
     version: int
     assignedUsers: list[str]
     assignedTeams: list[str]
+    tags: list[str]  # tag ids
 
 
 @with_config(_STRICT)
@@ -143,6 +149,7 @@ class ConversationChanges(TypedDict, total=False):
     externalId: Change
     assignedUsers: Change
     assignedTeams: Change
+    tags: Change  # tag ids
 
 
 @with_config(_STRICT)
@@ -228,6 +235,21 @@ class CredentialRevokedPayload(TypedDict):
 
 
 @with_config(_STRICT)
+class NoteData(TypedDict):
+    id: str
+    conversationId: str
+    body: str
+    createdBy: SentBy
+    createdAt: str
+    updatedAt: str
+
+
+@with_config(_STRICT)
+class NoteCreatedPayload(TypedDict):
+    note: NoteData
+
+
+@with_config(_STRICT)
 class OutboundWebhookDisabledPayload(TypedDict):
     webhookId: str
     name: str
@@ -255,6 +277,7 @@ PAYLOADS: dict[str, type] = {
     CREDENTIAL_REVOKED: CredentialRevokedPayload,
     OUTBOUND_WEBHOOK_DISABLED: OutboundWebhookDisabledPayload,
     OUTBOUND_WEBHOOK_CHANGED: OutboundWebhookChangedPayload,
+    NOTE_CREATED: NoteCreatedPayload,
 }
 
 
@@ -298,6 +321,7 @@ def conversation_data(conv: Conversation) -> ConversationData:
         "version": conv.version,
         "assignedUsers": list(conv.assigned_users),
         "assignedTeams": list(conv.assigned_teams),
+        "tags": list(conv.tags),
     }
 
 
@@ -447,6 +471,13 @@ def credential_revoked(kind: CredentialKind, credential_id: str) -> EventDraft:
     """The credential ``kind``/``credential_id`` ended: sockets opened with it close."""
     payload: CredentialRevokedPayload = {"kind": kind, "id": credential_id}
     return EventDraft(CREDENTIAL_REVOKED, payload)
+
+
+def note_created(note: NoteData, customer_id: str) -> EventDraft:
+    """An internal note. It names the conversation's customer (so erasing them
+    scrubs it), and is in AGENTS_ONLY: no chat session's socket ever admits it."""
+    payload: NoteCreatedPayload = {"note": note}
+    return EventDraft(NOTE_CREATED, payload, note["conversationId"], customer_id)
 
 
 def outbound_webhook_disabled(webhook_id: str, name: str, reason: str, at: int) -> EventDraft:

@@ -129,6 +129,9 @@ class Conversation:
     created_at: int
     updated_at: int
     external_id: str | None = None  # an integration's id for it, unique per org
+    assigned_users: tuple[str, ...] = ()  # user ids (Kustomer's assignedUsers)
+    assigned_teams: tuple[str, ...] = ()  # team ids (assignedTeams)
+    tags: tuple[str, ...] = ()  # tag ids (Kustomer's tags)
 
     @property
     def ended(self) -> bool:

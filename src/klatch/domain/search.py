@@ -158,6 +158,13 @@ STANDARD_FIELDS: dict[str, tuple[Field, ...]] = {
         # Every Klatch conversation is a chat its customer started.
         _f("conversation_direction", Kind.LIST, "direction", DIRECTIONS),
         _f("conversation_channels", Kind.LIST, "channel", CHANNELS),
+        # WORKFLOW: who it is assigned to (rows of conversation_assignment, compiled
+        # by storage/teams.py); equals one id or a list of ids, exists.
+        _f("conversation_assigned_users", Kind.ID, "assigned_users"),
+        _f("conversation_assigned_teams", Kind.ID, "assigned_teams"),
+        # AGENT TOOLS: the tags it carries (rows of conversation_tag, compiled by
+        # storage/tags.py); equals one tag id or a list of ids, exists.
+        _f("conversation_tags", Kind.ID, "tags"),
     ),
     "message": (
         _f("message_body", Kind.TEXT, "body"),
@@ -601,6 +608,24 @@ def parse_query(body: Any, definitions: Mapping[str, Mapping[str, AttributeDef]]
         raise _refuse(exc) from None
     where = None if not parts else parts[0] if len(parts) == 1 else All(tuple(parts))
     return Query(context, where, sort)
+
+
+def parse_criteria(
+    body: Mapping[str, Any], fields: Mapping[str, Field], context: str, pointer: str = ""
+) -> Node | None:
+    """WORKFLOW (routing rules): the ``and`` / ``or`` / ``not`` of ``body`` checked
+    against ``fields`` (which may mix contexts, e.g. conversation and customer
+    fields), as ``parse_query`` checks a search's; None when there are none."""
+    scope = _Scope(context, fields, ZoneInfo("UTC"))
+    try:
+        parts = [
+            _combine(key, _group(body[key], scope, f"{pointer}/{key}", 1))
+            for key in ("and", "or", "not")
+            if body.get(key) not in (None, [], {})
+        ]
+    except _Bad as exc:
+        raise _refuse(exc) from None
+    return None if not parts else parts[0] if len(parts) == 1 else All(tuple(parts))
 
 
 def _check_extras(body: Mapping[str, Any]) -> None:

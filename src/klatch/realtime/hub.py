@@ -28,7 +28,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from klatch.domain.events import CREDENTIAL_REVOKED, INTERNAL
+from klatch.domain.events import AGENTS_ONLY, CREDENTIAL_REVOKED, INTERNAL
 from klatch.domain.models import Event
 from klatch.realtime.bus import Bus
 from klatch.storage import events as event_store
@@ -114,8 +114,11 @@ class Connection:
 
     def admits(self, event: Event) -> bool:
         """Recipient rule: agents see their org's events; a chat session only
-        its own customer's; nobody the internal ones."""
+        its own customer's; nobody the internal ones; no chat session an agents-only
+        one (an internal note), whatever customer it names."""
         if event.type in INTERNAL:
+            return False
+        if self.customer_id is not None and event.type in AGENTS_ONLY:
             return False
         return self.customer_id is None or event.customer_id == self.customer_id
 

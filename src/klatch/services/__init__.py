@@ -21,8 +21,13 @@ from klatch.services.context import Context
 from klatch.services.conversations import ConversationService
 from klatch.services.customers import CustomerService
 from klatch.services.messages import MessageService
+from klatch.services.notes import NoteService
 from klatch.services.orgs import OrgService
+from klatch.services.routing import RoutingService, route
 from klatch.services.search import SearchService
+from klatch.services.shortcuts import ShortcutService
+from klatch.services.tags import TagService
+from klatch.services.teams import TeamService
 from klatch.services.unit import UnitOfWork
 from klatch.services.webhooks import Outbox, Renderers, WebhookService
 from klatch.storage.db import Database
@@ -52,6 +57,12 @@ class Services:
         self.conversations = ConversationService(self.ctx)
         self.messages = MessageService(self.ctx)
         self.search = SearchService(self.ctx)
+        self.notes = NoteService(self.ctx)  # agents' tools
+        self.tags = TagService(self.ctx)
+        self.shortcuts = ShortcutService(self.ctx)
+        self.teams = TeamService(self.ctx)
+        self.routing = RoutingService(self.ctx)
+        self.ctx.uow.before_append.append(route)  # routing rules, in the change's write
         self.chat = ChatService(self.ctx, self.orgs)
         self.console = ConsoleService(self.ctx, self.orgs)
         bus.subscribe(self._forget_revoked_keys)

@@ -28,6 +28,7 @@ from klatch.domain.models import (
     Page,
     Role,
 )
+from klatch.domain.tags import check_tag_list
 from klatch.errors import (
     Conflict,
     InvalidArguments,
@@ -40,17 +41,20 @@ from klatch.ids import hash_secret, new_id
 from klatch.services.context import Context, Definitions
 from klatch.services.customers import customer_not_found
 from klatch.services.messages import new_message, preview_of, safe_id, visible
+from klatch.services.tags import resolve_tags, write_conversation_tags
+from klatch.services.teams import Assignment, assign, check_assignees
 from klatch.services.unit import Unit
 from klatch.storage import conversations as store
 from klatch.storage import customers as customer_store
 from klatch.storage import events as event_store
 from klatch.storage import orgs as org_store
 from klatch.storage.db import Tx
+from klatch.storage.search import FEW_ROWS
 
 # The conversation row as the lock found it: who acts, its customer, custom, version.
 Locked = tuple[Actor, str, dict[str, Any], int]
 Lock = Callable[[Unit], Awaitable[Locked | None]]
-UPDATABLE = ("custom", "status", "name", "externalId")
+UPDATABLE = ("custom", "status", "name", "externalId", "assignedUsers", "assignedTeams", "tags")
 MAX_EXTERNAL_ID = 256
 
 
@@ -105,10 +109,12 @@ class ConversationService:
         }
 
         async def work(tx: Tx) -> tuple[builtins.list[Conversation], int | None]:
-            rows = await _list(tx, actor, page, page_size, **filters)
-            if actor.is_customer:
-                return rows, None  # the SDK's pages carry no total: spare the widget a count
-            return rows, await store.count_conversations(tx, actor.org_id, **filters)
+            if actor.is_customer:  # the SDK's pages carry no total: spare the widget a count
+                return await _list(tx, actor, page, page_size, **filters), None
+            total = await store.count_conversations(tx, actor.org_id, **filters)
+            # Few matches: read them by the attribute's index, then sort (search's rule).
+            few = bool(custom_equals) and total <= FEW_ROWS
+            return await _list(tx, actor, page, page_size, filter_first=few, **filters), total
 
         rows, total = await self.ctx.db.read(work)
         return _page(rows, page, page_size, total)
@@ -348,13 +354,19 @@ class ConversationService:
             fields["title"] = check_title(changes["name"])
         if "externalId" in changes:
             fields["external_id"] = check_external_id(changes["externalId"])
+        assignment = Assignment.of(dict(changes))
+        # AGENT TOOLS: the whole list of tags (ids or names); null clears them.
+        tag_refs = check_tag_list(changes["tags"] or []) if "tags" in changes else None
 
         async def work(unit: Unit) -> Conversation:
             conv = await _locked(unit, conversation_id)
             values = {} if custom is None else _checked(unit, actor, custom)
             if replace_custom:
                 values = {k: None for k in conv.custom if k not in values} | values
-            return await _update(unit, conv, values, fields)
+            if assignment is not None:
+                await check_assignees(unit.tx, actor.org_id, assignment)
+            tags = None if tag_refs is None else await resolve_tags(unit, tag_refs)
+            return await _update(unit, conv, values, fields, assignment, tags)
 
         return await self.ctx.uow.write(actor, work, schema=True)
 
@@ -425,10 +437,16 @@ async def _locked(unit: Unit, conversation_id: str) -> Conversation:
 
 
 async def _update(
-    unit: Unit, conv: Conversation, values: dict[str, Any], fields: dict[str, Any]
+    unit: Unit,
+    conv: Conversation,
+    values: dict[str, Any],
+    fields: dict[str, Any],
+    assignment: Assignment | None = None,
+    tags: builtins.list[str] | None = None,
 ) -> Conversation:
-    """Write what really changes of ``values`` (custom) and ``fields`` (status, title);
-    emit ``conversation.updated`` (and ``conversation.ended``) when anything did."""
+    """Write what really changes of ``values`` (custom), ``fields`` (status, title),
+    ``assignment`` and ``tags`` (ids); emit ``conversation.updated`` (and ``conversation.ended``)
+    when anything did."""
     changes: ev.ConversationChanges = {}
     custom_changes = ev.changes_between(conv.custom, values)
     updated = conv
@@ -444,6 +462,10 @@ async def _update(
         updated = replace(updated, **row)
         version = await store.set_fields(unit.tx, updated, unit.now)
         updated = replace(updated, version=version, updated_at=unit.now)
+    if assignment is not None:
+        updated = await assign(unit, updated, assignment, changes)
+    if tags is not None:
+        updated = await write_conversation_tags(unit, updated, tags, changes)
     if changes:
         unit.emit(ev.conversation_updated(updated, changes))
     if row.get("status") == "done":

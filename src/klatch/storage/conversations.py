@@ -115,7 +115,14 @@ _UNREAD = Query(
 
 
 def conversation_from_row(row: Row) -> Conversation:
-    return record(Conversation, row, custom=loads(row["custom"]))
+    return record(
+        Conversation,
+        row,
+        custom=loads(row["custom"]),
+        assigned_users=tuple(loads(row["assigned_users"]) or ()),
+        assigned_teams=tuple(loads(row["assigned_teams"]) or ()),
+        tags=tuple(loads(row["tags"]) or ()),  # AGENT TOOLS
+    )
 
 
 def _message(row: Row) -> Message:
@@ -258,12 +265,15 @@ async def list_conversations(
     customer_id: str | None = None,
     status: str | None = None,
     custom_equals: list[tuple[AttributeDef, Any]] | None = None,
+    filter_first: bool = False,
 ) -> list[Conversation]:
-    """A page of conversations, most recently updated first."""
+    """A page of conversations, most recently updated first; ``filter_first`` when the
+    filters match few (``search.FEW_ROWS``): read by their index, then sorted."""
+    updated = search.unordered(tx.dialect, c.updated_at) if filter_first else c.updated_at
     stmt = (
         sa.select(conversation)
         .where(*_filters(tx, org_id, customer_id, status, custom_equals))
-        .order_by(c.updated_at.desc(), c.id.desc())
+        .order_by(updated.desc(), c.id.desc())
         .limit(limit)
         .offset(offset)
     )

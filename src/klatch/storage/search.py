@@ -52,6 +52,8 @@ from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Row, Tx
 from klatch.storage.migrate import SEARCH_INDEX_PREFIX
 from klatch.storage.tables import conversation, customer, message
+from klatch.storage.tags import TAG_COLUMN, tag_condition
+from klatch.storage.teams import ASSIGNMENT_COLUMNS, assignment_condition
 
 TABLES: dict[str, sa.Table] = {
     "customer": customer,
@@ -63,6 +65,11 @@ KLASS_TABLES: dict[str, sa.Table] = {"customer": customer, "conversation": conve
 INDEX_PREFIX = SEARCH_INDEX_PREFIX
 PREFIX_CHARS = 200  # of a string attribute in a PostgreSQL index
 _STRINGS = frozenset({AttrType.STR, AttrType.URL, AttrType.TREE, AttrType.ID})
+# Matches this few are read by their filter's index and then sorted; more are read in
+# the order's index and filtered. SQLite has no statistics to choose by (nothing runs
+# ANALYZE) and, with a LIMIT, prefers the index that spares it a sort: an equality
+# on a unique attribute would walk the whole org in updated_at order.
+FEW_ROWS = 5000
 _NOT_NULL = frozenset({"created_at", "updated_at", "status", "id", "message_count", "direction"})
 
 Expr = sa.ColumnElement[Any]
@@ -229,12 +236,22 @@ def where(dialect: str, table: sa.Table, node: Node) -> Cond:
 
 
 def _condition(dialect: str, table: sa.Table, cond: Condition) -> Cond:
+    if cond.field.column in ASSIGNMENT_COLUMNS:  # WORKFLOW: rows of conversation_assignment
+        return assignment_condition(table, cond)
+    if cond.field.column == TAG_COLUMN:  # AGENT TOOLS: rows of conversation_tag
+        return tag_condition(table, cond)
     col = _column(dialect, table, cond.field)
     if cond.field.column == "phones":
         return _phones(dialect, table, cond)
     if cond.op in ("exists", "missing"):
         expr = custom_key(dialect, table, col.attribute) if col.attribute else col.expr
-        return expr.is_not(None) if cond.op == "exists" else expr.is_(None)
+        if cond.op == "missing":
+            return expr.is_(None)
+        if dialect == "postgresql":
+            return expr.is_not(None)
+        # SQLite seeks an index by a range, not by IS NOT NULL: every value that is not
+        # NULL (a number, text) sorts at or after minus infinity.
+        return expr >= float("-inf")
     if cond.op == "words":
         return sa.and_(*(_word(dialect, col.expr, w) for w in cond.value))
     if cond.op in ("eq", "in"):
@@ -320,8 +337,15 @@ def _orders(dialect: str, table: sa.Table, sort: Sequence[SortKey]) -> list[_Ord
     return [*orders, _Order(table.c.id, last, False)]
 
 
-def _order_by(dialect: str, o: _Order) -> sa.UnaryExpression[Any]:
-    ordered = o.expr.desc() if o.descending else o.expr.asc()
+def unordered(dialect: str, expr: Expr) -> Expr:
+    """``expr`` in a form no index provides the order of (SQLite): the planner then
+    takes the filter's index and sorts what it found."""
+    return sa.func.coalesce(expr, sa.null()) if dialect == "sqlite" else expr
+
+
+def _order_by(dialect: str, o: _Order, *, few: bool = False) -> sa.UnaryExpression[Any]:
+    expr = unordered(dialect, o.expr) if few else o.expr
+    ordered = expr.desc() if o.descending else expr.asc()
     if dialect == "postgresql" and o.nullable:  # as SQLite: a missing value is the smallest
         return ordered.nulls_last() if o.descending else ordered.nulls_first()
     return ordered
@@ -417,9 +441,11 @@ async def find(
     limit: int,
     offset: int = 0,
     after: Sequence[Any] | None = None,
+    few: bool = False,
 ) -> list[Found]:
     """A page of what ``q`` finds: ``limit`` records after ``offset`` of them, or
-    after the record whose sort values are ``after``."""
+    after the record whose sort values are ``after``. ``few``: the criteria match at
+    most ``FEW_ROWS``, so they are read by their index and then sorted."""
     table = TABLES[q.context]
     orders = _orders(tx.dialect, table, q.sort)
     conditions = _conditions(tx, org_id, q)
@@ -430,7 +456,7 @@ async def find(
     stmt = (
         sa.select(table, *keys)
         .where(*conditions)
-        .order_by(*(_order_by(tx.dialect, o) for o in orders))
+        .order_by(*(_order_by(tx.dialect, o, few=few) for o in orders))
         .limit(limit)
         .offset(offset)
     )
@@ -447,7 +473,15 @@ async def count(tx: Tx, org_id: str, q: Query) -> int:
 
 def _record(context: str, row: Row) -> Customer | Conversation | Message:
     if context == "conversation":
-        return record(Conversation, row, custom=loads(row["custom"]))
+        return record(
+            Conversation,
+            row,
+            custom=loads(row["custom"]),
+            # WORKFLOW: the assignment lists are JSON like custom.
+            assigned_users=tuple(loads(row["assigned_users"]) or ()),
+            assigned_teams=tuple(loads(row["assigned_teams"]) or ()),
+            tags=tuple(loads(row["tags"]) or ()),  # AGENT TOOLS: tag ids, JSON too
+        )
     if context == "customer":
         return record(
             Customer,

@@ -178,6 +178,8 @@ conversation = sa.Table(
     # for none; conversation_assignment holds the same as rows, for the inbox views.
     sa.Column("assigned_users", Json, nullable=True),
     sa.Column("assigned_teams", Json, nullable=True),
+    # Tag ids (Kustomer's tags), NULL for none; conversation_tag holds the same as rows.
+    sa.Column("tags", Json, nullable=True),
     sa.Index(
         "ix_conversation_org_external_id",
         "org_id",
@@ -428,4 +430,69 @@ routing_rule = sa.Table(
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
     sa.Index(None, "org_id", "position"),
+)
+
+# Agents' tools (migration 0007): internal notes on a conversation (never sent to
+# its customer), the org's tags and which conversations carry them (rows for the
+# inbox filter and search; the conversation row holds the same ids for reading),
+# and shortcuts (canned answers with variables).
+note = sa.Table(
+    "note",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversation.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("author_type", sa.String(16), nullable=False),
+    sa.Column("author_id", Id, nullable=True),
+    sa.Column("author_name", sa.String(255), nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "conversation_id", "created_at"),
+    sa.Index(None, "org_id", "created_at"),  # search's note context
+)
+
+tag = sa.Table(
+    "tag",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("color", sa.String(16), nullable=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "name", unique=True),
+)
+
+conversation_tag = sa.Table(
+    "conversation_tag",
+    metadata,
+    _org_fk(),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversation.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("tag_id", Id, sa.ForeignKey("tag.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.PrimaryKeyConstraint("conversation_id", "tag_id"),
+    sa.Index(None, "org_id", "tag_id", "conversation_id"),
+)
+
+shortcut = sa.Table(
+    "shortcut",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    _org_fk(),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.Index(None, "org_id", "name", unique=True),
 )

@@ -27,7 +27,12 @@ from klatch.http.rest import (
     keys,
     messages,
     metadata,
+    notes,
+    routing,
     search,
+    shortcuts,
+    tags,
+    teams,
     users,
     webhooks,
 )
@@ -45,7 +50,12 @@ RESOURCES = (
     brands,
     customer_auth,
     users,
+    teams,  # /v1/users/{id}/availability
+    routing,
     webhooks,
+    notes,  # agents' tools
+    tags,
+    shortcuts,
 )
 DESCRIPTION = (
     "Self-hosted customer chat. `/v1` is the REST API for agents and integrations "

@@ -37,6 +37,15 @@ class ConversationUpdate(StrictBody):
     externalId: str | None = Field(
         None, min_length=1, max_length=256, description="Unique per org; null clears it"
     )
+    assignedUsers: list[str] | None = Field(
+        None, max_length=10, description="User ids it is assigned to (the whole list; [] none)"
+    )
+    assignedTeams: list[str] | None = Field(
+        None, max_length=10, description="Team ids it is assigned to (the whole list; [] none)"
+    )
+    tags: list[str] | None = Field(
+        None, max_length=50, description="Tag ids (or names) it carries: the whole list; [] none"
+    )
 
 
 @router.post("/customers/{customer_id}/conversations", status_code=201)

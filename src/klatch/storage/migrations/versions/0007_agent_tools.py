@@ -7,15 +7,105 @@ Create Date: 2026-12-02 09:15:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+_ID = sa.String(length=24)
+
+
+def _org_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["org_id"], ["org.id"], name=op.f(f"fk_{table}_org_id_org"), ondelete="CASCADE"
+    )
+
+
+def _fk(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"), ondelete="CASCADE"
+    )
+
+
+def _stamps() -> list[sa.Column[int]]:
+    return [
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    ]
+
 
 def upgrade() -> None:
-    pass
+    # A nullable column without a default: ALTER TABLE ADD COLUMN, no table rewrite.
+    op.add_column("conversation", sa.Column("tags", _JSON, nullable=True))
+    op.create_table(
+        "note",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("conversation_id", _ID, nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("author_type", sa.String(length=16), nullable=False),
+        sa.Column("author_id", _ID, nullable=True),
+        sa.Column("author_name", sa.String(length=255), nullable=True),
+        *_stamps(),
+        _org_fk("note"),
+        _fk("note", "conversation_id", "conversation"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_note")),
+    )
+    op.create_index(
+        op.f("ix_note_org_id_conversation_id_created_at"),
+        "note",
+        ["org_id", "conversation_id", "created_at"],
+    )
+    op.create_index(op.f("ix_note_org_id_created_at"), "note", ["org_id", "created_at"])
+    op.create_table(
+        "tag",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("color", sa.String(length=16), nullable=True),
+        *_stamps(),
+        _org_fk("tag"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tag")),
+    )
+    op.create_index(op.f("ix_tag_org_id_name"), "tag", ["org_id", "name"], unique=True)
+    op.create_table(
+        "conversation_tag",
+        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("conversation_id", _ID, nullable=False),
+        sa.Column("tag_id", _ID, nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        _org_fk("conversation_tag"),
+        _fk("conversation_tag", "conversation_id", "conversation"),
+        _fk("conversation_tag", "tag_id", "tag"),
+        sa.PrimaryKeyConstraint("conversation_id", "tag_id", name=op.f("pk_conversation_tag")),
+    )
+    op.create_index(
+        op.f("ix_conversation_tag_org_id_tag_id_conversation_id"),
+        "conversation_tag",
+        ["org_id", "tag_id", "conversation_id"],
+    )
+    op.create_table(
+        "shortcut",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        *_stamps(),
+        _org_fk("shortcut"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shortcut")),
+    )
+    op.create_index(op.f("ix_shortcut_org_id_name"), "shortcut", ["org_id", "name"], unique=True)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("shortcut")
+    op.drop_table("conversation_tag")
+    op.drop_table("tag")
+    op.drop_table("note")
+    with op.batch_alter_table("conversation") as batch:
+        batch.drop_column("tags")

@@ -1,0 +1,135 @@
+"""The org's tags, and which conversations carry them: ``conversation.tags`` (JSON
+ids, for reading) and ``conversation_tag`` rows (for the inbox filter and search)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from klatch.domain.search import Condition
+from klatch.domain.tags import Tag
+from klatch.storage.codec import dumps, loads, record
+from klatch.storage.db import Tx
+from klatch.storage.tables import conversation, conversation_tag, tag
+
+t = tag.c
+ct = conversation_tag.c
+c = conversation.c
+TAG_COLUMN = "tags"  # the search field's column name (domain/search.py)
+
+
+async def list_tags(tx: Tx, org_id: str, *, limit: int, offset: int = 0) -> list[Tag]:
+    rows = await tx.all(
+        sa.select(tag)
+        .where(t.org_id == org_id)
+        .order_by(sa.func.lower(t.name), t.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [record(Tag, r) for r in rows]
+
+
+async def count_tags(tx: Tx, org_id: str) -> int:
+    row = await tx.one(sa.select(sa.func.count()).select_from(tag).where(t.org_id == org_id))
+    return int(row[0]) if row else 0
+
+
+async def get_tag(tx: Tx, org_id: str, tag_id: str) -> Tag | None:
+    row = await tx.one(sa.select(tag).where(t.org_id == org_id, t.id == tag_id))
+    return record(Tag, row) if row else None
+
+
+async def find_tags(tx: Tx, org_id: str, ids_or_names: Sequence[str]) -> list[Tag]:
+    """The tags with these ids or (case-insensitive) names."""
+    if not ids_or_names:
+        return []
+    lowered = [v.lower() for v in ids_or_names]
+    rows = await tx.all(
+        sa.select(tag).where(
+            t.org_id == org_id,
+            sa.or_(t.id.in_(list(ids_or_names)), sa.func.lower(t.name).in_(lowered)),
+        )
+    )
+    return [record(Tag, r) for r in rows]
+
+
+async def insert_tag(tx: Tx, item: Tag) -> None:
+    await tx.execute(
+        sa.insert(tag).values(
+            id=item.id,
+            org_id=item.org_id,
+            name=item.name,
+            color=item.color,
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+        )
+    )
+
+
+async def update_tag(tx: Tx, item: Tag) -> None:
+    await tx.execute(
+        sa.update(tag)
+        .where(t.org_id == item.org_id, t.id == item.id)
+        .values(name=item.name, color=item.color, updated_at=item.updated_at)
+    )
+
+
+async def delete_tag(tx: Tx, org_id: str, tag_id: str) -> bool:
+    """Delete the tag and take it off every conversation carrying it."""
+    rows = await tx.all(
+        sa.select(c.id, c.tags).where(
+            c.org_id == org_id, c.id.in_(sa.select(ct.conversation_id).where(ct.tag_id == tag_id))
+        )
+    )
+    for row in rows:
+        kept = [i for i in loads(row["tags"]) or [] if i != tag_id]
+        await tx.execute(
+            sa.update(conversation)
+            .where(c.org_id == org_id, c.id == row["id"])
+            .values(tags=dumps(kept) if kept else None)
+        )
+    await tx.execute(sa.delete(conversation_tag).where(ct.org_id == org_id, ct.tag_id == tag_id))
+    return await tx.execute(sa.delete(tag).where(t.org_id == org_id, t.id == tag_id)) == 1
+
+
+async def write_tags(
+    tx: Tx, org_id: str, conversation_id: str, tag_ids: Sequence[str], now: int
+) -> int:
+    """The (locked) conversation carries exactly ``tag_ids``; its new version."""
+    row = await tx.one(
+        sa.update(conversation)
+        .where(c.org_id == org_id, c.id == conversation_id)
+        .values(
+            tags=dumps(list(tag_ids)) if tag_ids else None,
+            version=c.version + 1,
+            updated_at=now,
+        )
+        .returning(c.version)
+    )
+    assert row is not None
+    await tx.execute(
+        sa.delete(conversation_tag).where(
+            ct.org_id == org_id, ct.conversation_id == conversation_id
+        )
+    )
+    for i, tag_id in enumerate(tag_ids):
+        await tx.execute(
+            sa.insert(conversation_tag).values(
+                org_id=org_id, conversation_id=conversation_id, tag_id=tag_id, created_at=now + i
+            )
+        )
+    return int(row[0])
+
+
+def tag_condition(table: sa.Table, cond: Condition) -> sa.ColumnElement[bool]:
+    """Search's ``conversation_tags``: equals one tag id or one of several, exists
+    (any tag), missing (none)."""
+    test = sa.exists().where(ct.conversation_id == table.c.id)
+    value: Any = cond.value
+    if cond.op == "eq":
+        test = test.where(ct.tag_id == value)
+    elif cond.op == "in":
+        test = test.where(ct.tag_id.in_(list(value)))
+    return sa.not_(test) if cond.op == "missing" else test
