@@ -8,12 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from klatch.app import create_app
-from klatch.domain.models import Role
-from klatch.runtime import running
-from klatch.services import Services
-from klatch.services.orgs import Setup
 from search_steps import (
     SEARCH,
     api_actor,
@@ -24,6 +18,12 @@ from search_steps import (
     next_params,
     search,
 )
+
+from klatch.app import create_app
+from klatch.domain.models import Role
+from klatch.runtime import running
+from klatch.services import Services
+from klatch.services.orgs import Setup
 from support import Rest, error_codes, make_settings, start_chat
 
 LINK_KEYS = {"self", "first", "prev", "next", "last"}
@@ -110,7 +110,10 @@ async def test_a_descending_sort_on_several_keys_pages_without_repeats(
     made = await conversations(services, setup, customs)
     body = {
         "queryContext": "conversation",
-        "sort": [{"conversation_custom_tierNum": "desc"}, {"conversation_custom_regionStr": "desc"}],
+        "sort": [
+            {"conversation_custom_tierNum": "desc"},
+            {"conversation_custom_regionStr": "desc"},
+        ],
     }
 
     seen = [i for page in await every_page(admin, body, pageSize=3) for i in page["data"]]
@@ -118,7 +121,11 @@ async def test_a_descending_sort_on_several_keys_pages_without_repeats(
     assert sorted(i["id"] for i in seen) == sorted(made)
     assert seen[-1]["attributes"]["custom"] == {}
     keys = [
-        (i["attributes"]["custom"].get("tierNum", -1), i["attributes"]["custom"].get("regionStr", ""), i["id"])
+        (
+            i["attributes"]["custom"].get("tierNum", -1),
+            i["attributes"]["custom"].get("regionStr", ""),
+            i["id"],
+        )
         for i in seen
     ]
     assert keys == sorted(keys, reverse=True)
@@ -180,12 +187,16 @@ async def test_customers_and_messages_are_searched_too(
     services: Services, setup: Setup, admin: Rest
 ) -> None:
     actor = api_actor(setup)
-    grace = await services.customers.check_create(actor, {"name": "Grace Hopper", "email": "grace@navy.test"})
+    grace = await services.customers.check_create(
+        actor, {"name": "Grace Hopper", "email": "grace@navy.test"}
+    )
     await services.customers.check_create(actor, {"name": "Alan Turing"})
     conv = await services.conversations.check_create_for_customer(actor, grace.id, brand_id=None)
     message = await services.messages.check_send(actor, conv.id, "Where is my parcel?")
 
-    people = await search(admin, {"queryContext": "customer", "and": {"customer_name": {"contains": "hopper"}}})
+    people = await search(
+        admin, {"queryContext": "customer", "and": {"customer_name": {"contains": "hopper"}}}
+    )
     assert ids(people) == [grace.id]
     assert people["data"][0] == (await admin.get(f"/v1/customers/{grace.id}")).json()["data"]
     by_email = await search(admin, {"and": {"customer_email": {"equals": "grace@navy.test"}}})
@@ -204,7 +215,16 @@ async def test_customers_and_messages_are_searched_too(
 
 
 @pytest.mark.parametrize(
-    "context", ["company", "kobject", "kobject_order", "conversation_time", "work_session", "work_item", "note"]
+    "context",
+    [
+        "company",
+        "kobject",
+        "kobject_order",
+        "conversation_time",
+        "work_session",
+        "work_item",
+        "note",
+    ],
 )
 async def test_contexts_klatch_holds_nothing_of_answer_a_valid_empty_page(
     setup: Setup, admin: Rest, context: str
@@ -221,7 +241,9 @@ async def test_ids_only_answers_type_and_id(services: Services, setup: Setup, ad
     assert found["data"] == [{"type": "conversation", "id": made[0]}]
 
 
-async def test_results_never_cross_orgs(services: Services, setup: Setup, admin: Rest, http: httpx.AsyncClient) -> None:
+async def test_results_never_cross_orgs(
+    services: Services, setup: Setup, admin: Rest, http: httpx.AsyncClient
+) -> None:
     await define(services, setup, "orderNumberStr")
     mine = await conversations(services, setup, [{"orderNumberStr": "SAME"}])
     other = await services.orgs.create_org(f"Other org {uuid.uuid4().hex[:8]}")
@@ -254,18 +276,24 @@ async def test_a_tracking_key_and_a_chat_session_token_are_refused(
     assert (await Rest(http, "kx_unknown").post(SEARCH, json=body)).status_code == 401
 
 
-async def test_an_org_user_key_may_search(services: Services, setup: Setup, http: httpx.AsyncClient) -> None:
+async def test_an_org_user_key_may_search(
+    services: Services, setup: Setup, http: httpx.AsyncClient
+) -> None:
     created = await services.orgs.create_key(setup.org.id, role=Role.USER, name="reporting")
     assert (await Rest(http, created.secret).post(SEARCH, json={})).status_code == 200
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_searches_have_their_own_rate_limit_per_key(tmp_path: Path, database_url: str | None) -> None:
+async def test_searches_have_their_own_rate_limit_per_key(
+    tmp_path: Path, database_url: str | None
+) -> None:
     settings = make_settings(tmp_path, database_url, rate_limit_search=2, rate_limit_rest=1000)
     async with running(settings) as started:
         setup = await started.orgs.create_org(f"Limited {uuid.uuid4().hex[:8]}")
         app = create_app(settings, started)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as http:
             rest = Rest(http, setup.admin_key.secret)
             first = await rest.post(SEARCH, json={})
             assert first.headers["x-ratelimit-limit"] == "2"

@@ -77,6 +77,9 @@ class SearchService:
         after, known_total = _resume(cursor, digest, page)
 
         async def work(tx: Tx) -> tuple[list[store.Found], int]:
+            total = known_total
+            if total is None:
+                total = await store.count(tx, actor.org_id, query)
             found = await store.find(
                 tx,
                 actor.org_id,
@@ -84,10 +87,9 @@ class SearchService:
                 limit=page_size + 1,
                 offset=(page - 1) * page_size,
                 after=after,
+                few=query.where is not None and total <= store.FEW_ROWS,
             )
-            if known_total is not None:
-                return found, known_total
-            return found, await store.count(tx, actor.org_id, query)
+            return found, total
 
         found, total = await self.ctx.db.read(work)
         shown = found[:page_size]
