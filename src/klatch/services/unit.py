@@ -58,6 +58,9 @@ class Unit:
 WriteFn = Callable[[Unit], Awaitable[T]]
 # Runs inside the transaction after the events were appended (e.g. a webhook outbox).
 AfterAppend = Callable[[Tx, Sequence[Event]], Awaitable[None]]
+# Runs inside the transaction when the write's function has returned, before the
+# events are appended; may write and emit more (routing rules).
+BeforeAppend = Callable[[Unit], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -72,6 +75,7 @@ class UnitOfWork:
         self._bus = bus
         self._schemas = schemas
         self.after_append: list[AfterAppend] = []
+        self.before_append: list[BeforeAppend] = []
 
     async def write(self, actor: Actor, work: WriteFn[T], *, schema: bool = False) -> T:
         """Run ``work`` in one transaction; publish its events once it is durable."""
@@ -118,6 +122,8 @@ class UnitOfWork:
     ) -> _Outcome[T]:
         unit = Unit(tx, actor, now_ms(), defs or _NO_DEFINITIONS)
         result = await work(unit)
+        for before in self.before_append:
+            await before(unit)
         if not unit.drafts:
             return _Outcome(result, [])
         events = await event_store.append(

@@ -170,7 +170,7 @@ def _dialect(name: str) -> sa.engine.Dialect:
         return asyncpg.dialect()  # type: ignore[no-untyped-call]
     from sqlalchemy.dialects import sqlite
 
-    return sqlite.dialect()  # type: ignore[no-untyped-call]
+    return sqlite.dialect()
 
 
 # ---------------------------------------------------------------- fields
@@ -290,7 +290,8 @@ def _equals(dialect: str, table: sa.Table, col: _Column, cond: Condition) -> Con
         return test
     bound = [_bindable(dialect, col, v) for v in values]
     if len(bound) == 1:
-        return col.expr == bound[0]
+        equal: Cond = col.expr == bound[0]
+        return equal
     return sa.or_(*(col.expr == b for b in bound)) if d is not None else col.expr.in_(bound)
 
 
@@ -408,7 +409,8 @@ def _beyond(dialect: str, o: _Order, value: Any) -> Cond:
         return sa.false() if o.descending else o.expr.is_not(None)
     v = _json(dialect, o, value)
     if not o.descending:
-        return o.expr > v
+        later: Cond = o.expr > v
+        return later
     return sa.or_(o.expr < v, o.expr.is_(None)) if o.nullable else o.expr < v
 
 

@@ -10,6 +10,7 @@ returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -25,7 +26,7 @@ from klatch.services.search import SearchPage
 
 router = APIRouter(prefix="/v1/customers", tags=["search"], route_class=CheckedRoute)
 PATH = "/v1/customers/search"
-_RENDER = {
+_RENDER: dict[str, Callable[[Any], dict[str, Any]]] = {
     "customer": views.customer_resource,
     "conversation": views.conversation_resource,
     "message": views.message_resource,
@@ -95,7 +96,7 @@ async def search(
 def search_document(found: SearchPage, *, ids_only: bool = False) -> dict[str, Any]:
     render = _RENDER.get(found.context)
     data = [
-        {"type": found.context, "id": item.id} if ids_only or render is None else render(item)  # type: ignore[arg-type]
+        {"type": found.context, "id": item.id} if ids_only or render is None else render(item)
         for item in found.items
     ]
     last = max(1, found.total_pages)
