@@ -28,8 +28,9 @@ What is here, by the part of Klatch that moves it:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -99,13 +100,20 @@ async def counted_describe(klass: str, from_sdk: bool, write: Awaitable[T]) -> T
     try:
         result = await write
     except KlatchError as exc:
-        DESCRIBES.labels(klass, caller, "refused" if exc.status < 500 else "failed").inc()
+        _describes(klass, caller, "refused" if exc.status < 500 else "failed").inc()
         raise
     except Exception:
-        DESCRIBES.labels(klass, caller, "failed").inc()
+        _describes(klass, caller, "failed").inc()
         raise
-    DESCRIBES.labels(klass, caller, "stored").inc()
+    _describes(klass, caller, "stored").inc()
     return result
+
+
+@functools.cache
+def _describes(klass: str, caller: str, outcome: str) -> Any:
+    """The series of one label set, looked up once (``labels`` costs a lock and a
+    dict of tuples per call, on the describe hot path)."""
+    return DESCRIBES.labels(klass, caller, outcome)
 
 
 # ---------------------------------------------------------------- storage

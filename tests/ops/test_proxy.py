@@ -9,12 +9,14 @@ still come from nginx's cache."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -360,7 +362,20 @@ async def test_a_chat_goes_from_widget_to_console_and_back_through_nginx(
         assert listed.headers.get("content-encoding") == "gzip"
 
 
-def test_one_replica_down_the_other_answers_and_the_sdk_comes_from_the_cache(
+@contextlib.contextmanager
+def slow_client(port: int) -> Iterator[ssl.SSLSocket]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(b"GET /v1/conversations HTTP/1.1\r\nHost: localhost\r\n")
+        yield tls
+
+
+def test_slow_clients_wait_on_nginx_a_replica_down_the_other_answers_the_sdk_is_cached(
     deployment: Deployment,
 ) -> None:
     with deployment.rest() as rest:
@@ -368,6 +383,14 @@ def test_one_replica_down_the_other_answers_and_the_sdk_comes_from_the_cache(
         assert sdk.status_code == 200 and sdk.headers["content-encoding"] == "gzip"
         assert "public" in sdk.headers["cache-control"]
         body = sdk.text
+
+        # A client that sends half its headers and waits is dropped by nginx after
+        # client_header_timeout (10 s); the replicas never see it, others go on.
+        with slow_client(deployment.nginx.port) as slow:
+            assert rest.get("/healthz").status_code == 200
+            slow.settimeout(30)
+            answer = slow.recv(4096)
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:80]
 
         first, second = deployment.replicas
         first.stop()

@@ -9,6 +9,7 @@ import typer
 
 from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
 from klatch.domain.models import User, UserRole
+from klatch.errors import NotFound
 
 app = typer.Typer(help="Console users (agents and admins).", no_args_is_help=True)
 
@@ -74,3 +75,117 @@ def _user_json(u: User) -> dict[str, Any]:
         "role": u.role.value,
         "disabled": u.disabled_at is not None,
     }
+
+
+# ---------------------------------------------------------------- lifecycle
+
+UserArg = typer.Argument(..., help="The user's id or email")
+
+
+async def _user_id(services: Any, org_id: str, who: str) -> str:
+    for u in await services.orgs.list_users(org_id):
+        if who in (u.id, u.email):
+            return str(u.id)
+    raise NotFound(f"No user '{who}' in this org", code="user_not_found")
+
+
+def _done(as_json: bool, user: User, what: str) -> None:
+    emit(as_json, _user_json(user), lambda: console.print(f"[green]{what}[/green] {user.email}"))
+
+
+@app.command("edit")
+def edit(
+    user: str = UserArg,
+    name: str | None = typer.Option(None, "--name", help="New display name"),
+    role: UserRole | None = typer.Option(None, "--role", help="New role: agent or admin"),
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Change a user's name or role."""
+
+    async def work(services: Any, org_id: str) -> User:
+        user_id = await _user_id(services, org_id, user)
+        return await services.orgs.update_user(org_id, user_id, name=name, role=role)  # type: ignore[no-any-return]
+
+    _done(as_json, run_in_org(load(data_dir), org, work), "Updated")
+
+
+@app.command("disable")
+def disable(
+    user: str = UserArg,
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Disable a user: their console sessions and sockets end at once."""
+
+    async def work(services: Any, org_id: str) -> User:
+        user_id = await _user_id(services, org_id, user)
+        return await services.orgs.disable_user(org_id, user_id)  # type: ignore[no-any-return]
+
+    _done(as_json, run_in_org(load(data_dir), org, work), "Disabled")
+
+
+@app.command("enable")
+def enable(
+    user: str = UserArg,
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Let a disabled user log in again."""
+
+    async def work(services: Any, org_id: str) -> User:
+        user_id = await _user_id(services, org_id, user)
+        return await services.orgs.enable_user(org_id, user_id)  # type: ignore[no-any-return]
+
+    _done(as_json, run_in_org(load(data_dir), org, work), "Enabled")
+
+
+@app.command("reset-password")
+def reset_password(
+    user: str = UserArg,
+    password: str | None = typer.Option(
+        None,
+        "--password",
+        help="The new password (8+ characters); asked for, hidden, when not given",
+        show_default=False,
+    ),
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Set a new password; the user's console sessions end."""
+    settings = load(data_dir)
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    secret = str(password)
+
+    async def work(services: Any, org_id: str) -> User:
+        user_id = await _user_id(services, org_id, user)
+        return await services.orgs.reset_password(org_id, user_id, secret)  # type: ignore[no-any-return]
+
+    _done(as_json, run_in_org(settings, org, work), "New password for")
+
+
+@app.command("delete")
+def delete(
+    user: str = UserArg,
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Delete a user; their sessions and sockets end at once."""
+
+    async def work(services: Any, org_id: str) -> str:
+        user_id = await _user_id(services, org_id, user)
+        await services.orgs.delete_user(org_id, user_id)
+        return user_id
+
+    user_id = run_in_org(load(data_dir), org, work)
+    emit(
+        as_json,
+        {"id": user_id, "deleted": True},
+        lambda: console.print(f"[green]Deleted[/green] {user}"),
+    )

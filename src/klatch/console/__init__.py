@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from klatch.console import admin, conversation, inbox, login
+from klatch.console import admin, conversation, customer, inbox, login, tools
 from klatch.console.web import HERE
 
 
@@ -28,6 +28,14 @@ def console_routes() -> list[BaseRoute]:
                 ),
                 Route("/conversations/{id}/status", conversation.set_status, methods=["POST"]),
                 Route("/conversations/{id}/typing", conversation.typing, methods=["POST"]),
+                # Agents' tools: notes, tags, shortcuts, the customer page.
+                Route("/conversations/{id}/notes", tools.add_note, methods=["POST"]),
+                Route("/conversations/{id}/tags", tools.change_tags, methods=["POST"]),
+                Route("/conversations/{id}/shortcuts", tools.shortcuts, methods=["GET"]),
+                Route("/customers/{id}", customer.customer_page, methods=["GET"]),
+                Route(
+                    "/customers/{id}/attributes", customer.set_attributes, methods=["POST"]
+                ),
                 *admin.routes(),
                 Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
             ],

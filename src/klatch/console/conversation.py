@@ -11,10 +11,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from klatch.console import tools
 from klatch.console.editors import editor_for, shown, value_from_form
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
 from klatch.domain.attributes import AttributeDef
+from klatch.domain.shortcuts import shown as readable
 from klatch.domain.models import Event
 from klatch.errors import KlatchError, NotFound
 
@@ -23,6 +25,7 @@ PARTS = {
     "attributes": "_attributes.html",
     "history": "_history.html",
     "status": "_status.html",
+    "tags": "_tags.html",  # agents' tools
 }
 
 
@@ -62,6 +65,7 @@ async def _history(
     """The conversation's attribute changes, newest first, with who made them."""
     names = await _actor_names(request, agent)
     labels = {d.name: d.display_name for d in definitions}
+    kinds = {d.name: d.type for d in definitions}  # values shown as the editors show them
     changes = []
     for event in await services_of(request).conversations.history(agent.actor, conversation_id):
         who = (
@@ -77,8 +81,8 @@ async def _history(
                     "when": event.created_at,
                     "who": who,
                     "attribute": labels.get(name, name),
-                    "before": shown(change.get("before")),
-                    "after": shown(change.get("after")),
+                    "before": readable(change.get("before"), kinds.get(name)),
+                    "after": readable(change.get("after"), kinds.get(name)),
                 }
             )
     changes.reverse()
@@ -104,6 +108,8 @@ async def _context(
                 agent.actor, conversation_id, page_size=500
             )
             context["messages"] = messages.items
+            # Agents' tools: internal notes between the messages.
+            context["thread"] = await tools.thread(request, agent, conv.id, messages.items)
         else:
             conv = await services.conversations.get(agent.actor, conversation_id)
     except NotFound:
@@ -111,6 +117,8 @@ async def _context(
     context["conv"] = conv
     if whole:
         context["customer"] = await services.customers.get(agent.actor, conv.customer_id)
+    if whole or part == "tags":
+        context.update(await tools.tag_context(request, agent, conv))
     if whole or part in ("attributes", "history"):
         definitions = await _definitions(request, agent)
         editors = {d.name: editor_for(d) for d in definitions}

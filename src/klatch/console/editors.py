@@ -38,8 +38,11 @@ def _number(text: str, raw: str) -> Any:
 
 
 def _datetime(text: str, raw: str) -> str:
-    # The console's date-time inputs are in UTC and give no seconds.
-    return text + ":00Z" if len(text) == 16 and "T" in text else text
+    # The console's date-time inputs are in UTC, typed "YYYY-MM-DD HH:MM" (or with a
+    # T), without seconds.
+    if len(text) == 16 and text[10] in " T":
+        return text[:10] + "T" + text[11:] + ":00Z"
+    return text
 
 
 # Per kind of input: (stripped text, text as typed) -> the value to send. Other

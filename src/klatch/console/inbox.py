@@ -34,6 +34,7 @@ class _Filters:
     attribute: str | None
     value: str
     page: int
+    tag: str | None = None  # agents' tools: a tag id
 
     @classmethod
     def of(cls, q: QueryParams) -> _Filters:
@@ -44,7 +45,11 @@ class _Filters:
         if page_number > MAX_PAGE:  # its offset would not fit the databases' integers
             raise PageError(400, "No such page", f"The inbox has pages 1 to {MAX_PAGE}.")
         return cls(
-            q.get("status") or None, q.get("attribute") or None, q.get("value", ""), page_number
+            q.get("status") or None,
+            q.get("attribute") or None,
+            q.get("value", ""),
+            page_number,
+            q.get("tag") or None,
         )
 
     def url(self, page_number: int) -> str:
@@ -54,6 +59,8 @@ class _Filters:
         }
         if self.attribute:
             params["value"] = self.value
+        if self.tag:
+            params["tag"] = self.tag
         return "?" + urlencode({**params, "page": page_number})
 
 
@@ -83,6 +90,8 @@ async def inbox(request: Request) -> Response:
     conversations: list[Conversation] = []
     has_next = False
     try:
+        if f.tag:  # agents' tools: by tag, through search's criteria
+            return await _tagged(request, agent, f, definitions)
         result = await services.conversations.list(
             agent.actor,
             page=f.page,
@@ -108,6 +117,46 @@ async def inbox(request: Request) -> Response:
         "next_url": f.url(f.page + 1),
         "error": error,
         "iso": iso,
+        "tags": await services.tags.all(agent.user.org_id),
+        "tag": f.tag or "",
     }
     name = "_inbox_rows.html" if request.query_params.get("partial") == "rows" else "inbox.html"
     return render(request, name, context, status_code=400 if error else 200)
+
+
+async def _tagged(
+    request: Request, agent: Agent, f: _Filters, definitions: list[Any]
+) -> Response:
+    """Agents' tools: the inbox of the conversations carrying the tag ``f.tag``
+    (with the status filter), newest activity first."""
+    services = services_of(request)
+    criteria: list[dict[str, Any]] = [{"conversation_tags": {"equals": f.tag}}]
+    if f.status:
+        criteria.append({"conversation_status": {"equals": f.status}})
+    found = await services.search.search(
+        agent.actor,
+        {"queryContext": "conversation", "and": criteria},
+        page=f.page,
+        page_size=PAGE_SIZE,
+    )
+    conversations = [c for c in found.items if isinstance(c, Conversation)]
+    context = {
+        "agent": agent,
+        "conversations": conversations,
+        "customers": await _customers(request, agent, conversations),
+        "definitions": definitions,
+        "editors": {d.name: editor_for(d) for d in definitions},
+        "status": f.status or "",
+        "attribute": "",
+        "value": "",
+        "page": f.page,
+        "has_next": found.next_cursor is not None,
+        "prev_url": f.url(f.page - 1),
+        "next_url": f.url(f.page + 1),
+        "error": None,
+        "iso": iso,
+        "tags": await services.tags.all(agent.user.org_id),
+        "tag": f.tag or "",
+    }
+    name = "_inbox_rows.html" if request.query_params.get("partial") == "rows" else "inbox.html"
+    return render(request, name, context)

@@ -11,7 +11,7 @@ from klatch import metrics
 from klatch.domain import events as ev
 from klatch.domain.attributes import check_values
 from klatch.domain.erasure import scrubbed
-from klatch.domain.models import Actor, Customer, Page
+from klatch.domain.models import Actor, Customer, Event, Page
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id, now_ms
 from klatch.services.context import Context
@@ -127,6 +127,15 @@ class CustomerService:
         if found is None:
             raise customer_not_found(customer_id)
         return found
+
+    async def history(self, actor: Actor, customer_id: str) -> tuple[Event, ...]:
+        """AGENT TOOLS (the console's customer page): the customer's own changes,
+        oldest first, from the event log."""
+        await self.get(actor, customer_id)
+        events = await self.ctx.db.read(
+            lambda tx: event_store.events_of_customers(tx, actor.org_id, [customer_id])
+        )
+        return tuple(e for e in events if e.type in (ev.CUSTOMER_CREATED, ev.CUSTOMER_UPDATED))
 
     async def get_by_email(self, actor: Actor, email: str) -> Customer:
         """The customer whose (primary) email this is, compared case-insensitively."""

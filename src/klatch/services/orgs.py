@@ -298,6 +298,83 @@ class OrgService:
             raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
         return user
 
+    # -- user lifecycle (agents' tools): edit, enable, reset the password, delete.
+    # Whatever ends a user's access ends their console sessions and sockets at once.
+
+    async def update_user(
+        self, org_id: str, user_id: str, *, name: str | None = None, role: UserRole | None = None
+    ) -> User:
+        """A new display name and/or role (an admin's pages open or close at once)."""
+        if name is not None and (not name.strip() or len(name) > 255):
+            raise InvalidArguments(
+                "A user's name has 1 to 255 characters", code="invalid_name", pointer="/name"
+            )
+
+        async def work(unit: Unit) -> User | None:
+            found = await store.get_user(unit.tx, org_id, user_id)
+            if found is None:
+                return None
+            await store.update_user(
+                unit.tx,
+                org_id,
+                user_id,
+                display_name=name.strip() if name is not None else found.display_name,
+                role=(role or found.role).value,
+            )
+            return await store.get_user(unit.tx, org_id, user_id)
+
+        return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
+
+    async def enable_user(self, org_id: str, user_id: str) -> User:
+        """Let a disabled user log in again (their old sessions stay ended)."""
+
+        async def work(unit: Unit) -> User | None:
+            await store.enable_user(unit.tx, org_id, user_id)
+            return await store.get_user(unit.tx, org_id, user_id)
+
+        return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
+
+    async def reset_password(self, org_id: str, user_id: str, password: str) -> User:
+        """Set a new password; every console session of the user ends."""
+        _check_password(password)
+        password_hash = _hasher.hash(password)
+
+        async def work(unit: Unit) -> User | None:
+            if not await store.set_password(unit.tx, org_id, user_id, password_hash):
+                return None
+            await console_store.delete_user_sessions(unit.tx, user_id)
+            unit.emit(ev.credential_revoked("user", user_id))
+            return await store.get_user(unit.tx, org_id, user_id)
+
+        return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
+
+    async def delete_user(self, org_id: str, user_id: str) -> None:
+        """Delete the user: sessions end and sockets close first. Their messages and
+        notes keep the name they were written under."""
+
+        async def work(unit: Unit) -> bool:
+            if await store.get_user(unit.tx, org_id, user_id) is None:
+                return False
+            await console_store.delete_user_sessions(unit.tx, user_id)
+            unit.emit(ev.credential_revoked("user", user_id))
+            return await store.delete_user(unit.tx, org_id, user_id)
+
+        if not await self.ctx.uow.write(system_actor(org_id), work):
+            raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
+
+
+def _found_user(user: User | None, user_id: str) -> User:
+    if user is None:
+        raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
+    return user
+
+
+def _check_password(password: object) -> None:
+    if not isinstance(password, str) or len(password) < 8:
+        raise InvalidArguments(
+            "A password needs at least 8 characters", code="weak_password", pointer="/password"
+        )
+
 
 async def _insert_key(
     tx: Tx, org_id: str, name: str, role: Role, brand_id: str | None, now: int

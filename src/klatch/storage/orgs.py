@@ -294,3 +294,39 @@ async def disable_user(tx: Tx, org_id: str, user_id: str, now: int) -> bool:
     """Disable an enabled user; False when there is none (or it is disabled already)."""
     params = {"org_id": org_id, "user_id": user_id, "now": now}
     return await tx.execute(_DISABLE_USER, params) == 1
+
+
+# User lifecycle (agents' tools): edit, enable, a new password, delete.
+async def update_user(
+    tx: Tx, org_id: str, user_id: str, *, display_name: str, role: str
+) -> bool:
+    stmt = (
+        sa.update(user)
+        .where(user.c.org_id == org_id, user.c.id == user_id)
+        .values(display_name=display_name, role=role)
+    )
+    return await tx.execute(stmt) == 1
+
+
+async def enable_user(tx: Tx, org_id: str, user_id: str) -> bool:
+    stmt = (
+        sa.update(user)
+        .where(user.c.org_id == org_id, user.c.id == user_id, user.c.disabled_at.is_not(None))
+        .values(disabled_at=None)
+    )
+    return await tx.execute(stmt) == 1
+
+
+async def set_password(tx: Tx, org_id: str, user_id: str, password_hash: str) -> bool:
+    stmt = (
+        sa.update(user)
+        .where(user.c.org_id == org_id, user.c.id == user_id)
+        .values(password_hash=password_hash)
+    )
+    return await tx.execute(stmt) == 1
+
+
+async def delete_user(tx: Tx, org_id: str, user_id: str) -> bool:
+    """Delete the user (their sessions, team places and availability go with them)."""
+    stmt = sa.delete(user).where(user.c.org_id == org_id, user.c.id == user_id)
+    return await tx.execute(stmt) == 1

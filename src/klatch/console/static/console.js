@@ -32,7 +32,8 @@
         }
       };
       socket.onclose = function (closed) {
-        if (closed.code === 4401) return;  // logged out
+        // Logged out, disabled or deleted: the page goes to the login form at once.
+        if (closed.code === 4401) { location.reload(); return; }
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 10000);
       };
@@ -137,8 +138,17 @@
     var part = function (name) { return function () { return base + '?partial=' + name; }; };
     var refreshMessages = refresher(messages, part('messages'), scroll);
     var refreshHistory = refresher(document.getElementById('history'), part('history'));
-    var refreshStatus = refresher(document.getElementById('status'), part('status'));
     var refreshAttributes = refresher(attributes, part('attributes'));
+    var tagsBox = document.getElementById('tags');
+    var refreshTags = tagsBox ? refresher(tagsBox, part('tags')) : function () {};
+    // Done: a Reopen button instead of the reply box.
+    var reopenBox = document.getElementById('reopen-box');
+    var statusBox = document.getElementById('status');
+    var refreshStatus = refresher(statusBox, part('status'), function () {
+      var done = !!statusBox.querySelector('.status-done');
+      document.getElementById('reply-form').hidden = done;
+      if (reopenBox) reopenBox.hidden = !done;
+    });
     var typingTimer = null;
 
     live(function (frame) {
@@ -148,7 +158,9 @@
         refreshMessages();
         typingLine.textContent = '';
       }
+      if (!frame || type === 'note.created') refreshMessages();
       if (!frame || type === 'conversation.updated' || type === 'conversation.ended') {
+        refreshTags();
         refreshStatus();
         refreshHistory();
         // Values set elsewhere show up, unless the agent is editing one right now.
@@ -167,43 +179,27 @@
       }
     });
 
-    attributes.addEventListener('input', function (event) {
-      var form = event.target.closest('form');
-      if (form) form.classList.add('dirty');
-    });
-    attributes.addEventListener('submit', function (event) {
-      var form = event.target;
-      event.preventDefault();
-      var name = form.dataset.attribute;
-      var error = document.getElementById('attr-' + name + '-error');
-      send(form.action, new URLSearchParams(new FormData(form)),
-        'application/x-www-form-urlencoded').then(function (response) {
-        return response.json().then(function (body) {
-          if (response.ok) {
-            error.textContent = '';
-            form.classList.remove('dirty');
-            return;
-          }
-          var messages = (body.errors || []).map(function (e) { return e.message; });
-          error.textContent = messages.join(' ') || 'Not saved.';
-        });
-      }, function () { error.textContent = 'Not saved: the server could not be reached.'; });
-    });
+    attributesPanel(attributes);
 
     var reply = document.getElementById('reply-form');
     var body = document.getElementById('reply-body');
     var replyError = document.getElementById('reply-error');
     var typingSent = false;
+    var typingAt = 0;
     var idle = null;
     function typing(on) {
       typingSent = on;
+      typingAt = Date.now();
       send(base + '/typing', JSON.stringify({ typing: on }), 'application/json');
     }
     body.addEventListener('input', function () {
-      if (!typingSent && body.value.trim()) typing(true);
+      // Said again every ~5 s while the agent types: the widget forgets a typing
+      // indicator that is not renewed.
+      if (body.value.trim() && (!typingSent || Date.now() - typingAt > 5000)) typing(true);
       clearTimeout(idle);
       idle = setTimeout(function () { if (typingSent) typing(false); }, 4000);
     });
+    agentTools(base, body, refreshMessages);
     body.addEventListener('keydown', function (event) {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
@@ -230,11 +226,224 @@
     });
   }
 
+  // ------------------------------------------------------------------ attributes panel
+
+  // One Save for the panel: only the fields changed since the page was drawn are
+  // sent; each refusal is shown under its field.
+  function attributesPanel(panel) {
+    panel.addEventListener('input', function (event) {
+      var field = event.target.closest('.attribute');
+      if (field) field.classList.add('dirty');
+    });
+    panel.addEventListener('change', function (event) {
+      var field = event.target.closest('.attribute');
+      if (field) field.classList.add('dirty');
+    });
+    panel.addEventListener('submit', function (event) {
+      var form = event.target;
+      if (!form.classList.contains('attributes-form')) return;
+      event.preventDefault();
+      var data = new URLSearchParams();
+      data.set('csrf', csrf);
+      var dirty = form.querySelectorAll('.attribute.dirty');
+      dirty.forEach(function (field) {
+        var input = field.querySelector('[name^="custom."]');
+        data.append(input.name, input.value);
+      });
+      var saved = document.getElementById('attributes-saved');
+      form.querySelectorAll('.attribute .error').forEach(function (e) { e.textContent = ''; });
+      if (!dirty.length) { saved.textContent = 'Nothing changed.'; return; }
+      saved.textContent = 'Saving…';
+      send(form.action, data, 'application/x-www-form-urlencoded').then(function (response) {
+        return response.json().then(function (result) {
+          if (response.ok) {
+            dirty.forEach(function (field) { field.classList.remove('dirty'); });
+            saved.textContent = 'Saved.';
+            return;
+          }
+          saved.textContent = 'Not saved.';
+          (result.errors || []).forEach(function (e) {
+            var target = document.getElementById('attr-' + e.attribute + '-error');
+            if (target) target.textContent = e.message; else saved.textContent = e.message;
+          });
+        });
+      }, function () { saved.textContent = 'Not saved: the server could not be reached.'; });
+    });
+  }
+
+  // ------------------------------------------------------------------ agents' tools
+
+  function postForm(form, errorBox, done) {
+    send(form.action, new URLSearchParams(new FormData(form)),
+      'application/x-www-form-urlencoded').then(function (response) {
+      return response.json().then(function (result) {
+        if (!response.ok) {
+          errorBox.textContent = (result.errors || [{}])[0].message || 'Not saved.';
+          return;
+        }
+        errorBox.textContent = '';
+        done();
+      });
+    }, function () { errorBox.textContent = 'Not saved: the server could not be reached.'; });
+  }
+
+  function agentTools(base, body, refreshMessages) {
+    var note = document.getElementById('note-form');
+    if (note) {
+      note.addEventListener('submit', function (event) {
+        event.preventDefault();
+        var text = document.getElementById('note-body');
+        if (!text.value.trim()) return;
+        postForm(note, document.getElementById('note-error'), function () {
+          text.value = '';
+          refreshMessages();
+        });
+      });
+    }
+    var tags = document.getElementById('tags');
+    if (tags) {
+      tags.addEventListener('submit', function (event) {
+        event.preventDefault();
+        var form = event.target;
+        var data = new URLSearchParams(new FormData(form));
+        if (event.submitter && event.submitter.name) data.set(event.submitter.name, event.submitter.value);
+        send(form.action, data, 'application/x-www-form-urlencoded').then(function (response) {
+          return response.json().then(function (result) {
+            var error = document.getElementById('tag-error');
+            if (!response.ok) {
+              if (error) error.textContent = (result.errors || [{}])[0].message || 'Not saved.';
+              return;
+            }
+            fetch(base + '?partial=tags', { credentials: 'same-origin' }).then(function (r) {
+              return r.text();
+            }).then(function (html) {
+              tags.innerHTML = html;
+              var input = document.getElementById('tag-input');
+              if (input) input.focus();
+            });
+          });
+        });
+      });
+    }
+    shortcutPicker(body);
+  }
+
+  // The reply box's shortcuts: a picker (button) and "/name" typed at the start of
+  // a word. Each is filled in for this conversation when it is asked for, and put
+  // into the box as text; a variable without a value stays visible and selected.
+  function shortcutPicker(body) {
+    var form = document.getElementById('reply-form');
+    var list = document.getElementById('shortcut-list');
+    var button = document.getElementById('shortcut-button');
+    var missingLine = document.getElementById('shortcut-missing');
+    if (!form || !list || !form.dataset.shortcuts) return;
+    var items = [];
+    var active = 0;
+    var slash = null;  // [start, end] of the "/name" being typed
+
+    function load() {
+      return fetch(form.dataset.shortcuts, { credentials: 'same-origin' }).then(function (r) {
+        return r.ok ? r.json() : { shortcuts: [] };
+      }).then(function (result) { return result.shortcuts || []; });
+    }
+    function close() { list.hidden = true; slash = null; body.setAttribute('aria-expanded', 'false'); }
+    function draw(found) {
+      items = found;
+      active = 0;
+      list.textContent = '';
+      if (!found.length) {
+        var none = document.createElement('li');
+        none.textContent = 'No shortcut matches.';
+        none.setAttribute('aria-disabled', 'true');
+        list.appendChild(none);
+      }
+      found.forEach(function (item, i) {
+        var li = document.createElement('li');
+        li.setAttribute('role', 'option');
+        li.id = 'shortcut-' + i;
+        li.setAttribute('aria-selected', i === 0 ? 'true' : 'false');
+        var name = document.createElement('span');
+        name.className = 'shortcut-name';
+        name.textContent = '/' + item.name;
+        var text = document.createElement('span');
+        text.className = 'shortcut-text';
+        text.textContent = item.text.length > 80 ? item.text.slice(0, 80) + '…' : item.text;
+        li.appendChild(name);
+        li.appendChild(text);
+        li.addEventListener('mousedown', function (event) { event.preventDefault(); choose(i); });
+        list.appendChild(li);
+      });
+      list.hidden = false;
+      body.setAttribute('aria-expanded', 'true');
+    }
+    function mark(i) {
+      active = (i + items.length) % items.length;
+      list.querySelectorAll('[role="option"]').forEach(function (li, j) {
+        li.setAttribute('aria-selected', j === active ? 'true' : 'false');
+      });
+      body.setAttribute('aria-activedescendant', 'shortcut-' + active);
+    }
+    function choose(i) {
+      var item = items[i];
+      if (!item) return;
+      var start = slash ? slash[0] : body.selectionStart;
+      var end = slash ? slash[1] : body.selectionEnd;
+      body.value = body.value.slice(0, start) + item.text + body.value.slice(end);
+      close();
+      body.focus();
+      var first = item.missing.length ? body.value.indexOf('{{', start) : -1;
+      if (first >= 0) {
+        body.setSelectionRange(first, body.value.indexOf('}}', first) + 2);
+        missingLine.textContent = 'Fill in: ' + item.missing.join(', ');
+      } else {
+        var caret = start + item.text.length;
+        body.setSelectionRange(caret, caret);
+        missingLine.textContent = '';
+      }
+      body.dispatchEvent(new Event('input'));
+    }
+    function typedName() {
+      var before = body.value.slice(0, body.selectionStart);
+      var match = /(^|\s)\/([a-z0-9_-]*)$/.exec(before);
+      if (!match) return null;
+      return { start: before.length - match[2].length - 1, name: match[2] };
+    }
+    body.addEventListener('input', function () {
+      var typed = typedName();
+      if (!typed) { if (slash) close(); return; }
+      slash = [typed.start, body.selectionStart];
+      load().then(function (all) {
+        if (!slash) return;
+        draw(all.filter(function (s) { return s.name.indexOf(typed.name) === 0; }));
+      });
+    });
+    body.addEventListener('keydown', function (event) {
+      if (list.hidden) return;
+      if (event.key === 'ArrowDown') { event.preventDefault(); mark(active + 1); }
+      else if (event.key === 'ArrowUp') { event.preventDefault(); mark(active - 1); }
+      else if ((event.key === 'Enter' && !event.ctrlKey && !event.metaKey) || event.key === 'Tab') {
+        if (items.length) { event.preventDefault(); event.stopImmediatePropagation(); choose(active); }
+      } else if (event.key === 'Escape') { event.preventDefault(); close(); }
+    });
+    body.addEventListener('blur', function () {
+      setTimeout(function () { if (document.activeElement !== body) close(); }, 150);
+    });
+    if (button) {
+      button.addEventListener('click', function () {
+        if (!list.hidden) { close(); return; }
+        slash = null;
+        load().then(function (all) { draw(all); body.focus(); });
+      });
+    }
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     var inboxRoot = document.querySelector('[data-live="inbox"]');
     if (inboxRoot) inbox(inboxRoot);
     var conversationRoot = document.querySelector('[data-live="conversation"]');
     if (conversationRoot) conversation(conversationRoot);
+    var customerRoot = document.querySelector('[data-live="customer"]');
+    if (customerRoot) attributesPanel(document.getElementById('attributes'));
     document.querySelectorAll('form[data-confirm]').forEach(function (form) {
       form.addEventListener('submit', function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
