@@ -96,9 +96,11 @@ class Deliverer:
             self._unsubscribe()
         self.webhooks.wake = lambda: None
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            # Cancelled until it is done: a cancellation that lands as a wait_for
+            # or a shielded write completes can be swallowed (Python 3.11).
+            while not self._loop_task.done():
+                self._loop_task.cancel()
+                await asyncio.wait({self._loop_task}, timeout=0.1)
             self._loop_task = None
         tasks = list(self._inflight.values())
         if tasks:
