@@ -6,7 +6,8 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from klatch.console import admin, conversation, customer, inbox, login, tools
+from klatch.console import admin, conversation, inbox, login, tools
+from klatch.console import customer as customer_page
 from klatch.console.web import HERE
 
 
@@ -32,9 +33,9 @@ def console_routes() -> list[BaseRoute]:
                 Route("/conversations/{id}/notes", tools.add_note, methods=["POST"]),
                 Route("/conversations/{id}/tags", tools.change_tags, methods=["POST"]),
                 Route("/conversations/{id}/shortcuts", tools.shortcuts, methods=["GET"]),
-                Route("/customers/{id}", customer.customer_page, methods=["GET"]),
+                Route("/customers/{id}", customer_page.customer_page, methods=["GET"]),
                 Route(
-                    "/customers/{id}/attributes", customer.set_attributes, methods=["POST"]
+                    "/customers/{id}/attributes", customer_page.set_attributes, methods=["POST"]
                 ),
                 *admin.routes(),
                 Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),

@@ -16,8 +16,8 @@ from klatch.console.editors import editor_for, shown, value_from_form
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
 from klatch.domain.attributes import AttributeDef
-from klatch.domain.shortcuts import shown as readable
 from klatch.domain.models import Event
+from klatch.domain.shortcuts import shown as readable
 from klatch.errors import KlatchError, NotFound
 
 PARTS = {

@@ -124,9 +124,7 @@ async def inbox(request: Request) -> Response:
     return render(request, name, context, status_code=400 if error else 200)
 
 
-async def _tagged(
-    request: Request, agent: Agent, f: _Filters, definitions: list[Any]
-) -> Response:
+async def _tagged(request: Request, agent: Agent, f: _Filters, definitions: list[Any]) -> Response:
     """Agents' tools: the inbox of the conversations carrying the tag ``f.tag``
     (with the status filter), newest activity first."""
     services = services_of(request)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from klatch.console.admin import attributes, brands, keys, users, webhooks
+from klatch.console.admin import attributes, brands, keys, shortcuts, users, webhooks
 from klatch.console.web import page, require_agent
 
 
@@ -42,6 +42,11 @@ def routes() -> list[BaseRoute]:
         Route("/admin/keys/{id}/revoke", keys.revoke_key, methods=["POST"]),
         Route("/admin/users", users.users, methods=["GET"]),
         Route("/admin/users", users.create_user, methods=["POST"]),
+        Route("/admin/users/{id}/{action}", users.user_action, methods=["POST"]),
+        Route("/admin/shortcuts", shortcuts.shortcuts, methods=["GET"]),
+        Route("/admin/shortcuts", shortcuts.create_shortcut, methods=["POST"]),
+        Route("/admin/shortcuts/{id}/delete", shortcuts.delete_shortcut, methods=["POST"]),
+        Route("/admin/macros", shortcuts.macros, methods=["GET"]),
         Route("/admin/brands", brands.brands, methods=["GET"]),
         Route("/admin/brands/{id}", brands.save_brand, methods=["POST"]),
         Route("/admin/webhooks", webhooks.webhooks, methods=["GET"]),

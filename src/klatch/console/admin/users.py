@@ -66,3 +66,34 @@ async def create_user(request: Request) -> Response:
             request, agent, status=exc.status, form_errors=messages(exc), values=values
         )
     return see_other("/console/admin/users", notice="created", id=user.id)
+
+
+# User lifecycle (agents' tools): each action ends what it must at once (a disabled,
+# deleted or re-passworded user's sessions and sockets).
+@page
+async def user_action(request: Request) -> Response:
+    agent, form = await admin_write(request)
+    orgs = services_of(request).orgs
+    org_id, user_id = agent.user.org_id, request.path_params["id"]
+    action = request.path_params["action"]
+    try:
+        if action == "disable":
+            await orgs.disable_user(org_id, user_id)
+        elif action == "enable":
+            await orgs.enable_user(org_id, user_id)
+        elif action == "delete":
+            await orgs.delete_user(org_id, user_id)
+        elif action == "password":
+            await orgs.reset_password(org_id, user_id, text(form, "password"))
+        elif action == "edit":
+            await orgs.update_user(
+                org_id,
+                user_id,
+                name=text(form, "display_name").strip() or None,
+                role=role(UserRole, text(form, "role"), "agent or admin"),
+            )
+        else:
+            return await _page(request, agent, status=404, form_errors=["No such action."])
+    except KlatchError as exc:
+        return await _page(request, agent, status=exc.status, form_errors=messages(exc))
+    return see_other("/console/admin/users")
