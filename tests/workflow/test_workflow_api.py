@@ -19,7 +19,11 @@ from support import Rest, error_codes, start_chat
 async def _agents(services: Services, setup: Setup, *names: str) -> list[User]:
     return [
         await services.orgs.create_user(
-            setup.org.id, f"{n}.{setup.org.id}@example.com", "password1", role=UserRole.AGENT, display_name=n
+            setup.org.id,
+            f"{n}.{setup.org.id}@example.com",
+            "password1",
+            role=UserRole.AGENT,
+            display_name=n,
         )
         for n in names
     ]

@@ -34,9 +34,7 @@ def console_routes() -> list[BaseRoute]:
                 Route("/conversations/{id}/tags", tools.change_tags, methods=["POST"]),
                 Route("/conversations/{id}/shortcuts", tools.shortcuts, methods=["GET"]),
                 Route("/customers/{id}", customer_page.customer_page, methods=["GET"]),
-                Route(
-                    "/customers/{id}/attributes", customer_page.set_attributes, methods=["POST"]
-                ),
+                Route("/customers/{id}/attributes", customer_page.set_attributes, methods=["POST"]),
                 *admin.routes(),
                 Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
             ],

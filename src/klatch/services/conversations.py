@@ -406,9 +406,7 @@ class ConversationService:
 
 def check_external_id(value: Any) -> str | None:
     """An ``externalId``: None, or text of 1 to 256 characters."""
-    if value is not None and (
-        not isinstance(value, str) or not 1 <= len(value) <= MAX_EXTERNAL_ID
-    ):
+    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= MAX_EXTERNAL_ID):
         raise InvalidArguments(
             f"externalId must be text of 1 to {MAX_EXTERNAL_ID} characters, or null",
             pointer="/externalId",

@@ -210,9 +210,7 @@ async def set_fields(tx: Tx, conv: Conversation, now: int) -> int:
     return int(row[0])
 
 
-async def conversation_by_external_id(
-    tx: Tx, org_id: str, external_id: str
-) -> Conversation | None:
+async def conversation_by_external_id(tx: Tx, org_id: str, external_id: str) -> Conversation | None:
     row = await tx.one(_BY_EXTERNAL_ID, {"org_id": org_id, "external_id": external_id})
     return conversation_from_row(row) if row else None
 

@@ -102,10 +102,7 @@ _PRINCIPALS = sa.union_all(
 ).subquery("principal")
 _p = _PRINCIPALS.c
 _PRINCIPAL_PAGE = Query(
-    sa.select(_PRINCIPALS)
-    .order_by(_p.created_at, _p.id)
-    .limit(b("limit"))
-    .offset(b("offset"))
+    sa.select(_PRINCIPALS).order_by(_p.created_at, _p.id).limit(b("limit")).offset(b("offset"))
 )
 _PRINCIPAL = Query(sa.select(_PRINCIPALS).where(_p.id == b("principal_id")))
 _PRINCIPAL_COUNT = Query(sa.select(sa.func.count()).select_from(_PRINCIPALS))
@@ -297,9 +294,7 @@ async def disable_user(tx: Tx, org_id: str, user_id: str, now: int) -> bool:
 
 
 # User lifecycle (agents' tools): edit, enable, a new password, delete.
-async def update_user(
-    tx: Tx, org_id: str, user_id: str, *, display_name: str, role: str
-) -> bool:
+async def update_user(tx: Tx, org_id: str, user_id: str, *, display_name: str, role: str) -> bool:
     stmt = (
         sa.update(user)
         .where(user.c.org_id == org_id, user.c.id == user_id)

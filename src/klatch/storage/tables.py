@@ -379,9 +379,7 @@ team_member = sa.Table(
     metadata,
     _org_fk(),
     sa.Column("team_id", Id, sa.ForeignKey("team.id", ondelete="CASCADE"), nullable=False),
-    sa.Column(
-        "user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False),
     # Round-robin: the member assigned longest ago (or never) is next.
     sa.Column("last_assigned_at", Millis, nullable=True),
     sa.Column("created_at", Millis, nullable=False),
