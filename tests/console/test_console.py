@@ -70,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         user = ["users", "create", email, "--password", PASSWORD, "--role", role, "--name", name]
         cli(env, root, *user)
     # A second org in the same data dir. Last: with two orgs the CLI needs --org.
-    other = json.loads(cli(env, root, "init", "--org-name", "Other shop", "--json"))
+    other = json.loads(cli(env, root, "init", "--add-org", "--org-name", "Other shop", "--json"))
     assert other["orgId"] != keys["orgId"]
     cli(env, root, "attributes", "define", "conversation", "orderNumberStr", "--org", "Other shop")
     with KlatchProcess(env, root, root / "server.log") as server:
