@@ -430,7 +430,7 @@ async def test_an_agent_sets_a_read_only_number_and_sees_the_servers_refusal(
     page = (await browsers.agent()).page
     await page.goto(f"{served.server.url}/console/conversations/{conversation_id}")
     priority = attribute_input(page, "Priority")
-    save = page.get_by_role("button", name="Save Priority", exact=True)
+    save = page.locator("#attributes-save")  # one Save for the whole panel
     error = page.locator("#attr-priorityNum-error")
     await expect(priority).to_have_value("")
     await expect(error).to_have_text("")
