@@ -536,3 +536,29 @@ def test_piped_tables_show_whole_values(cli: Cli) -> None:
     attributes = cli.run("attributes", "list").stdout
     assert "deliveryWindowForTheOrderStr" in attributes
     assert "…" not in users + attributes
+
+
+def test_user_lifecycle_commands(cli: Cli) -> None:
+    cli.json("init")
+    agent = cli.json("users", "create", "ann@example.com", "--password", "s3cret-pass")
+    edited = cli.json("users", "edit", "ann@example.com", "--name", "Anna", "--role", "admin")
+    assert (edited["id"], edited["name"], edited["role"]) == (agent["id"], "Anna", "admin")
+    assert cli.json("users", "disable", agent["id"])["disabled"] is True
+
+    async def can_log_in() -> bool:
+        from klatch.config import load_settings
+        from klatch.errors import Unauthorized
+        from klatch.runtime import running
+
+        settings = load_settings(data_dir=cli.data_dir, database_url=cli.database_url)
+        async with running(settings) as services:
+            try:
+                await services.orgs.authenticate_user("ann@example.com", "s3cret-pass")
+            except Unauthorized:
+                return False
+            return True
+
+    assert asyncio.run(can_log_in()) is False, "a disabled user cannot log in"
+    assert cli.json("users", "enable", "ann@example.com")["disabled"] is False
+    assert asyncio.run(can_log_in()) is True
+    assert cli.fails("users", "disable", "nobody@example.com")["code"] == "user_not_found"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,30 @@ def edit(
 ) -> None:
     """Change a user's name or role."""
 
-    async def work(services: Any, org_id: str) -> User:
-        user_id = await _user_id(services, org_id, user)
-        return await services.orgs.update_user(org_id, user_id, name=name, role=role)  # type: ignore[no-any-return]
+    _on_user(
+        data_dir,
+        org,
+        user,
+        as_json,
+        "Updated",
+        lambda s, o, u: s.orgs.update_user(o, u, name=name, role=role),
+    )
 
-    _done(as_json, run_in_org(load(data_dir), org, work), "Updated")
+
+def _on_user(
+    data_dir: Path | None,
+    org: str | None,
+    user: str,
+    as_json: bool,
+    verb: str,
+    change: Callable[[Any, str, str], Awaitable[User]],
+) -> None:
+    """Apply ``change(services, org_id, user_id)`` to the user named by id or email."""
+
+    async def work(services: Any, org_id: str) -> User:
+        return await change(services, org_id, await _user_id(services, org_id, user))
+
+    _done(as_json, run_in_org(load(data_dir), org, work), verb)
 
 
 @app.command("disable")
@@ -120,11 +140,7 @@ def disable(
 ) -> None:
     """Disable a user: their console sessions and sockets end at once."""
 
-    async def work(services: Any, org_id: str) -> User:
-        user_id = await _user_id(services, org_id, user)
-        return await services.orgs.disable_user(org_id, user_id)  # type: ignore[no-any-return]
-
-    _done(as_json, run_in_org(load(data_dir), org, work), "Disabled")
+    _on_user(data_dir, org, user, as_json, "Disabled", lambda s, o, u: s.orgs.disable_user(o, u))
 
 
 @app.command("enable")
@@ -136,11 +152,7 @@ def enable(
 ) -> None:
     """Let a disabled user log in again."""
 
-    async def work(services: Any, org_id: str) -> User:
-        user_id = await _user_id(services, org_id, user)
-        return await services.orgs.enable_user(org_id, user_id)  # type: ignore[no-any-return]
-
-    _done(as_json, run_in_org(load(data_dir), org, work), "Enabled")
+    _on_user(data_dir, org, user, as_json, "Enabled", lambda s, o, u: s.orgs.enable_user(o, u))
 
 
 @app.command("reset-password")
