@@ -72,6 +72,14 @@ async def test_tags_are_kustomer_shaped_and_tag_conversations(chat: Chat, admin:
     again = await admin.post("/v1/tags", json={"name": "vip"})
     assert again.status_code == 409
     await admin.post("/v1/tags", json={"name": "refund"})
+    # Beyond ASCII too (SQLite's lower() folds ASCII only; the fuzzer found a 500 here):
+    # the same name twice, differently cased or composed, is one 409, never a 500.
+    first = await admin.post("/v1/tags", json={"name": "Åsa"})
+    assert first.status_code == 201, first.text
+    for same in ("Åsa", "åsa", "A\u030asa", "ÅSA"):
+        taken = await admin.post("/v1/tags", json={"name": same})
+        assert taken.status_code == 409, (same, taken.text)
+    await admin.delete(f"/v1/tags/{first.json()['data']['id']}")
     tags = await admin.get("/v1/tags", params={"pageSize": 1})
     body = tags.json()
     assert body["data"][0]["attributes"]["name"] == "refund"

@@ -16,6 +16,7 @@ its first row fits the databases' 64-bit integers. Pure: no I/O.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from klatch.errors import InvalidArguments
@@ -35,6 +36,14 @@ def text_problem(value: str) -> str | None:
     if found.group() == "\x00":
         return "holds U+0000 (NUL)"
     return f"holds a lone surrogate (U+{ord(found.group()):04X})"
+
+
+def name_key(name: str) -> str:
+    """The form in which two names are "the same" (a tag's, a team's): compatibility
+    normalised and case folded, so "Åsa", "åsa" and "A\u030asa" collide on every
+    backend (SQLite's ``lower`` folds ASCII only, so the key is stored, not computed
+    in SQL)."""
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def invalid_text(where: str, problem: str, pointer: str) -> InvalidArguments:

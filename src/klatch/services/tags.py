@@ -15,6 +15,7 @@ from typing import Any
 
 from klatch.domain import events as ev
 from klatch.domain.models import Actor, Conversation, Page
+from klatch.domain.text import name_key
 from klatch.domain.tags import MAX_TAGS, Tag, check_color, check_tag_list, check_tag_name, merged
 from klatch.errors import Conflict, InvalidArguments, NotFound, conversation_not_found
 from klatch.ids import new_id
@@ -40,16 +41,16 @@ async def resolve_tags(
     """The ids of the tags ``refs`` name (by id or name), in order; an unknown one
     is created by name when ``create``, else refused."""
     found = await store.find_tags(unit.tx, unit.actor.org_id, refs)
-    by_ref = {t.id: t.id for t in found} | {t.name.lower(): t.id for t in found}
+    by_ref = {t.id: t.id for t in found} | {name_key(t.name): t.id for t in found}
     ids: list[str] = []
     for i, ref in enumerate(refs):
-        tag_id = by_ref.get(ref) or by_ref.get(ref.lower())
+        tag_id = by_ref.get(ref) or by_ref.get(name_key(ref))
         if tag_id is None:
             if not create:
                 raise tag_not_found(ref, f"{pointer}/{i}")
             tag = _new_tag(unit, check_tag_name(ref, f"{pointer}/{i}"), None)
             await store.insert_tag(unit.tx, tag)
-            by_ref[tag.name.lower()] = tag_id = tag.id
+            by_ref[name_key(tag.name)] = tag_id = tag.id
         if tag_id not in ids:
             ids.append(tag_id)
     return ids
@@ -150,7 +151,7 @@ class TagService:
             tag = await store.get_tag(unit.tx, actor.org_id, tag_id)
             if tag is None:
                 raise _not_found(tag_id)
-            if name is not None and name.lower() != tag.name.lower():
+            if name is not None and name_key(name) != name_key(tag.name):
                 await _refuse_taken(unit.tx, actor.org_id, name)
             updated = replace(
                 tag,
@@ -189,5 +190,6 @@ class TagService:
 
 
 async def _refuse_taken(tx: Tx, org_id: str, name: str) -> None:
-    if any(t.name.lower() == name.lower() for t in await store.find_tags(tx, org_id, [name])):
+    key = name_key(name)
+    if any(name_key(t.name) == key for t in await store.find_tags(tx, org_id, [name])):
         raise Conflict(f"A tag named '{name}' exists", code="already_exists", pointer="/name")

@@ -369,9 +369,10 @@ team = sa.Table(
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("name_key", sa.String(255), nullable=False),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
-    sa.Index(None, "org_id", "name", unique=True),
+    sa.Index(None, "org_id", "name_key", unique=True),
 )
 
 team_member = sa.Table(
@@ -462,9 +463,10 @@ tag = sa.Table(
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("color", sa.String(16), nullable=True),
+    sa.Column("name_key", sa.String(255), nullable=False),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
-    sa.Index(None, "org_id", "name", unique=True),
+    sa.Index(None, "org_id", "name_key", unique=True),
 )
 
 conversation_tag = sa.Table(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from klatch.domain.search import Condition
 from klatch.domain.tags import Tag
+from klatch.domain.text import name_key
 from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Tx
 from klatch.storage.tables import conversation, conversation_tag, tag
@@ -45,11 +46,11 @@ async def find_tags(tx: Tx, org_id: str, ids_or_names: Sequence[str]) -> list[Ta
     """The tags with these ids or (case-insensitive) names."""
     if not ids_or_names:
         return []
-    lowered = [v.lower() for v in ids_or_names]
+    keys = [name_key(v) for v in ids_or_names]
     rows = await tx.all(
         sa.select(tag).where(
             t.org_id == org_id,
-            sa.or_(t.id.in_(list(ids_or_names)), sa.func.lower(t.name).in_(lowered)),
+            sa.or_(t.id.in_(list(ids_or_names)), t.name_key.in_(keys)),
         )
     )
     return [record(Tag, r) for r in rows]
@@ -61,6 +62,7 @@ async def insert_tag(tx: Tx, item: Tag) -> None:
             id=item.id,
             org_id=item.org_id,
             name=item.name,
+            name_key=name_key(item.name),
             color=item.color,
             created_at=item.created_at,
             updated_at=item.updated_at,
@@ -72,7 +74,12 @@ async def update_tag(tx: Tx, item: Tag) -> None:
     await tx.execute(
         sa.update(tag)
         .where(t.org_id == item.org_id, t.id == item.id)
-        .values(name=item.name, color=item.color, updated_at=item.updated_at)
+        .values(
+            name=item.name,
+            name_key=name_key(item.name),
+            color=item.color,
+            updated_at=item.updated_at,
+        )
     )
 
 

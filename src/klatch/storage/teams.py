@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from klatch.domain.search import Condition
 from klatch.domain.teams import AVAILABLE, Team
+from klatch.domain.text import name_key
 from klatch.storage.codec import dumps
 from klatch.storage.db import Row, Tx
 from klatch.storage.tables import (
@@ -81,7 +82,7 @@ async def get_team(tx: Tx, org_id: str, team_id: str) -> Team | None:
 
 async def team_by_name(tx: Tx, org_id: str, name: str) -> Team | None:
     row = await tx.one(
-        sa.select(team).where(t.org_id == org_id, sa.func.lower(t.name) == name.lower())
+        sa.select(team).where(t.org_id == org_id, t.name_key == name_key(name))
     )
     return _team(row, (await _members(tx, org_id, [row["id"]]))[row["id"]]) if row else None
 
@@ -92,6 +93,7 @@ async def insert_team(tx: Tx, tm: Team) -> None:
             id=tm.id,
             org_id=tm.org_id,
             name=tm.name,
+            name_key=name_key(tm.name),
             display_name=tm.display_name,
             created_at=tm.created_at,
             updated_at=tm.updated_at,
@@ -104,7 +106,12 @@ async def update_team(tx: Tx, tm: Team) -> None:
     await tx.execute(
         sa.update(team)
         .where(t.org_id == tm.org_id, t.id == tm.id)
-        .values(name=tm.name, display_name=tm.display_name, updated_at=tm.updated_at)
+        .values(
+            name=tm.name,
+            name_key=name_key(tm.name),
+            display_name=tm.display_name,
+            updated_at=tm.updated_at,
+        )
     )
     await set_members(tx, tm.org_id, tm.id, tm.members, tm.updated_at)
 

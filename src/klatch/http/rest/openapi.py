@@ -119,6 +119,14 @@ CONFLICTS = frozenset(
         ("post", "/v1/conversations/{conversation_id}/typing"),
         ("post", "/c/v1/conversations/{conversation_id}/messages"),
         ("post", "/c/v1/conversations/{conversation_id}/typing"),
+        ("post", "/v1/users"),  # email taken
+        ("post", "/v1/teams"),  # names are unique in the org
+        ("patch", "/v1/teams/{team_id}"),
+        ("post", "/v1/tags"),
+        ("patch", "/v1/tags/{tag_id}"),
+        ("post", "/v1/shortcuts"),
+        ("patch", "/v1/shortcuts/{shortcut_id}"),
+        ("post", "/v1/outbound-webhooks"),  # the org's limit is reached
     }
 )
 # Operations without an id in the path that answer 404 for an id they are given.

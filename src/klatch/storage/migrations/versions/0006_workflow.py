@@ -42,12 +42,15 @@ def upgrade() -> None:
         sa.Column("org_id", _ID, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("display_name", sa.String(length=255), nullable=False),
+        sa.Column("name_key", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         _org_fk("team"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_team")),
     )
-    op.create_index(op.f("ix_team_org_id_name"), "team", ["org_id", "name"], unique=True)
+    op.create_index(
+        op.f("ix_team_org_id_name_key"), "team", ["org_id", "name_key"], unique=True
+    )
     op.create_table(
         "team_member",
         sa.Column("org_id", _ID, nullable=False),

@@ -68,11 +68,12 @@ def upgrade() -> None:
         sa.Column("org_id", _ID, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("color", sa.String(length=16), nullable=True),
+        sa.Column("name_key", sa.String(length=255), nullable=False),
         *_stamps(),
         _org_fk("tag"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tag")),
     )
-    op.create_index(op.f("ix_tag_org_id_name"), "tag", ["org_id", "name"], unique=True)
+    op.create_index(op.f("ix_tag_org_id_name_key"), "tag", ["org_id", "name_key"], unique=True)
     op.create_table(
         "conversation_tag",
         sa.Column("org_id", _ID, nullable=False),
