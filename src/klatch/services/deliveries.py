@@ -123,7 +123,10 @@ class Deliverer:
         self._inflight.pop(seq, None)
 
     def _on_events(self, events: Sequence[Event]) -> None:
-        if any(e.type not in ev.EPHEMERAL for e in events):
+        # Only a write of this process that enqueued deliveries (they are committed
+        # now); another replica's deliveries are its own worker's, and this one's
+        # poll takes them over if that worker is gone.
+        if self.webhooks.outbox.enqueued(events):
             self._wake.set()
 
     # -- the loop
@@ -133,7 +136,7 @@ class Deliverer:
             self._wake.clear()
             room = self.settings.webhook_concurrency - len(self._inflight)
             claimed: list[Claimed] = []
-            if room > 0:
+            if room > 0 and await self._due():
                 claimed = await self._claim(room)
                 for c in claimed:
                     task = asyncio.create_task(self._deliver(c), name=f"klatch-webhook-{c.seq}")
@@ -143,6 +146,15 @@ class Deliverer:
             if room > 0 and len(claimed) == room:
                 continue  # there may be more due right now
             await self._wait(room > 0)
+
+    async def _due(self) -> bool:
+        """Whether a delivery may be due: a read, so an idle worker never writes (on
+        SQLite a write every poll would keep the WAL from being truncated)."""
+        try:
+            due = await self.ctx.db.read(store.next_due)
+        except Exception:  # the claim reports the database's trouble
+            return True
+        return due is not None and due <= now_ms()
 
     async def _claim(self, room: int) -> list[Claimed]:
         now = now_ms()

@@ -15,8 +15,8 @@ from typing import Any
 
 from klatch.domain import events as ev
 from klatch.domain.models import Actor, Conversation, Page
-from klatch.domain.text import name_key
 from klatch.domain.tags import MAX_TAGS, Tag, check_color, check_tag_list, check_tag_name, merged
+from klatch.domain.text import name_key
 from klatch.errors import Conflict, InvalidArguments, NotFound, conversation_not_found
 from klatch.ids import new_id
 from klatch.services.context import Context

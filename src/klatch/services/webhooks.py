@@ -124,12 +124,31 @@ class _SubscriptionCache:
         self._generation[org_id] = self._generation.get(org_id, 0) + 1
 
 
+_ENQUEUED_KEYS = 10_000
+
+
 class Outbox:
     """The unit of work's hook that enqueues deliveries in the change's transaction."""
 
     def __init__(self, renderers: Renderers) -> None:
         self.renderers = renderers
         self.cache = _SubscriptionCache()
+        # The last event of each write that enqueued deliveries here, so the delivery
+        # worker wakes when such a write is published (after its commit) and for no
+        # other (a write without subscribers costs it nothing). A write that rolls
+        # back leaves its key behind; the set is bounded.
+        self._enqueued: set[tuple[str, int]] = set()
+
+    def enqueued(self, events: Sequence[Event]) -> bool:
+        """Whether this published write enqueued deliveries (asked once per write)."""
+        if not events or not self._enqueued:
+            return False
+        last = events[-1]
+        key = (last.org_id, last.id)
+        if key in self._enqueued:
+            self._enqueued.discard(key)
+            return True
+        return False
 
     async def __call__(self, tx: Tx, events: Sequence[Event]) -> None:
         if not events:
@@ -149,7 +168,11 @@ class Outbox:
             targets = [h for h in org.hooks if a.name in h.events]
             if targets:
                 rows.extend(await self._deliveries(tx, org_id, org.org_name, a, targets))
-        await store.insert_deliveries(tx, rows)
+        if rows:
+            await store.insert_deliveries(tx, rows)
+            if len(self._enqueued) >= _ENQUEUED_KEYS:
+                self._enqueued.clear()  # rolled back writes' keys; the poll covers the rest
+            self._enqueued.add((org_id, events[-1].id))
 
     async def _deliveries(
         self,

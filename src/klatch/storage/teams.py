@@ -81,9 +81,7 @@ async def get_team(tx: Tx, org_id: str, team_id: str) -> Team | None:
 
 
 async def team_by_name(tx: Tx, org_id: str, name: str) -> Team | None:
-    row = await tx.one(
-        sa.select(team).where(t.org_id == org_id, t.name_key == name_key(name))
-    )
+    row = await tx.one(sa.select(team).where(t.org_id == org_id, t.name_key == name_key(name)))
     return _team(row, (await _members(tx, org_id, [row["id"]]))[row["id"]]) if row else None
 
 

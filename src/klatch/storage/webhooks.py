@@ -112,7 +112,13 @@ _CANDIDATES = Query(
     .limit(b("limit"))
     .with_for_update(of=webhook_delivery, skip_locked=True)
 )
-_NEXT_DUE = Query(sa.select(sa.func.min(d.due_at)).where(d.state == "pending"))
+# A claimed delivery is due again only when its lease ends (until then its worker
+# has it), so a worker waiting on another's slow endpoint does not spin.
+_NEXT_DUE = Query(
+    sa.select(
+        sa.func.min(sa.case((d.claimed_until > d.due_at, d.claimed_until), else_=d.due_at))
+    ).where(d.state == "pending")
+)
 _DONE = Query(
     sa.update(webhook_delivery)
     .where(d.seq == b("seq"), d.claimed_by == b("worker"))
@@ -306,7 +312,8 @@ async def claim(tx: Tx, *, worker: str, now: int, until: int, limit: int) -> lis
 
 
 async def next_due(tx: Tx) -> int | None:
-    """When the earliest pending delivery is due (epoch ms), if any is pending."""
+    """When the earliest pending delivery is due (epoch ms), if any is pending: its
+    ``due_at``, or when its claim's lease ends if that is later."""
     row = await tx.one(_NEXT_DUE)
     return int(row[0]) if row and row[0] is not None else None
 

@@ -48,9 +48,7 @@ def upgrade() -> None:
         _org_fk("team"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_team")),
     )
-    op.create_index(
-        op.f("ix_team_org_id_name_key"), "team", ["org_id", "name_key"], unique=True
-    )
+    op.create_index(op.f("ix_team_org_id_name_key"), "team", ["org_id", "name_key"], unique=True)
     op.create_table(
         "team_member",
         sa.Column("org_id", _ID, nullable=False),
