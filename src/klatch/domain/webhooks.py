@@ -29,6 +29,7 @@ CONVERSATION_UPDATE = "kustomer.conversation.update"
 CUSTOMER_CREATE = "kustomer.customer.create"
 CUSTOMER_UPDATE = "kustomer.customer.update"
 MESSAGE_CREATE = "kustomer.message.create"
+NOTE_CREATE = "kustomer.note.create"  # an internal note (agents' tools)
 TEST_EVENT = "kustomer.webhook.test"  # "send a test event"; never subscribed to
 
 # What a subscription may name (user, team and tag events join once those objects exist).
@@ -38,6 +39,7 @@ EVENTS = (
     CUSTOMER_CREATE,
     CUSTOMER_UPDATE,
     MESSAGE_CREATE,
+    NOTE_CREATE,
 )
 MAX_EVENTS = 12
 MAX_NAME = 255
@@ -61,7 +63,7 @@ RESERVED_HEADERS = frozenset(
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field name
 _VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")  # no CR, LF or other controls
 
-Kind = Literal["conversation", "customer", "message"]
+Kind = Literal["conversation", "customer", "message", "note"]
 
 # The writer, as Kustomer names it in ``client``.
 CLIENTS = {
@@ -139,7 +141,12 @@ def _merge(into: dict[str, dict[str, Any]], more: Mapping[str, dict[str, Any]]) 
     """Later changes of one key keep the first ``before`` and the last ``after``."""
     for key, value in more.items():
         first = into.get(key)
-        into[key] = value if first is None else change(first["before"], value["after"])
+        if first is None:
+            into[key] = value
+        elif isinstance(value["after"], list):
+            into[key] = list_change(first["before"], value["after"])
+        else:
+            into[key] = change(first["before"], value["after"])
 
 
 _Part = tuple[str, Kind, str, str, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
@@ -152,7 +159,8 @@ def _parts(event: Event) -> Iterable[_Part]:
         yield CONVERSATION_CREATE, "conversation", conv_id, conv_id, {}, {}
     elif event.type == ev.CONVERSATION_UPDATED:
         conv_id = p["conversationId"]
-        yield CONVERSATION_UPDATE, "conversation", conv_id, conv_id, conversation_changes(p), {}
+        attributes, relationships = conversation_changes(p), conversation_relationships(p)
+        yield CONVERSATION_UPDATE, "conversation", conv_id, conv_id, attributes, relationships
     elif event.type == ev.CONVERSATION_ENDED:
         conv_id = p["conversationId"]
         ended = {
@@ -163,6 +171,10 @@ def _parts(event: Event) -> Iterable[_Part]:
         yield CONVERSATION_UPDATE, "conversation", conv_id, conv_id, ended, {}
     elif event.type == ev.MESSAGE_CREATED:
         yield from _message_parts(p["message"])
+    elif event.type == ev.NOTE_CREATED:
+        # In the conversation's order: after the message it speaks of, say.
+        note = p["note"]
+        yield NOTE_CREATE, "note", note["id"], note["conversationId"], {}, {}
     elif event.type == ev.CUSTOMER_CREATED:
         cid = p["customer"]["id"]
         yield CUSTOMER_CREATE, "customer", cid, cid, {}, {}
@@ -198,17 +210,43 @@ def _ref(kind: str, ident: str | None) -> dict[str, str] | None:
 
 # The conversation's fields as the REST resource names them.
 _CONVERSATION_FIELDS = {"status": "status", "title": "name", "externalId": "externalId"}
+# Lists of ids the REST resource shows twice, as Kustomer's does: as ids in
+# ``attributes`` and as ``{type, id}`` references in ``relationships``.
+_CONVERSATION_LISTS = {"assignedUsers": "user", "assignedTeams": "team", "tags": "tag"}
 
 
 def conversation_changes(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``changes.attributes`` of a ``conversation.updated``: each custom key as
-    ``custom.<key>``, and the fields under their REST names."""
+    ``custom.<key>``, the fields under their REST names, and the id lists
+    (``assignedUsers``, ``assignedTeams``, ``tags``) as lists of ids."""
     moved: Mapping[str, Any] = payload["changes"]
     out = custom_changes(moved.get("custom", {}))
     for key, name in _CONVERSATION_FIELDS.items():
         if key in moved:
             out[name] = change(moved[key]["before"], moved[key]["after"])
+    for key in _CONVERSATION_LISTS:
+        if key in moved:
+            out[key] = list_change(moved[key]["before"], moved[key]["after"])
     return out
+
+
+def conversation_relationships(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``changes.relationships`` of a ``conversation.updated``: the id lists as the
+    resource's relationships hold them, ``{type, id}`` each."""
+    moved: Mapping[str, Any] = payload["changes"]
+    out: dict[str, dict[str, Any]] = {}
+    for key, kind in _CONVERSATION_LISTS.items():
+        if key in moved:
+            before, after = ([_ref(kind, i) for i in moved[key][w]] for w in ("before", "after"))
+            out[key] = list_change(before, after)
+    return out
+
+
+def list_change(before: Sequence[Any], after: Sequence[Any]) -> dict[str, Any]:
+    """``{op, before, after}`` of a list: ``add`` from an empty one, ``remove`` to an
+    empty one, else ``replace``."""
+    op = "add" if not before else "remove" if not after else "replace"
+    return {"op": op, "before": list(before), "after": list(after)}
 
 
 def custom_changes(custom: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
