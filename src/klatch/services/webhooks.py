@@ -30,6 +30,7 @@ import orjson
 from klatch.domain import events as ev
 from klatch.domain import webhooks as rules
 from klatch.domain.models import Actor, ActorType, Conversation, Customer, Event, Message, Page
+from klatch.domain.notes import Note
 from klatch.domain.webhooks import Announcement, Delivery, OutboundWebhook, Target
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id
@@ -37,6 +38,7 @@ from klatch.services.context import Context
 from klatch.services.unit import Unit
 from klatch.storage import conversations as conversation_store
 from klatch.storage import customers as customer_store
+from klatch.storage import notes as note_store
 from klatch.storage import webhooks as store
 from klatch.storage.db import Tx
 
@@ -50,6 +52,7 @@ _ANNOUNCED = frozenset(
         ev.MESSAGE_CREATED,
         ev.CUSTOMER_CREATED,
         ev.CUSTOMER_UPDATED,
+        ev.NOTE_CREATED,
     }
 )
 _ERASING = frozenset({ev.CONVERSATION_DELETED, ev.CUSTOMER_DELETED})
@@ -64,6 +67,7 @@ class Renderers:
     conversation: Callable[[Conversation], dict[str, Any]]
     customer: Callable[[Customer], dict[str, Any]]
     message: Callable[[Message], dict[str, Any]]
+    note: Callable[[Note], dict[str, Any]]
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -202,6 +206,9 @@ class Outbox:
         if a.kind == "customer":
             customer = await customer_store.get_customer(tx, org_id, a.object_id)
             return None if customer is None else self.renderers.customer(customer)
+        if a.kind == "note":
+            note = await note_store.get_note(tx, org_id, a.object_id)
+            return None if note is None else self.renderers.note(note)
         found = await store.message_by_id(tx, org_id, a.object_id)
         return None if found is None else self.renderers.message(found)
 

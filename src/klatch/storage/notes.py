@@ -42,6 +42,11 @@ async def list_notes(
     return [record(Note, r) for r in rows]
 
 
+async def get_note(tx: Tx, org_id: str, note_id: str) -> Note | None:
+    row = await tx.one(sa.select(note).where(n.org_id == org_id, n.id == note_id))
+    return record(Note, row) if row else None
+
+
 async def count_notes(tx: Tx, org_id: str, conversation_id: str) -> int:
     row = await tx.one(
         sa.select(sa.func.count())

@@ -17,6 +17,7 @@ from klatch.errors import InvalidArguments
 from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import Admin
+from klatch.http.rest.notes import note_resource
 from klatch.services.webhooks import Renderers
 
 router = APIRouter(prefix="/v1/outbound-webhooks", tags=["webhooks"], route_class=CheckedRoute)
@@ -28,6 +29,7 @@ def renderers() -> Renderers:
         conversation=views.conversation_resource,
         customer=views.customer_resource,
         message=views.message_resource,
+        note=note_resource,
     )
 
 
