@@ -11,6 +11,7 @@ from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from klatch.domain.attributes import is_http_url
+from klatch.domain.prechat import Definitions, check_pre_chat_form
 from klatch.errors import InvalidArguments
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -93,12 +94,18 @@ def origin_allowed(brand_settings: dict[str, Any], origin: str | None) -> bool:
     }
 
 
-def check_brand_settings(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate the chat settings an admin may change (REST and console alike)."""
+def check_brand_settings(
+    changes: dict[str, Any], definitions: Definitions | None = None
+) -> dict[str, Any]:
+    """Validate the chat settings an admin may change (REST and console alike); the
+    pre-chat form against the org's klass ``definitions``."""
     if not isinstance(changes, dict):
         raise InvalidArguments("Brand settings must be an object")
     out: dict[str, Any] = {}
     for key, value in changes.items():
+        if key == "preChatForm":
+            out[key] = check_pre_chat_form(value, definitions or {})
+            continue
         check = _SETTING_CHECKS.get(key)
         if check is None:
             raise InvalidArguments(f"Unknown brand setting '{key}'", pointer=f"/{key}")

@@ -23,7 +23,7 @@ from klatch.services.customers import CustomerService
 from klatch.services.messages import MessageService
 from klatch.services.notes import NoteService
 from klatch.services.orgs import OrgService
-from klatch.services.routing import RoutingService, route
+from klatch.services.routing import Router, RoutingService
 from klatch.services.search import SearchService
 from klatch.services.shortcuts import ShortcutService
 from klatch.services.tags import TagService
@@ -61,9 +61,13 @@ class Services:
         self.tags = TagService(self.ctx)
         self.shortcuts = ShortcutService(self.ctx)
         self.teams = TeamService(self.ctx)
-        self.routing = RoutingService(self.ctx)
-        self.ctx.uow.before_append.append(route)  # routing rules, in the change's write
-        self.chat = ChatService(self.ctx, self.orgs)
+        # Routing rules run in the write of the change that triggers them.
+        router = Router()
+        uow.before_append.append(router)
+        bus.subscribe(router.on_events)
+        bus.on_reconnect(router.rules.clear)
+        self.routing = RoutingService(self.ctx, router)
+        self.chat = ChatService(self.ctx, self.orgs, self.conversations)
         self.console = ConsoleService(self.ctx, self.orgs)
         bus.subscribe(self._forget_revoked_keys)
 

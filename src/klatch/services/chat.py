@@ -9,18 +9,31 @@ customer's conversations onto the verified customer; ``logout`` ends the session
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import jwt
 
 from klatch.domain import events as ev
 from klatch.domain.brands import availability
-from klatch.domain.models import Actor, ActorType, ApiKey, Brand, ChatSession, Customer, Role
+from klatch.domain.models import (
+    Actor,
+    ActorType,
+    ApiKey,
+    Brand,
+    ChatSession,
+    Conversation,
+    Customer,
+    Message,
+    Role,
+)
+from klatch.domain.prechat import check_answers, form_view
 from klatch.domain.text import check_text
 from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized, invalid_session
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
+from klatch.services.conversations import ConversationService, merged_custom
 from klatch.services.customers import new_customer
 from klatch.services.orgs import OrgService, check_email
 from klatch.services.unit import Unit
@@ -39,6 +52,14 @@ class StartedSession:
     session: ChatSession
     brand: Brand
     resumed: bool
+    pre_chat_form: dict[str, Any]  # as the browser shows it (``form_view``)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    brand: Brand
+    availability: str
+    pre_chat_form: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +69,10 @@ class LoginResult:
 
 
 class ChatService:
-    def __init__(self, ctx: Context, orgs: OrgService) -> None:
+    def __init__(self, ctx: Context, orgs: OrgService, conversations: ConversationService) -> None:
         self.ctx = ctx
         self.orgs = orgs
+        self.conversations = conversations
 
     async def tracking_key(self, secret: str | None) -> ApiKey:
         """The tracking key a browser presented; any other kind is refused here."""
@@ -69,10 +91,11 @@ class ChatService:
         """Resume the session of ``token`` if it is still valid for this key's org,
         else start a new anonymous one."""
         brand = await self.orgs.brand_for(key.org_id, brand_id or key.brand_id)
+        form = await self.pre_chat_form(brand)
         if token:
             session = await self._session(token)
             if session is not None and session.org_id == key.org_id:
-                return StartedSession(token, session, brand, resumed=True)
+                return StartedSession(token, session, brand, True, form)
         token = new_secret(SESSION_PREFIX)
         now = now_ms()
         customer = new_customer(key.org_id)
@@ -83,7 +106,7 @@ class ChatService:
             await store.insert_session(unit.tx, session, hash_secret(token))
 
         await self.ctx.uow.write(session_actor(session), work)
-        return StartedSession(token, session, brand, resumed=False)
+        return StartedSession(token, session, brand, False, form)
 
     async def _session(self, token: str) -> ChatSession | None:
         token_hash = hash_secret(token)
@@ -100,9 +123,46 @@ class ChatService:
             raise invalid_session()
         return session_actor(session)
 
-    async def settings(self, key: ApiKey, brand_id: str | None) -> tuple[Brand, str]:
+    async def settings(self, key: ApiKey, brand_id: str | None) -> ChatSettings:
         brand = await self.orgs.brand_for(key.org_id, brand_id or key.brand_id)
-        return brand, availability(brand.settings)
+        return ChatSettings(brand, availability(brand.settings), await self.pre_chat_form(brand))
+
+    async def pre_chat_form(self, brand: Brand) -> dict[str, Any]:
+        """The brand's pre-chat form as a browser shows it: each question with its
+        input and choices, by the klass definitions as they are now."""
+        _, definitions = await self.ctx.schemas.get(brand.org_id)
+        return form_view(brand.settings.get("preChatForm"), definitions)
+
+    async def check_create_conversation(
+        self,
+        actor: Actor,
+        *,
+        title: Any = None,
+        body: Any = None,
+        custom: Any = None,
+        pre_chat_form: Any = None,
+    ) -> tuple[Conversation, Message | None]:
+        """A conversation of the session's customer, on the session's brand. With a
+        pre-chat form's answers (``{"conversation": {...}, "customer": {...}}``), all
+        is one write: the conversation with ``custom`` (what the page described
+        before) and the form's conversation answers over it (the visitor's answer
+        wins on the same attribute), the customer's answers on the customer, the
+        first message; a wrong answer and nothing is written."""
+        assert actor.customer_id is not None and actor.brand_id is not None
+        along = None
+        if pre_chat_form is not None:
+            brand = await self.orgs.cached_brand(actor.org_id, actor.brand_id)
+            form = brand.settings.get("preChatForm")
+            along = partial(_answered, form, pre_chat_form, actor.customer_id)
+        return await self.conversations.check_create(
+            actor,
+            customer_id=actor.customer_id,
+            brand_id=actor.brand_id,
+            title=title,
+            body=body,
+            custom=custom,
+            along=along,
+        )
 
     async def login(self, actor: Actor, jwt_token: Any) -> LoginResult:
         """Verify the JWT, find or create the verified customer, and move this session's
@@ -216,6 +276,31 @@ def session_actor(session: ChatSession) -> Actor:
         role=Role.TRACKING,
         brand_id=session.brand_id,
     )
+
+
+async def _answered(form: Any, answers: Any, customer_id: str, unit: Unit) -> dict[str, Any]:
+    """Check a pre-chat form's answers, write the customer's; the conversation's back."""
+    for_conversation, for_customer = check_answers(form, unit.defs, answers)
+    if for_customer:
+        await _describe_customer(unit, customer_id, for_customer)
+    return for_conversation
+
+
+async def _describe_customer(unit: Unit, customer_id: str, values: dict[str, Any]) -> None:
+    current = await store.get_customer(unit.tx, unit.actor.org_id, customer_id, for_update=True)
+    if current is None:
+        raise NotFound("The session's customer no longer exists", code="customer_not_found")
+    changes = ev.changes_between(current.custom, values)
+    if not changes:
+        return
+    changed = replace(
+        current,
+        custom=merged_custom(current.custom, values),
+        updated_at=unit.now,
+        version=current.version + 1,
+    )
+    await store.update_customer(unit.tx, changed)
+    unit.emit(ev.customer_updated(changed, {"custom": changes}))
 
 
 async def _verified_customer(

@@ -54,6 +54,8 @@ from klatch.storage.search import FEW_ROWS
 # The conversation row as the lock found it: who acts, its customer, custom, version.
 Locked = tuple[Actor, str, dict[str, Any], int]
 Lock = Callable[[Unit], Awaitable[Locked | None]]
+# Runs first in a creation's unit of work; returns conversation attributes, checked.
+Along = Callable[[Unit], Awaitable[dict[str, Any]]]
 UPDATABLE = ("custom", "status", "name", "externalId", "assignedUsers", "assignedTeams", "tags")
 MAX_EXTERNAL_ID = 256
 
@@ -175,15 +177,19 @@ class ConversationService:
         body: Any = None,
         custom: Any = None,
         status: Any = "open",
+        along: Along | None = None,
     ) -> tuple[Conversation, Message | None]:
         """Create a conversation, optionally with a first message and custom attributes,
-        atomically: invalid attributes mean no conversation."""
+        atomically: invalid attributes mean no conversation. ``along`` runs first in
+        the same unit of work (a pre-chat form: it checks the answers and writes the
+        customer's); the conversation attributes it returns win over ``custom``."""
         title = check_title(title)
         text = check_body(body, required=False)
         _check_status(status)
 
         async def work(unit: Unit) -> tuple[Conversation, Message | None]:
-            conv = _new_conversation(unit, customer_id, brand_id, title, status, custom)
+            answered = await along(unit) if along is not None else {}
+            conv = _new_conversation(unit, customer_id, brand_id, title, status, custom, answered)
             await store.insert_conversation(unit.tx, conv)
             message = None
             if text is not None:
@@ -493,9 +499,16 @@ def _field_changes(
 
 
 def _new_conversation(
-    unit: Unit, customer_id: str, brand_id: str, title: str | None, status: str, custom: Any
+    unit: Unit,
+    customer_id: str,
+    brand_id: str,
+    title: str | None,
+    status: str,
+    custom: Any,
+    answered: Mapping[str, Any] | None = None,
 ) -> Conversation:
     values = {} if custom is None else _checked(unit, unit.actor, custom)
+    values.update(answered or {})
     return Conversation(
         id=new_id(),
         org_id=unit.actor.org_id,

@@ -160,11 +160,12 @@ class OrgService:
             brand = await store.get_brand(unit.tx, org_id, brand_id, for_update=True)
             if brand is None:
                 raise brand_not_found(brand_id)
-            settings = {**brand.settings, **check_brand_settings(changes)}
+            settings = {**brand.settings, **check_brand_settings(changes, unit.defs)}
             await store.update_brand_settings(unit.tx, org_id, brand.id, settings)
             return replace(brand, settings=settings)
 
-        updated = await self.ctx.uow.write(system_actor(org_id), work)
+        # The klass definitions: the pre-chat form is checked against them.
+        updated = await self.ctx.uow.write(system_actor(org_id), work, schema=True)
         self._brands.clear()
         return updated
 

@@ -38,14 +38,12 @@ async def list_conversations(request: Request) -> Response:
 async def create_conversation(request: Request) -> Response:
     actor = await session_actor(request)
     body = await read_object(request, required=False)
-    assert actor.customer_id is not None and actor.brand_id is not None
-    conv, message = await services_of(request).conversations.check_create(
+    conv, message = await services_of(request).chat.check_create_conversation(
         actor,
-        customer_id=actor.customer_id,
-        brand_id=actor.brand_id,
         title=body.get("title"),
         body=body.get("message", body.get("body")),
         custom=body.get("customAttributes", body.get("custom")),
+        pre_chat_form=body.get("preChatForm"),
     )
     view = conversation_view(conv)
     if message is not None:
@@ -109,7 +107,9 @@ routes = [
         "POST",
         "/c/v1/conversations",
         create_conversation,
-        "Create a conversation, optionally with a first message",
+        "Create a conversation, optionally with a first message, custom attributes and "
+        'the answers of the brand\'s pre-chat form ({"preChatForm": {"conversation": '
+        '{...}, "customer": {...}}}), in one write',
         sdk="createConversation",
         statuses=(201,),
         body="optional",

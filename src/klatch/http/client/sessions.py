@@ -39,7 +39,7 @@ async def start_session(request: Request) -> Response:
             "orgId": started.session.org_id,
             "brandId": brand.id,
             "resumed": started.resumed,
-            **chat_settings_view(brand, availability(brand.settings)),
+            **chat_settings_view(brand, availability(brand.settings), started.pre_chat_form),
         },
         200 if started.resumed else 201,
     )
@@ -58,10 +58,9 @@ async def _resumes(request: Request, key: ApiKey, token: str | None) -> bool:
 
 async def get_settings(request: Request) -> Response:
     key = await tracking_key(request)
-    brand, state = await services_of(request).chat.settings(
-        key, request.query_params.get("brandId")
-    )
-    return json_response({"brandId": brand.id, **chat_settings_view(brand, state)})
+    found = await services_of(request).chat.settings(key, request.query_params.get("brandId"))
+    view = chat_settings_view(found.brand, found.availability, found.pre_chat_form)
+    return json_response({"brandId": found.brand.id, **view})
 
 
 async def login(request: Request) -> Response:

@@ -71,10 +71,13 @@ def customer_view(c: Customer) -> dict[str, Any]:
     }
 
 
-def chat_settings_view(brand: Brand, availability: str) -> dict[str, Any]:
-    """A brand's chat settings and availability, as the SDKs receive them."""
+def chat_settings_view(
+    brand: Brand, availability: str, pre_chat_form: dict[str, Any]
+) -> dict[str, Any]:
+    """A brand's chat settings and availability, as the SDKs receive them; the
+    pre-chat form with each question's input and choices (``form_view``)."""
     return {
-        "settings": {"brandId": brand.id, **brand.settings},
+        "settings": {"brandId": brand.id, **brand.settings, "preChatForm": pre_chat_form},
         "availability": availability,
     }
 
