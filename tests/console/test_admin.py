@@ -426,7 +426,13 @@ def test_an_admin_defines_attributes(rest: httpx.Client, admin: Console) -> None
     )
     assert defined.status_code == 303, alert(defined)
     reason = properties(rest, "conversation")["reasonStr"]
-    assert reason["tree"] == ["shipping", "shipping.delayed", "billing"]
+    assert reason["tree"] == {
+        "children": [
+            {"id": "shipping", "displayName": "shipping",
+             "children": [{"id": "delayed", "displayName": "delayed"}]},
+            {"id": "billing", "displayName": "billing"},
+        ]
+    }  # fmt: skip
     assert reason["sdkWritable"] is True
     assert reason["displayName"] == "Reason"
 

@@ -223,7 +223,6 @@ async def test_customers_and_messages_are_searched_too(
         "conversation_time",
         "work_session",
         "work_item",
-        "note",
     ],
 )
 async def test_contexts_klatch_holds_nothing_of_answer_a_valid_empty_page(

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from klatch.domain.text import MAX_EXACT_INTEGER, pointer_token, text_problem, visible
 from klatch.errors import AttributeErrors, ErrorDetail, InvalidArguments
 
-KLASSES = ("conversation", "customer")
+KLASSES = ("conversation", "customer", "message")
 MAX_KEYS_PER_WRITE = 100
 STR_MAX_CHARS = 1024
 TXT_MAX_BYTES = 64 * 1024
@@ -134,6 +134,8 @@ def _sized_text(definition: AttributeDef, value: Any, expected: str) -> str:
 
 def _check_str(definition: AttributeDef, value: Any) -> str:
     text = _sized_text(definition, value, "a string")
+    if definition.tree is not None and text in definition.allowed:
+        _check_leaf(definition, text)
     if definition.allowed and text not in definition.allowed:
         sample = ", ".join(sorted(definition.allowed)[:10])
         more = ", ..." if len(definition.allowed) > 10 else ""
@@ -204,6 +206,12 @@ def _check_tree_value(definition: AttributeDef, value: Any) -> str:
             "value_not_allowed",
             f"'{path[:64]}' is not a node of the tree of '{definition.name}'",
         )
+    _check_leaf(definition, path)
+    return path
+
+
+def _check_leaf(definition: AttributeDef, path: str) -> None:
+    """A tree with ``lastNodeRequired`` takes only its leaves."""
     if definition.last_node_required and any(
         other.startswith(path + ".") for other in definition.tree or ()
     ):
@@ -211,7 +219,6 @@ def _check_tree_value(definition: AttributeDef, value: Any) -> str:
             "value_not_allowed",
             f"'{definition.name}' takes a last node of its tree; '{path[:64]}' has children",
         )
-    return path
 
 
 def _check_id(definition: AttributeDef, value: Any) -> str:
@@ -432,6 +439,8 @@ class DefinitionOptions(TypedDict, total=False):
     sdk_writable: bool
     enumeration: Iterable[str] | None
     tree: Iterable[str] | None
+    tree_labels: Mapping[str, str] | None
+    last_node_required: bool
 
 
 def check_definition(
@@ -443,8 +452,12 @@ def check_definition(
     sdk_writable: bool = True,
     enumeration: Iterable[str] | None = None,
     tree: Iterable[str] | None = None,
+    tree_labels: Mapping[str, str] | None = None,
+    last_node_required: bool = False,
 ) -> AttributeDef:
-    """Validate a new or changed definition and return it, normalised."""
+    """Validate a new or changed definition and return it, normalised. ``tree_labels``
+    are display names of tree nodes by path (a node without one is shown as its
+    last segment)."""
     check_klass(klass)
     if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > NAME_MAX_CHARS:
         raise InvalidArguments(
@@ -464,6 +477,13 @@ def check_definition(
             code="invalid_display_name",
             pointer="/displayName",
         )
+    paths = _check_tree(name, attr_type, tree)
+    if last_node_required not in (True, False) or (last_node_required and paths is None):
+        raise InvalidArguments(
+            f"Attribute '{name}': lastNodeRequired is true or false, and true needs a tree",
+            code="invalid_metadata",
+            pointer="/lastNodeRequired",
+        )
     return AttributeDef(
         klass=klass,
         name=name,
@@ -471,8 +491,28 @@ def check_definition(
         display_name=(display_name or display_name_for(name)).strip(),
         sdk_writable=bool(sdk_writable),
         enumeration=_check_allowed_values(name, attr_type, enumeration, "enumeration"),
-        tree=_check_tree(name, attr_type, tree),
+        tree=paths,
+        tree_labels=_check_labels(name, paths, tree_labels),
+        last_node_required=bool(last_node_required) and paths is not None,
     )
+
+
+def _check_labels(
+    name: str, paths: tuple[str, ...] | None, labels: Mapping[str, str] | None
+) -> tuple[str, ...] | None:
+    """Each node's display name, in the order of ``paths``."""
+    if paths is None:
+        return None
+    labels = labels or {}
+    for path, label in labels.items():
+        if not isinstance(label, str) or not label.strip() or len(label) > DISPLAY_NAME_MAX_CHARS:
+            raise InvalidArguments(
+                f"Attribute '{name}': the displayName of tree node '{path[:64]}' must be "
+                f"1 to {DISPLAY_NAME_MAX_CHARS} characters",
+                code="invalid_metadata",
+                pointer="/tree",
+            )
+    return tuple(labels.get(p, p.rsplit(".", 1)[-1]).strip() for p in paths)
 
 
 def _resolve_type(name: str, type_: str | AttrType | None) -> AttrType:
@@ -545,20 +585,62 @@ def _check_tree(
     return tuple(nodes)
 
 
-def tree_from_nested(value: Any, prefix: str = "") -> list[str]:
-    """Flatten Kustomer-style nested tree metadata ({children: [{value, children}]})."""
-    if isinstance(value, list):
-        return [p for item in value for p in tree_from_nested(item, prefix)]
-    if isinstance(value, str):
-        return [prefix + value]
-    if isinstance(value, Mapping):
-        children = value.get("children")
-        own = value.get("value") or value.get("name") or value.get("id")
-        if isinstance(own, str):
-            here = prefix + own
-            return [here, *tree_from_nested(children or [], here + ".")]
-        return tree_from_nested(children or [], prefix)
-    raise InvalidArguments("tree must be a list of paths or nested {value, children}")
+MAX_TREE_DEPTH = 10
+
+
+def tree_from_nested(value: Any) -> tuple[list[str], dict[str, str]]:
+    """Kustomer's tree metadata, ``{"children": [{"id", "displayName", "children"?}]}``
+    (a node's ``value`` or ``name`` is read as its id too), or a list of paths
+    (``shipping.delayed``): its node paths and their display names."""
+    paths: list[str] = []
+    labels: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        if depth > MAX_TREE_DEPTH:
+            raise _bad_tree(f"nests at most {MAX_TREE_DEPTH} levels deep")
+        if isinstance(node, list):
+            for item in node:
+                walk(item, prefix, depth)
+            return
+        if isinstance(node, str):
+            paths.append(prefix + node)
+            return
+        if not isinstance(node, Mapping):
+            raise _bad_tree('nodes are {"id", "displayName", "children"}')
+        children = node.get("children") or []
+        own = node.get("id") or node.get("value") or node.get("name")
+        if own is None:  # the root: {"children": [...]}
+            walk(children, prefix, depth + 1)
+            return
+        if not isinstance(own, str) or "." in own:
+            raise _bad_tree("a node's id is a string without '.'")
+        here = prefix + own
+        paths.append(here)
+        label = node.get("displayName")
+        if label is not None:
+            labels[here] = label
+        walk(children, here + ".", depth + 1)
+
+    walk(value, "", 0)
+    return paths, labels
+
+
+def tree_to_nested(d: AttributeDef) -> dict[str, Any]:
+    """A definition's tree in Kustomer's shape: ``{"children": [{"id", "displayName",
+    "children"}]}`` (a leaf has no ``children``)."""
+    root: dict[str, Any] = {"children": []}
+    nodes: dict[str, dict[str, Any]] = {"": root}
+    labels = d.tree_labels or ()
+    for i, path in enumerate(d.tree or ()):
+        parent, _, own = path.rpartition(".")
+        node = {"id": own, "displayName": labels[i] if i < len(labels) else own}
+        nodes[parent].setdefault("children", []).append(node)
+        nodes[path] = node
+    return root
+
+
+def _bad_tree(message: str) -> InvalidArguments:
+    return InvalidArguments(f"tree {message}", code="invalid_metadata", pointer="/tree")
 
 
 def updated(definition: AttributeDef, **changes: Any) -> AttributeDef:

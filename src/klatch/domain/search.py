@@ -49,9 +49,9 @@ MAX_ONE_OF = 100  # values of one equals-list
 MAX_VALUE_CHARS = 1024
 MAX_WORDS = 10
 
-CONTEXTS = ("customer", "conversation", "message")
+CONTEXTS = ("customer", "conversation", "message", "note")
 # Contexts Kustomer has and Klatch holds nothing of: a valid, empty page.
-EMPTY_CONTEXTS = ("company", "kobject", "conversation_time", "work_session", "work_item", "note")
+EMPTY_CONTEXTS = ("company", "kobject", "conversation_time", "work_session", "work_item")
 _EMPTY_CONTEXT_RE = re.compile(r"^kobject_[0-9A-Za-z_-]+$")
 BODY_KEYS = (
     "queryContext", "and", "or", "not", "sort", "fields", "aggs", "timeZone",
@@ -177,8 +177,21 @@ STANDARD_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("message_updated_at", Kind.DATETIME, "created_at"),
         _f("message_sent_at", Kind.DATETIME, "created_at"),
     ),
+    # Internal notes (agents and API keys only, as all of search).
+    "note": (
+        _f("note_body", Kind.TEXT, "body"),
+        _f("note_conversation_id", Kind.ID, "conversation_id"),
+        # The customer of the note's conversation.
+        _f("note_customer_id", Kind.ID, "conversation_customer"),
+        # Who wrote it: a user's or an API key's id (none for the system).
+        _f("note_created_by", Kind.ID, "author_id"),
+        _f("note_created_at", Kind.DATETIME, "created_at"),
+        _f("note_updated_at", Kind.DATETIME, "updated_at"),
+        _f("note_modified_at", Kind.DATETIME, "updated_at"),
+    ),
 }
-# The klass whose attribute definitions type ``<context>_custom_<name>``.
+# The klass whose attribute definitions type ``<context>_custom_<name>`` (notes have
+# no custom attributes).
 CUSTOM_KLASSES = {"customer": "customer", "conversation": "conversation", "message": "message"}
 
 
@@ -595,8 +608,9 @@ def parse_query(body: Any, definitions: Mapping[str, Mapping[str, AttributeDef]]
     _check_extras(body)
     if context not in CONTEXTS:
         return Query(context, None, (), empty=True)
-    klass = CUSTOM_KLASSES[context]
-    scope = _Scope(context, fields_of(context, definitions.get(klass, {})), zone)
+    klass = CUSTOM_KLASSES.get(context)
+    custom = definitions.get(klass, {}) if klass is not None else {}
+    scope = _Scope(context, fields_of(context, custom), zone)
     try:
         parts = [
             _combine(key, _group(body[key], scope, f"/{key}", 1))

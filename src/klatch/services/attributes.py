@@ -89,7 +89,7 @@ class AttributeService:
             current = await store.get_definition(unit.tx, org_id, klass, name)
             if current is None:
                 raise _not_found(klass, name)
-            changed = _apply(current, display_name, sdk_writable, enumeration, tree)
+            changed = _apply(current, display_name, sdk_writable, enumeration, tree, _UNSET, _UNSET)
             await store.update_definition(unit.tx, org_id, changed)
             return changed
 
@@ -171,6 +171,8 @@ async def _put_property(
         spec.get("sdk_writable", _UNSET),
         spec.get("enumeration", _UNSET),
         spec.get("tree", _UNSET),
+        spec.get("tree_labels", _UNSET),
+        spec.get("last_node_required", _UNSET),
     )
     await store.update_definition(unit.tx, org_id, replace(d, updated_at=unit.now))
 
@@ -181,7 +183,13 @@ def _apply(
     sdk_writable: Any,
     enumeration: Any,
     tree: Any,
+    tree_labels: Any,
+    last_node_required: Any,
 ) -> AttributeDef:
+    """The definition with the given changes; a new tree without labels keeps the
+    labels of the nodes it still has."""
+    if tree_labels is _UNSET:
+        tree_labels = dict(zip(current.tree or (), current.tree_labels or (), strict=False))
     checked = check_definition(
         current.klass,
         current.name,
@@ -190,6 +198,12 @@ def _apply(
         sdk_writable=current.sdk_writable if sdk_writable is _UNSET else sdk_writable,
         enumeration=current.enumeration if enumeration is _UNSET else enumeration,
         tree=current.tree if tree is _UNSET else tree,
+        tree_labels=tree_labels,
+        last_node_required=(
+            (current.last_node_required and tree is not None)
+            if last_node_required is _UNSET
+            else last_node_required
+        ),
     )
     return replace(checked, created_at=current.created_at, updated_at=now_ms())
 
@@ -200,7 +214,7 @@ def _property_spec(name: str, spec: Any) -> dict[str, Any]:
         raise InvalidArguments(
             f"Property '{name}' must be an object", pointer=f"/properties/{name}"
         )
-    known = {"type", "displayName", "enumeration", "tree", "sdkWritable"}
+    known = {"type", "displayName", "enumeration", "tree", "lastNodeRequired", "sdkWritable"}
     unknown = set(spec) - known - {"modifiedBy", "modifiedAt", "updatedAt", "createdAt"}
     if unknown:
         raise InvalidArguments(
@@ -221,8 +235,24 @@ def _property_spec(name: str, spec: Any) -> dict[str, Any]:
         out["sdk_writable"] = spec["sdkWritable"]
     if "enumeration" in spec:
         out["enumeration"] = spec["enumeration"]
+    return {**out, **_tree_spec(name, spec)}
+
+
+def _tree_spec(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Kustomer's ``tree`` (nested, or a list of paths) and ``lastNodeRequired``."""
+    out: dict[str, Any] = {}
     if "tree" in spec:
-        out["tree"] = None if spec["tree"] is None else tree_from_nested(spec["tree"])
+        out["tree"], out["tree_labels"] = (
+            (None, None) if spec["tree"] is None else tree_from_nested(spec["tree"])
+        )
+    if "lastNodeRequired" in spec:
+        if not isinstance(spec["lastNodeRequired"], bool):
+            raise InvalidArguments(
+                f"lastNodeRequired of '{name}' must be true or false",
+                code="invalid_metadata",
+                pointer=f"/properties/{name}/lastNodeRequired",
+            )
+        out["last_node_required"] = spec["lastNodeRequired"]
     return out
 
 

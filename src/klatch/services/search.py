@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from klatch.domain.attributes import AttributeDef
-from klatch.domain.models import Actor, Conversation, Customer, Message
+from klatch.domain.models import Actor
 from klatch.domain.search import Query, parse_query
 from klatch.domain.text import MAX_PAGE
 from klatch.errors import InvalidArguments
@@ -42,7 +42,7 @@ MAX_PAGE_SIZE = 500
 class SearchPage:
     """One page of results, with what ``meta`` and ``links`` say about it."""
 
-    items: list[Customer | Conversation | Message]
+    items: list[store.Record]
     context: str
     page: int
     page_size: int

@@ -30,6 +30,8 @@ _UPDATE = Query(
         sdk_writable=b("sdk_writable"),
         enumeration=b("enumeration"),
         tree=b("tree"),
+        tree_labels=b("tree_labels"),
+        last_node_required=b("last_node_required"),
         updated_at=b("updated_at"),
     )
 )
@@ -50,6 +52,7 @@ _DEFINED_ANYWHERE = Query(
 def _def(row: Row) -> AttributeDef:
     enumeration = loads(row["enumeration"])
     tree = loads(row["tree"])
+    labels = loads(row["tree_labels"])
     return AttributeDef(
         klass=row["klass"],
         name=row["name"],
@@ -58,6 +61,8 @@ def _def(row: Row) -> AttributeDef:
         sdk_writable=bool(row["sdk_writable"]),
         enumeration=tuple(enumeration) if enumeration is not None else None,
         tree=tuple(tree) if tree is not None else None,
+        tree_labels=tuple(labels) if labels is not None else None,
+        last_node_required=bool(row["last_node_required"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -88,6 +93,8 @@ async def insert_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
             "sdk_writable": d.sdk_writable,
             "enumeration": _json_or_none(d.enumeration),
             "tree": _json_or_none(d.tree),
+            "tree_labels": _json_or_none(d.tree_labels),
+            "last_node_required": d.last_node_required,
             "created_at": d.created_at,
             "updated_at": d.updated_at,
         },
@@ -105,6 +112,8 @@ async def update_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
             "sdk_writable": d.sdk_writable,
             "enumeration": _json_or_none(d.enumeration),
             "tree": _json_or_none(d.tree),
+            "tree_labels": _json_or_none(d.tree_labels),
+            "last_node_required": d.last_node_required,
             "updated_at": d.updated_at,
         },
     )

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from klatch.domain.attributes import AttributeDef, AttrType, format_datetime
 from klatch.domain.models import Conversation, Customer, Message
+from klatch.domain.notes import Note
 from klatch.domain.search import (
     ATTRIBUTE_KINDS,
     All,
@@ -51,7 +52,7 @@ from klatch.domain.search import (
 from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Row, Tx
 from klatch.storage.migrate import SEARCH_INDEX_PREFIX
-from klatch.storage.tables import conversation, customer, message
+from klatch.storage.tables import conversation, customer, message, note
 from klatch.storage.tags import TAG_COLUMN, tag_condition
 from klatch.storage.teams import ASSIGNMENT_COLUMNS, assignment_condition
 
@@ -59,9 +60,15 @@ TABLES: dict[str, sa.Table] = {
     "customer": customer,
     "conversation": conversation,
     "message": message,
+    "note": note,
 }
 # Each klass's attributes live in the ``custom`` column of this table.
-KLASS_TABLES: dict[str, sa.Table] = {"customer": customer, "conversation": conversation}
+KLASS_TABLES: dict[str, sa.Table] = {
+    "customer": customer,
+    "conversation": conversation,
+    "message": message,
+}
+Record = Customer | Conversation | Message | Note
 INDEX_PREFIX = SEARCH_INDEX_PREFIX
 PREFIX_CHARS = 200  # of a string attribute in a PostgreSQL index
 _STRINGS = frozenset({AttrType.STR, AttrType.URL, AttrType.TREE, AttrType.ID})
@@ -70,7 +77,9 @@ _STRINGS = frozenset({AttrType.STR, AttrType.URL, AttrType.TREE, AttrType.ID})
 # ANALYZE) and, with a LIMIT, prefers the index that spares it a sort: an equality
 # on a unique attribute would walk the whole org in updated_at order.
 FEW_ROWS = 5000
-_NOT_NULL = frozenset({"created_at", "updated_at", "status", "id", "message_count", "direction"})
+_NOT_NULL = frozenset(
+    {"created_at", "updated_at", "status", "id", "message_count", "direction", "conversation_id"}
+)
 
 Expr = sa.ColumnElement[Any]
 Cond = sa.ColumnElement[bool]
@@ -196,6 +205,13 @@ def _column(dialect: str, table: sa.Table, field: Field) -> _Column:
         return _Column(sa.literal_column("'in'"), False)
     if name == "channel":
         return _Column(sa.literal_column("'chat'"), False)
+    if name == "conversation_customer":  # a note's: its conversation's customer
+        owner = (
+            sa.select(conversation.c.customer_id)
+            .where(conversation.c.id == table.c.conversation_id)
+            .scalar_subquery()
+        )
+        return _Column(owner, False)
     return _Column(table.c[name], name not in _NOT_NULL)
 
 
@@ -431,7 +447,7 @@ def _conditions(tx: Tx, org_id: str, q: Query) -> list[Cond]:
 class Found:
     """One record found, and its sort values (for the keyset of the next page)."""
 
-    item: Customer | Conversation | Message
+    item: Record
     keys: list[Any]
 
 
@@ -473,7 +489,7 @@ async def count(tx: Tx, org_id: str, q: Query) -> int:
     return int(row[0]) if row else 0
 
 
-def _record(context: str, row: Row) -> Customer | Conversation | Message:
+def _record(context: str, row: Row) -> Record:
     if context == "conversation":
         return record(
             Conversation,
@@ -494,4 +510,6 @@ def _record(context: str, row: Row) -> Customer | Conversation | Message:
             socials=loads(row["socials"]),
             custom=loads(row["custom"]),
         )
+    if context == "note":
+        return record(Note, row)
     return record(Message, row)

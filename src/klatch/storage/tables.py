@@ -99,6 +99,10 @@ attribute = sa.Table(
     sa.Column("tree", Json, nullable=True),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
+    # Migration 0008: Kustomer's tree metadata (each node's displayName, in the order
+    # of ``tree``; whether a value must be a leaf).
+    sa.Column("tree_labels", Json, nullable=True),
+    sa.Column("last_node_required", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("org_id", "klass", "name"),
 )
 
@@ -226,6 +230,8 @@ message = sa.Table(
     sa.Column("sent_by_id", Id, nullable=True),
     sa.Column("sent_by_name", sa.String(255), nullable=True),
     sa.Column("created_at", Millis, nullable=False),
+    # Migration 0008: the message klass's custom attributes (NULL: none).
+    sa.Column("custom", Json, nullable=True),
     sa.Index(None, "org_id", "conversation_id", "created_at"),
     sa.Index(None, "org_id", "created_at"),  # search by message_created_at
 )

@@ -18,6 +18,7 @@ from klatch import __version__
 from klatch.errors import KlatchError
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
 from klatch.http.rest import (
+    attachments,
     brands,
     conversations,
     customer_auth,
@@ -25,9 +26,11 @@ from klatch.http.rest import (
     docs,
     events,
     keys,
+    klasses,
     messages,
     metadata,
     notes,
+    queues,
     routing,
     search,
     shortcuts,
@@ -53,6 +56,9 @@ RESOURCES = (
     teams,  # /v1/users/{id}/availability
     routing,
     webhooks,
+    klasses,  # what integrations call (issue 12)
+    queues,
+    attachments,
     notes,  # agents' tools
     tags,
     shortcuts,

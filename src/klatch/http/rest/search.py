@@ -21,6 +21,7 @@ from klatch.errors import Forbidden
 from klatch.http.requests import CheckedRoute, bearer, limits_of, services_of
 from klatch.http.rest import views
 from klatch.http.rest.auth import agent
+from klatch.http.rest.notes import note_resource
 from klatch.services.chat import SESSION_PREFIX
 from klatch.services.search import SearchPage
 
@@ -30,6 +31,7 @@ _RENDER: dict[str, Callable[[Any], dict[str, Any]]] = {
     "customer": views.customer_resource,
     "conversation": views.conversation_resource,
     "message": views.message_resource,
+    "note": note_resource,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from klatch.domain.attributes import METADATA_TYPE_NAMES, AttributeDef
+from klatch.domain.attributes import METADATA_TYPE_NAMES, AttributeDef, tree_to_nested
 from klatch.domain.events import iso
 from klatch.domain.models import (
     ApiKey,
@@ -151,8 +151,9 @@ def property_view(d: AttributeDef) -> dict[str, Any]:
     }
     if d.enumeration is not None:
         out["enumeration"] = list(d.enumeration)
-    if d.tree is not None:
-        out["tree"] = list(d.tree)
+    if d.tree is not None:  # Kustomer's nested shape, as integration scripts PUT it
+        out["tree"] = tree_to_nested(d)
+        out["lastNodeRequired"] = d.last_node_required
     return out
 
 
@@ -172,7 +173,8 @@ def list_document(
 ) -> dict[str, Any]:
     """A page of a list: ``meta`` always ``{page, pageSize}`` plus ``total`` and
     ``totalPages`` when the list counts; ``links`` always every key of ``self,
-    first, prev, next, last``, null where there is none (``last`` when uncounted)."""
+    first, prev, next, last``, null where there is none (``last`` when uncounted);
+    ``next`` carries the page's keyset cursor when it has one."""
 
     def link(n: int | None) -> str | None:
         if n is None:
@@ -185,6 +187,9 @@ def list_document(
         last = max(1, -(-page.total // page.page_size))
         meta["total"] = page.total
         meta["totalPages"] = last
+    following = link(page.page + 1 if page.has_next else None)
+    if following is not None and page.next_cursor is not None:  # keyset: deep pages stay fast
+        following += "&" + urlencode({"cursor": page.next_cursor})
     return {
         "data": items,
         "meta": meta,
@@ -192,7 +197,7 @@ def list_document(
             "self": link(page.page),
             "first": link(1),
             "prev": link(page.page - 1 if page.page > 1 else None),
-            "next": link(page.page + 1 if page.has_next else None),
+            "next": following,
             "last": link(last),
         },
     }

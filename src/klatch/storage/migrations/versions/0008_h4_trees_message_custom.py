@@ -1,0 +1,41 @@
+"""Kustomer's tree metadata and message custom attributes.
+
+A tree attribute's definition keeps each node's display name (``tree_labels``, in
+the order of ``tree``) and whether a value must be a leaf (``last_node_required``),
+as Kustomer's metadata says them; messages get a ``custom`` object, typed by the
+message klass's definitions (``message_custom_<name>`` in search). Both columns
+are added without rewriting the tables (nullable, or a constant default).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02 13:45:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("klass_attribute") as batch:
+        batch.add_column(sa.Column("tree_labels", _JSON, nullable=True))
+        batch.add_column(
+            sa.Column("last_node_required", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    op.add_column("message", sa.Column("custom", _JSON, nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("message", "custom")
+    with op.batch_alter_table("klass_attribute") as batch:
+        batch.drop_column("last_node_required")
+        batch.drop_column("tree_labels")
