@@ -13,7 +13,7 @@ from klatch.services import Services
 from klatch.services.orgs import Setup
 from support import Chat, Rest, error_codes
 
-FORM = {
+FORM: dict[str, Any] = {
     "questions": [
         {
             "klass": "conversation",
@@ -126,7 +126,7 @@ async def test_the_browser_gets_each_question_with_its_input_and_choices(
         ("conversation.itemsNum", "number", False),
         ("customer.planStr", "choice", False),
     ]
-    assert questions[0]["choices"] == FORM["questions"][0]["choices"]  # type: ignore[index]
+    assert questions[0]["choices"] == FORM["questions"][0]["choices"]
     # Without choices of its own, a question offers the attribute's allowed values.
     assert [c["value"] for c in questions[3]["choices"]] == ["free", "pro"]
     # A deleted attribute's question is not shown: it could not be answered.

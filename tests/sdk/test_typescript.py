@@ -138,6 +138,15 @@ MISTAKES = {
         "TS2322",
     ),
     "no_such_method": ("Kustomer.describeConversations({});", "TS2551"),
+    "pre_chat_form_option_not_a_boolean": (
+        "Kustomer.start({ klatch: { preChatForm: 'off' } });",
+        "TS2322",
+    ),
+    "next_conversation_id_used_as_a_string": (
+        "Kustomer.describeConversation({ customAttributes: { a: 1 } }, (res, error) => {\n"
+        "  if (!error) res.conversationId.length;\n});",
+        "TS18047",
+    ),
 }
 
 

@@ -331,6 +331,17 @@
     });
   }
 
+  // POST /conversations with `body` as given (widget.js adds a pre-chat form's
+  // answers, `preChatForm`), then onConversationCreate: the conversation's view.
+  function createOnServer(body) {
+    return request('POST', '/conversations', body).then(function (created) {
+      var view = conversationView(created);
+      if (created.message) state.seenMessages[created.message.messageId] = true;
+      announceConversation(view);
+      return view;
+    });
+  }
+
   function needId(method, options, callback) {
     if (!isObject(options) || typeof options.conversationId !== 'string' ||
         !options.conversationId) {
@@ -404,13 +415,7 @@
       if (options.title) body.title = options.title;
       if (options.message !== undefined) body.message = options.message;
       if (options.customAttributes !== undefined) body.custom = options.customAttributes;
-      call('createConversation', callback, request('POST', '/conversations', body)
-        .then(function (created) {
-          var view = conversationView(created);
-          if (created.message) state.seenMessages[created.message.messageId] = true;
-          announceConversation(view);
-          return view;
-        }));
+      call('createConversation', callback, createOnServer(body));
     },
 
     sendMessage: function (options, callback) {
@@ -650,6 +655,7 @@
       notify: notify,
       call: call,
       needId: needId,
+      createConversation: createOnServer,
       useLabel: Core._klatch.useLabel,
       ready: function () { return state.ready; }
     })

@@ -47,7 +47,30 @@ declare global {
     colors?: Record<string, string>;
     closableChat?: boolean;
     enabled?: boolean;
+    /** The brand's pre-chat form (Klatch): the widget shows it; KustomerCore never does. */
+    preChatForm?: { questions: KlatchPreChatQuestion[] };
     [setting: string]: unknown;
+  }
+
+  /** One question of a brand's pre-chat form, bound to a custom attribute. */
+  interface KlatchPreChatQuestion {
+    /** `<klass>.<attribute>`, e.g. `conversation.issueTypeStr`. */
+    id: string;
+    klass: 'conversation' | 'customer';
+    attribute: string;
+    label: string;
+    required: boolean;
+    /** The attribute's type: str, txt, num, bool, at, url, tree. */
+    type: string;
+    input: 'text' | 'textarea' | 'number' | 'bool' | 'datetime' | 'url' | 'choice';
+    choices?: Array<{ value: string; label: string }>;
+    maxLength?: number;
+  }
+
+  /** Klatch's own start options (not Kustomer's). */
+  interface KlatchStartOptions {
+    /** false: this page never shows the brand's pre-chat form. */
+    preChatForm?: boolean;
   }
 
   interface KlatchConversation {
@@ -80,6 +103,13 @@ declare global {
 
   interface KlatchDescribeConversationOptions {
     conversationId: string;
+    customAttributes: CustomAttributes;
+  }
+
+  /** Widget only: without a conversationId while no conversation is shown, the
+   * attributes wait for the next conversation the widget creates. */
+  interface KlatchDescribeNextConversationOptions {
+    conversationId?: undefined;
     customAttributes: CustomAttributes;
   }
 
@@ -233,6 +263,8 @@ declare global {
         assistantId?: string;
         scheduleId?: string;
         preferredView?: string;
+        /** Klatch's options, e.g. `{ preChatForm: false }` to skip the pre-chat form. */
+        klatch?: KlatchStartOptions;
       },
       /** Called with no arguments once started; with (null, error) if start failed. */
       callback?: (response?: null, error?: KlatchError) => void,
@@ -251,9 +283,16 @@ declare global {
       options: KlatchDescribeCustomerOptions,
       callback?: KlatchCallback<KlatchCustomer>,
     ): void;
-    describeConversation(
-      options: KlatchDescribeConversationOptions,
-      callback?: KlatchCallback<{ conversationId: string; custom: CustomAttributes }>,
+    /** Without a conversationId (Klatch): the next conversation's attributes, see
+     * KlatchDescribeNextConversationOptions; the response's conversationId is then null. */
+    describeConversation<
+      O extends KlatchDescribeConversationOptions | KlatchDescribeNextConversationOptions,
+    >(
+      options: O,
+      callback?: KlatchCallback<{
+        conversationId: O extends { conversationId: string } ? string : null;
+        custom: CustomAttributes;
+      }>,
     ): void;
     addListener<E extends keyof KlatchWidgetEvents>(
       event: E,

@@ -25,7 +25,7 @@
   var base = script ? script.src.replace(/\/chat-web\/widget\.js(\?.*)?$/, '') : '';
   var uiStateKey = 'klatch.widget.' + (apiKey || '');
   var START_OPTIONS = ['brandId', 'hideChatIcon', 'lang', 'assistantId', 'scheduleId',
-    'preferredView'];
+    'preferredView', 'klatch'];
   var CORE_EVENTS = ['onMessageReceived', 'onMessageSent', 'onConversationCreate',
     'onConversationEnded', 'onConversationUnended', 'onAgentTypingActivity', 'onUnread',
     'onLogin', 'onLogout'];
@@ -34,6 +34,10 @@
   var AGENT_TYPING_TIMEOUT_MS = 10000;
   // Below this the open widget fills the screen (a phone), rather than a floating card.
   var FULL_SCREEN = '(max-width: 480px), (max-height: 480px)';
+  // A Num answer as the server reads one (JSON's numbers), and the largest integer
+  // a browser holds exactly.
+  var NUMBER_RE = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+  var MAX_EXACT_INTEGER = 9007199254740992;
 
   // ------------------------------------------------------------------ helpers
 
@@ -135,6 +139,8 @@
     view: 'list',          // 'list' or 'thread'
     conversationId: null,  // the thread shown; null with a draft
     draft: null,           // customAttributes for a conversation not yet created
+    pending: {},           // describeConversation without an id: for the next conversation
+    form: null,            // the pre-chat form's fields shown with the draft
     conversations: [],
     ended: {},
     typingSent: false,
@@ -237,6 +243,21 @@
     '.ended p{margin:0 0 4px}',
     '.ended[hidden],.composer[hidden],.alert:empty,.list[hidden],.log[hidden],',
     '.newconv[hidden],.klatch-badge[hidden],.restart[hidden],.klatch-typing[hidden]{display:none}',
+    '.prechat{flex:none;max-height:55%;overflow:auto;padding:10px 12px 2px;',
+    'border-top:1px solid #e3e6ec}',
+    '.prechat[hidden]{display:none}',
+    '.prechat .intro{margin:0 0 8px;font-size:13px;color:#475467}',
+    '.q{margin:0 0 10px;border:0;padding:0;min-width:0}',
+    '.q>label,.q legend{display:block;font-weight:600;font-size:13px;margin:0 0 3px;padding:0}',
+    '.q .opt{font-weight:400;color:#475467}',
+    '.q input:not([type=radio]),.q select,.q textarea{width:100%;border:1px solid #8a94a6;',
+    'border-radius:8px;padding:7px 9px;font:inherit;background:#fff;color:inherit}',
+    '.q textarea{height:64px;resize:vertical}',
+    '.q .choices{display:flex;gap:16px}',
+    '.q .choices label{display:inline-flex;gap:5px;align-items:center}',
+    '.q [aria-invalid=true]{border-color:#b42318;box-shadow:0 0 0 1px #b42318}',
+    '.q .err{margin:3px 0 0;color:#b42318;font-size:12px}',
+    '.q .err:empty{display:none}',
     '.composer{display:flex;gap:8px;padding:10px;border-top:1px solid #e3e6ec}',
     '.composer textarea{flex:1;resize:none;border:1px solid #cfd4dc;border-radius:10px;',
     'padding:8px 10px;font:inherit;height:40px;max-height:120px}',
@@ -343,6 +364,14 @@
       className: 'log', role: 'log', 'aria-label': 'Chat transcript', 'aria-live': 'polite'
     });
     u.typing = el(doc, 'div', { className: 'klatch-typing', role: 'status' });
+    // The pre-chat form, above the composer of a new conversation (see buildForm).
+    u.prechat = el(doc, 'form', {
+      className: 'prechat', 'aria-label': 'Before you start', novalidate: true, hidden: true,
+      onsubmit: function (event) {
+        event.preventDefault();
+        if (ui.textarea.value.trim()) sendFromComposer(); else ui.textarea.focus();
+      }
+    });
     u.alert = el(doc, 'div', { className: 'alert', role: 'alert' });
     u.textarea = el(doc, 'textarea', {
       'aria-label': 'Message', placeholder: 'Write a message…', rows: '1', maxlength: '10000',
@@ -373,7 +402,7 @@
       el(doc, 'header', {}, [u.back, el(doc, 'div', { className: 'titles' }, [u.title, u.subtitle]),
         u.closeButton]),
       el(doc, 'div', { className: 'body' }, [u.list, u.newConversation, u.log, u.typing,
-        u.alert, u.ended, u.composer])
+        u.prechat, u.alert, u.ended, u.composer])
     ]);
     u.badge = el(doc, 'span', { className: 'klatch-badge', id: 'klatch-unread', hidden: true });
     u.launcherLabel = el(doc, 'span', { className: 'sr-only' });
@@ -421,6 +450,7 @@
     ui.ended.hidden = !ended;
     ui.restart.hidden = availability === 'disabled';
     ui.composer.hidden = !thread || ended;
+    ui.prechat.hidden = !formShown();
     ui.typing.hidden = !thread || ended;
     if (ended) clearAgentTyping();
     ui.textarea.disabled = ended;
@@ -457,7 +487,8 @@
 
   function focusInside() {
     if (!ui || !state.open) return;
-    if (state.view === 'thread' && !ui.composer.hidden) ui.textarea.focus();
+    if (formShown()) state.form[0].focusable.focus();
+    else if (state.view === 'thread' && !ui.composer.hidden) ui.textarea.focus();
     else if (state.view === 'thread' && !ui.ended.hidden && !ui.restart.hidden) ui.restart.focus();
     else {
       var first = ui.list.querySelector('button') || ui.newConversation;
@@ -571,6 +602,7 @@
     state.conversationId = null;
     state.draft = customAttributes || {};
     resetThread();
+    buildForm();
     renderChrome();
     saveUiState();
     focusInside();
@@ -642,6 +674,229 @@
     core().markRead({ conversationId: id }, function () { renderBadge(); });
   }
 
+  // ------------------------------------------------------------------ pre-chat form
+  //
+  // The brand's questions (settings.preChatForm, each with the input its attribute's
+  // type calls for), shown with a new conversation's composer; the answers go with
+  // the first message in the one request that creates the conversation. Checked
+  // here by the server's rules; what the server still refuses is shown on its field.
+
+  // The brand's questions, unless the page opted out (start's klatch.preChatForm).
+  function formQuestions() {
+    var klatch = state.options.klatch;
+    if (klatch && klatch.preChatForm === false) return [];
+    var form = settings().preChatForm;
+    return form && Array.isArray(form.questions) ? form.questions : [];
+  }
+
+  function formShown() {
+    return Boolean(ui && state.form && state.form.length && state.view === 'thread' &&
+      state.conversationId === null);
+  }
+
+  // What the page set for the next conversation: describeConversation without an
+  // id, then createConversation's customAttributes.
+  function pageAttributes() {
+    return Object.assign({}, state.pending, shared().isObject(state.draft) ? state.draft : {});
+  }
+
+  function newConversationBody(text, answers) {
+    var body = { message: text };
+    var custom = pageAttributes();
+    if (Object.keys(custom).length) body.custom = custom;
+    if (answers) body.preChatForm = answers;
+    return body;
+  }
+
+  function buildForm() {
+    ui.prechat.textContent = '';
+    state.form = formQuestions().map(buildField);
+    if (!state.form.length) return;
+    ui.prechat.appendChild(el(ui.doc, 'p', {
+      className: 'intro', text: 'A few questions first, then write your message below.'
+    }));
+    var given = pageAttributes();
+    state.form.forEach(function (field) {
+      ui.prechat.appendChild(field.node);
+      if (field.question.klass === 'conversation') setField(field, given[field.question.attribute]);
+    });
+  }
+
+  function buildField(question, index) {
+    var doc = ui.doc;
+    var id = 'klatch-q' + index;
+    var field = { question: question, dirty: false };
+    field.error = el(doc, 'p', { className: 'err', id: id + '-error' });
+    var name = [doc.createTextNode(question.label),
+      question.required ? null : el(doc, 'span', { className: 'opt', text: ' (optional)' })];
+    var touched = function () { field.dirty = true; showFieldError(field, ''); };
+    if (question.input === 'bool') {
+      field.radios = ['Yes', 'No'].map(function (word) {
+        var value = word === 'Yes' ? 'true' : 'false';
+        return el(doc, 'input', { type: 'radio', name: id, value: value, onchange: touched });
+      });
+      field.target = el(doc, 'div', {
+        className: 'choices', role: 'radiogroup', 'aria-labelledby': id + '-legend',
+        'aria-describedby': id + '-error', 'aria-required': question.required ? 'true' : null
+      }, field.radios.map(function (radio, i) {
+        return el(doc, 'label', {}, [radio, doc.createTextNode(i ? 'No' : 'Yes')]);
+      }));
+      field.focusable = field.radios[0];
+      field.node = el(doc, 'fieldset', { className: 'q' }, [
+        el(doc, 'legend', { id: id + '-legend' }, name), field.target, field.error]);
+      return field;
+    }
+    field.target = field.focusable = fieldInput(doc, question, id, touched);
+    field.node = el(doc, 'div', { className: 'q' }, [
+      el(doc, 'label', { for: id }, name), field.target, field.error]);
+    return field;
+  }
+
+  function fieldInput(doc, question, id, touched) {
+    var common = { id: id, 'aria-describedby': id + '-error', oninput: touched,
+      onchange: touched, 'aria-required': question.required ? 'true' : null };
+    if (question.input === 'choice') {
+      return el(doc, 'select', common, [el(doc, 'option', { value: '', text: 'Choose…' })]
+        .concat((question.choices || []).map(function (choice) {
+          return el(doc, 'option', { value: choice.value, text: choice.label });
+        })));
+    }
+    if (question.input === 'textarea') {
+      return el(doc, 'textarea', Object.assign(common, { rows: '3' }));
+    }
+    var types = { url: 'url', datetime: 'datetime-local' };
+    return el(doc, 'input', Object.assign(common, {
+      type: types[question.input] || 'text', autocomplete: 'off',
+      inputmode: question.input === 'number' ? 'decimal' : null,
+      maxlength: question.input === 'text' || question.input === 'url'
+        ? String(question.maxLength) : null
+    }));
+  }
+
+  // A value the page gave for the field's attribute, as the field shows it.
+  function setField(field, value) {
+    if (value === undefined || value === null || field.dirty) return;
+    if (field.radios) {
+      field.radios.forEach(function (radio) { radio.checked = radio.value === String(value); });
+    } else if (field.question.input === 'datetime') {
+      var when = new Date(value);
+      if (isNaN(when.getTime())) return;
+      var local = new Date(when.getTime() - when.getTimezoneOffset() * 60000);
+      field.target.value = local.toISOString().slice(0, 16);
+    } else {
+      field.target.value = String(value);
+    }
+  }
+
+  // {value} (absent when unanswered) or {error}: the server's rules for the type.
+  function readField(field) {
+    var q = field.question;
+    var blank = q.required ? { error: 'This question needs an answer.' } : {};
+    if (field.radios) {
+      var on = field.radios.filter(function (radio) { return radio.checked; })[0];
+      return on ? { value: on.value === 'true' } : blank;
+    }
+    var raw = field.target.value;
+    if (!raw.trim()) return blank;
+    if (q.input === 'number') return readNumber(raw.trim());
+    if (q.input === 'datetime') {
+      var when = new Date(raw);
+      return isNaN(when.getTime()) ? { error: 'Enter a date and time.' }
+        : { value: when.toISOString() };
+    }
+    if (q.input === 'url' && !isHttpUrl(raw.trim())) {
+      return { error: 'Enter a web address starting with http:// or https://.' };
+    }
+    if (q.input === 'choice' && !(q.choices || []).some(function (c) { return c.value === raw; })) {
+      return { error: 'Choose one of the answers.' };
+    }
+    var size = q.input === 'textarea' ? new TextEncoder().encode(raw).length : raw.length;
+    if (q.maxLength && size > q.maxLength) {
+      return { error: 'At most ' + q.maxLength +
+        (q.input === 'textarea' ? ' bytes.' : ' characters.') };
+    }
+    return { value: q.input === 'url' ? raw.trim() : raw };
+  }
+
+  function readNumber(text) {
+    var number = Number(text);
+    if (!NUMBER_RE.test(text) || !isFinite(number)) {
+      return { error: 'Enter a number, such as 3 or 2.5.' };
+    }
+    if (Number.isInteger(number) && Math.abs(number) > MAX_EXACT_INTEGER) {
+      return { error: 'Enter a number between -2^53 and 2^53.' };
+    }
+    return { value: number };
+  }
+
+  function isHttpUrl(text) {
+    if (/\s/.test(text)) return false;
+    try {
+      var url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && Boolean(url.hostname);
+    } catch (e) { return false; }
+  }
+
+  // {conversation: {...}, customer: {...}} of the answered questions, or false
+  // (each field in error says why, the first has the focus).
+  function formAnswers() {
+    var answers = { conversation: {}, customer: {} };
+    var first = null;
+    state.form.forEach(function (field) {
+      var result = readField(field);
+      showFieldError(field, result.error || '');
+      if (result.error && !first) first = field;
+      if (result.value !== undefined) {
+        answers[field.question.klass][field.question.attribute] = result.value;
+      }
+    });
+    if (first) first.focusable.focus();
+    return first ? false : answers;
+  }
+
+  function showFieldError(field, message) {
+    field.error.textContent = message;
+    if (message) field.target.setAttribute('aria-invalid', 'true');
+    else field.target.removeAttribute('aria-invalid');
+  }
+
+  // The server's refusals of answers (details pointing at /preChatForm/<klass>/<name>)
+  // on their fields; whether there was any.
+  function showServerErrors(error) {
+    var first = null;
+    (error.details || []).forEach(function (detail) {
+      var found = /^\/preChatForm\/(conversation|customer)\/(.+)$/.exec(detail.pointer || '');
+      var field = found && (state.form || []).filter(function (f) {
+        return f.question.klass === found[1] && f.question.attribute === found[2];
+      })[0];
+      if (!field) return;
+      showFieldError(field, detail.message);
+      first = first || field;
+    });
+    if (first) first.focusable.focus();
+    return Boolean(first);
+  }
+
+  // describeConversation without a conversationId, while no conversation is shown:
+  // kept for the next conversation the widget creates (and shown in its form).
+  function describePending(options, callback) {
+    if (!shared().isObject(options.customAttributes)) {
+      answer(callback, null, invalid('describeConversation',
+        'options.customAttributes must be an object of attribute names and values'));
+      return;
+    }
+    Object.keys(options.customAttributes).forEach(function (name) {
+      var value = options.customAttributes[name];
+      if (value === null) delete state.pending[name]; else state.pending[name] = value;
+    });
+    (state.form || []).forEach(function (field) {
+      if (field.question.klass === 'conversation') {
+        setField(field, options.customAttributes[field.question.attribute]);
+      }
+    });
+    answer(callback, { conversationId: null, custom: Object.assign({}, state.pending) });
+  }
+
   // ------------------------------------------------------------------ composer
 
   function sendFromComposer() {
@@ -649,19 +904,24 @@
     var shown = ui;  // stop() may remove the UI while the send is on its way
     var text = ui.textarea.value;
     if (!text.trim()) return;
+    var draft = state.conversationId === null;
+    // The form's answers, checked as the server will; a field in error stops here.
+    var answers = draft && formShown() ? formAnswers() : null;
+    if (answers === false) {
+      ui.alert.textContent = 'Not sent: please check the answers above.';
+      return;
+    }
     state.sending = true;
     ui.send.disabled = true;
     ui.alert.textContent = '';
-    var draft = state.conversationId === null;
+    var onField = false;  // the server refused answers: the focus is on the first
     var sent = draft
-      ? promised('createConversation', {
-        message: text,
-        customAttributes: shared().isObject(state.draft) && Object.keys(state.draft).length
-          ? state.draft : undefined
-      }).then(function (conversation) {
+      ? shared().createConversation(newConversationBody(text, answers)).then(function (conversation) {
         if (ui !== shown) return undefined;
         state.conversationId = conversation.conversationId;
         state.draft = null;
+        state.pending = {};
+        state.form = null;
         saveUiState();
         // Sent, whether or not the thread loads: the composer empties either way.
         return showThread(conversation.conversationId).catch(alertShown);
@@ -674,12 +934,14 @@
       stopTyping();
     }, function (error) {
       if (ui !== shown) return;
-      ui.alert.textContent = 'Not sent: ' + error.message;
+      onField = Boolean(answers) && showServerErrors(error);
+      ui.alert.textContent = onField
+        ? 'Not sent: please check the answers above.' : 'Not sent: ' + error.message;
     }).then(function () {
       state.sending = false;
       if (ui !== shown) return;
       ui.send.disabled = false;
-      ui.textarea.focus();
+      if (!onField) ui.textarea.focus();
     });
   }
 
@@ -753,6 +1015,7 @@
     },
     onLogout: function () {
       state.conversations = [];
+      state.pending = {};
       state.ended = {};
       if (state.open) showDraft(null); else { state.view = 'list'; state.conversationId = null; }
       renderList();
@@ -787,6 +1050,12 @@
         !options.brandId)) return 'options.brandId must be a non-empty string';
     if (options.hideChatIcon !== undefined && typeof options.hideChatIcon !== 'boolean') {
       return 'options.hideChatIcon must be true or false';
+    }
+    if (options.klatch !== undefined && (typeof options.klatch !== 'object' ||
+        options.klatch === null || Array.isArray(options.klatch) ||
+        (options.klatch.preChatForm !== undefined &&
+         typeof options.klatch.preChatForm !== 'boolean'))) {
+      return 'options.klatch must be an object such as { preChatForm: false }';
     }
     var strings = ['lang', 'assistantId', 'scheduleId', 'preferredView'];
     for (var i = 0; i < strings.length; i++) {
@@ -865,6 +1134,8 @@
         state.view = 'list';
         state.conversationId = null;
         state.conversations = [];
+        state.pending = {};
+        state.form = null;
         answer(callback, null);
       };
       // A start still on its way finishes first, so stop leaves nothing behind.
@@ -904,6 +1175,11 @@
 
     describeConversation: function (options, callback) {
       if (!guard('describeConversation', callback)) return;
+      if (shared().isObject(options) && options.conversationId === undefined &&
+          state.conversationId === null) {
+        describePending(options, callback);
+        return;
+      }
       core().describeConversation(options, callback);
     },
 
@@ -962,9 +1238,12 @@
         return;
       }
       // Created, then shown: a thread that cannot load is an error for the callback too.
+      var custom = Object.assign({}, state.pending, options.customAttributes);
       shared().call('createConversation', callback, promised('createConversation', {
-        message: options.message, customAttributes: options.customAttributes
+        message: options.message,
+        customAttributes: Object.keys(custom).length ? custom : undefined
       }).then(function (conversation) {
+        state.pending = {};
         return showThread(conversation.conversationId)
           .then(function () { return openPanel(); })
           .then(function () { return conversation; });
