@@ -64,6 +64,15 @@ async def test_every_emitted_event_matches_its_schema(
     assert reply.status_code == 201, reply.text
     note = await admin.post(f"/v1/conversations/{conversation_id}/notes", json={"body": "VIP"})
     assert note.status_code == 201, note.text  # note.created, for agents only
+    rule = await admin.post(
+        "/v1/routing/rules",
+        json={
+            "name": "Tag the rest",
+            "criteria": {"and": [{"conversation_custom_orderNumberStr": {"equals": "none"}}]},
+            "actions": [{"type": "addTags", "tags": ["rest"]}],
+        },
+    )
+    assert rule.status_code == 201, rule.text  # routing_rule.changed
     patched = await admin.patch(
         f"/v1/conversations/{conversation_id}",
         json={"status": "done", "custom": {"orderNumberStr": None}},

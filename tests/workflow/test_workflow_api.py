@@ -83,7 +83,7 @@ async def test_teams_crud_and_availability(
     assert r.json()["data"]["attributes"]["availability"] == "available"
     r = await admin.put(f"/v1/users/{bob.id}/availability", json={"availability": "busy"})
     assert r.status_code == 400
-    other = await services.orgs.create_org("Another org for teams")
+    other = await services.orgs.create_org(f"Another org for teams {setup.org.id}")
     stranger = Rest(http, other.admin_key.secret)
     assert (await stranger.get(f"/v1/teams/{team}")).status_code == 404
     assert (await admin.delete(f"/v1/teams/{team}")).status_code == 204
@@ -241,7 +241,13 @@ async def test_rules_are_checked_when_saved(services: Services, setup: Setup, ad
             "invalid_search",
             "/criteria/and/0/conversation_custom_issueTypeStr/equals",
         ),
-        ({"actions": [{"type": "addTags", "tags": ["vip"]}]}, "not_supported", "/actions/0/type"),
+        ({"actions": [{"type": "addTags", "tags": []}]}, "invalid_tags", "/actions/0/tags"),
+        (
+            {"actions": [{"type": "addTags", "tags": ["ok", " "]}]},
+            "invalid_tag",
+            "/actions/0/tags/1",
+        ),
+        ({"actions": [{"type": "escalate"}]}, "invalid_arguments", "/actions/0/type"),
         (
             {"actions": [{"type": "assignTeam", "team": "c" * 24}]},
             "team_not_found",

@@ -108,6 +108,7 @@ RULES: dict[str, Callable[[Payload], dict[str, Any]]] = {
     # About a webhook, never about a customer or a conversation.
     ev.OUTBOUND_WEBHOOK_DISABLED: _kept,
     ev.OUTBOUND_WEBHOOK_CHANGED: _kept,
+    ev.ROUTING_RULE_CHANGED: _kept,  # about a rule
     ev.NOTE_CREATED: _note_created,
 }
 

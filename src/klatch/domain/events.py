@@ -42,6 +42,9 @@ OUTBOUND_WEBHOOK_DISABLED = "outbound_webhook.disabled"
 # Internal: an outbound webhook was created, changed or deleted (every replica
 # forgets its cached subscriptions of the org).
 OUTBOUND_WEBHOOK_CHANGED = "outbound_webhook.changed"
+# Internal: a routing rule was created, changed or deleted (every replica forgets
+# its cached rules of the org).
+ROUTING_RULE_CHANGED = "routing_rule.changed"
 # Not an event that happens: what event-log retention keeps of a conversation's
 # pruned attribute history (domain/retention.py), stored under a negative id, never
 # published or replayed; served with the conversation's history.
@@ -65,9 +68,11 @@ CATALOGUE = (
     OUTBOUND_WEBHOOK_DISABLED,
     OUTBOUND_WEBHOOK_CHANGED,
     NOTE_CREATED,
+    ROUTING_RULE_CHANGED,
 )
 EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
-INTERNAL = (CREDENTIAL_REVOKED, OUTBOUND_WEBHOOK_CHANGED)  # stored, never sent to a socket
+# Stored, never sent to a socket.
+INTERNAL = (CREDENTIAL_REVOKED, OUTBOUND_WEBHOOK_CHANGED, ROUTING_RULE_CHANGED)
 AGENTS_ONLY = (NOTE_CREATED,)  # never sent to a customer's socket
 
 
@@ -263,6 +268,12 @@ class OutboundWebhookChangedPayload(TypedDict):
     change: Literal["created", "updated", "deleted"]
 
 
+@with_config(_STRICT)
+class RoutingRuleChangedPayload(TypedDict):
+    ruleId: str
+    change: Literal["created", "updated", "deleted"]
+
+
 PAYLOADS: dict[str, type] = {
     CONVERSATION_CREATED: ConversationCreatedPayload,
     CONVERSATION_UPDATED: ConversationUpdatedPayload,
@@ -278,6 +289,7 @@ PAYLOADS: dict[str, type] = {
     OUTBOUND_WEBHOOK_DISABLED: OutboundWebhookDisabledPayload,
     OUTBOUND_WEBHOOK_CHANGED: OutboundWebhookChangedPayload,
     NOTE_CREATED: NoteCreatedPayload,
+    ROUTING_RULE_CHANGED: RoutingRuleChangedPayload,
 }
 
 
@@ -496,6 +508,13 @@ def outbound_webhook_changed(
 ) -> EventDraft:
     payload: OutboundWebhookChangedPayload = {"webhookId": webhook_id, "change": change}
     return EventDraft(OUTBOUND_WEBHOOK_CHANGED, payload)
+
+
+def routing_rule_changed(
+    rule_id: str, change: Literal["created", "updated", "deleted"]
+) -> EventDraft:
+    payload: RoutingRuleChangedPayload = {"ruleId": rule_id, "change": change}
+    return EventDraft(ROUTING_RULE_CHANGED, payload)
 
 
 def typing_activity(conv: Conversation, actor: Actor, typing: bool, at: int) -> Event:

@@ -10,9 +10,10 @@ and *then* applies its actions:
   conversation belongs to that team; with ``roundRobin`` it is assigned to the
   team's available member whose turn it is (nobody available: it waits in the
   team's queue, unassigned);
+- ``{"type": "addTags", "tags": ["vip", …]}``: tags by name (those the org does
+  not have yet are created when the rule first applies);
 - ``{"type": "setAttribute", "attribute": "<conversation attribute>", "value": …}``.
 
-Tags do not exist in Klatch yet, so ``addTags`` is refused with that reason.
 The first rule (in order) whose criteria match decides; on an attribute change
 it acts only when the conversation has just come to match it, so an unrelated
 change never re-routes. The criteria are evaluated here, in Python, over the
@@ -39,6 +40,7 @@ from klatch.domain.search import (
     fields_of,
     parse_criteria,
 )
+from klatch.domain.tags import MAX_TAGS, check_tag_name
 from klatch.domain.text import text_problem
 from klatch.errors import InvalidArguments
 
@@ -46,8 +48,9 @@ CREATED = "created"
 ATTRIBUTES_CHANGED = "attributesChanged"
 TRIGGERS = (CREATED, ATTRIBUTES_CHANGED)
 ASSIGN_TEAM = "assignTeam"
+ADD_TAGS = "addTags"
 SET_ATTRIBUTE = "setAttribute"
-ACTIONS = (ASSIGN_TEAM, SET_ATTRIBUTE)
+ACTIONS = (ASSIGN_TEAM, ADD_TAGS, SET_ATTRIBUTE)
 MAX_ACTIONS = 10
 MAX_RULES = 200
 _WORD_RE = re.compile(r"\w+")
@@ -132,11 +135,9 @@ def check_actions(value: Any, defs: Definitions, teams: set[str]) -> tuple[dict[
 def _action(action: Any, i: int, defs: Definitions, teams: set[str]) -> dict[str, Any]:
     here = f"/actions/{i}"
     kind = action.get("type") if isinstance(action, dict) else None
-    if kind == "addTags":
-        raise InvalidArguments(
-            "addTags is not available: Klatch has no tags yet", code="not_supported",
-            pointer=f"{here}/type",
-        )  # fmt: skip
+    if kind == ADD_TAGS:
+        assert isinstance(action, dict)
+        return {"type": ADD_TAGS, "tags": _tag_names(action.get("tags"), f"{here}/tags")}
     if kind == ASSIGN_TEAM:
         assert isinstance(action, dict)
         team = action.get("team")
@@ -162,6 +163,26 @@ def _action(action: Any, i: int, defs: Definitions, teams: set[str]) -> dict[str
     raise InvalidArguments(
         f"An action's type is one of: {', '.join(ACTIONS)}", pointer=f"{here}/type"
     )
+
+
+def _tag_names(value: Any, pointer: str) -> list[str]:
+    if not isinstance(value, list) or not value or len(value) > MAX_TAGS:
+        raise InvalidArguments(
+            f"tags is a list of 1 to {MAX_TAGS} tag names", code="invalid_tags", pointer=pointer
+        )
+    names = [check_tag_name(v, f"{pointer}/{i}") for i, v in enumerate(value)]
+    return list(dict.fromkeys(names))
+
+
+def fields_read(node: Node | None) -> list[Field]:
+    """Every field the criteria read (a field read twice is listed twice)."""
+    if node is None:
+        return []
+    if isinstance(node, All | AnyOf):
+        return [f for item in node.items for f in fields_read(item)]
+    if isinstance(node, Not):
+        return fields_read(node.item)
+    return [node.field]
 
 
 # ---------------------------------------------------------------- matching

@@ -1,10 +1,13 @@
-"""Two small caches every service shares: klass definitions and API keys."""
+"""Small caches the services share: klass definitions, API keys, and a per-org
+cache of what a write's hooks read on every write (webhook subscriptions,
+routing rules)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from klatch.domain.attributes import KLASSES, AttributeDef
 from klatch.domain.models import ApiKey
@@ -13,6 +16,7 @@ from klatch.storage import orgs as org_store
 from klatch.storage.db import Database, Tx
 
 Definitions = Mapping[str, Mapping[str, AttributeDef]]  # klass -> name -> definition
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -85,3 +89,41 @@ class KeyCache:
         for key_hash, (_, key) in list(self._entries.items()):
             if key is not None and key.id == key_id:
                 del self._entries[key_hash]
+
+
+class OrgCache(Generic[T]):
+    """Something of each org that a write hook reads on every write, kept for
+    ``ttl`` seconds. :meth:`forget` drops an org's entry: after a change here, or
+    when the bus says another process changed it; the ``ttl`` bounds how long a
+    lost bus message (or a change made where no bus reaches) goes unseen. A load
+    that raced with a forget (the entry was dropped while it read) is not kept."""
+
+    def __init__(self, ttl: float, *, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._orgs: dict[str, tuple[float, T]] = {}
+        self._generation: dict[str, int] = {}
+
+    async def get(self, org_id: str, load: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        entry = self._orgs.get(org_id)
+        if entry is not None and now - entry[0] < self.ttl:
+            return entry[1]
+        generation = self._generation.get(org_id, 0)
+        value = await load()
+        if self._generation.get(org_id, 0) == generation:
+            if len(self._orgs) >= self.limit:
+                self._orgs.clear()
+            self._orgs[org_id] = (now, value)
+        return value
+
+    def forget(self, org_id: str) -> None:
+        self._orgs.pop(org_id, None)
+        if len(self._generation) >= self.limit:
+            self._generation.clear()  # loads in flight may keep a stale entry for one ttl
+        self._generation[org_id] = self._generation.get(org_id, 0) + 1
+
+    def clear(self) -> None:
+        """Forget every org (the bus was down: its messages may be lost)."""
+        for org_id in list(self._orgs):
+            self.forget(org_id)

@@ -20,7 +20,6 @@ import asyncio
 import builtins
 import secrets
 import socket
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +33,7 @@ from klatch.domain.notes import Note
 from klatch.domain.webhooks import Announcement, Delivery, OutboundWebhook, Target
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id
+from klatch.services.caches import OrgCache
 from klatch.services.context import Context
 from klatch.services.unit import Unit
 from klatch.storage import conversations as conversation_store
@@ -104,30 +104,6 @@ async def reachable_addresses(
     return addresses
 
 
-class _SubscriptionCache:
-    """Each org's enabled subscriptions and name, for a few seconds. A load that
-    raced with a change (the bus said "forget" while it read) is not kept."""
-
-    def __init__(self) -> None:
-        self._orgs: dict[str, tuple[float, store.OrgHooks]] = {}
-        self._generation: dict[str, int] = {}
-
-    async def get(self, tx: Tx, org_id: str) -> store.OrgHooks:
-        now = time.monotonic()
-        entry = self._orgs.get(org_id)
-        if entry is not None and now - entry[0] < _CACHE_SECONDS:
-            return entry[1]
-        generation = self._generation.get(org_id, 0)
-        hooks = await store.enabled_webhooks(tx, org_id)
-        if self._generation.get(org_id, 0) == generation:
-            self._orgs[org_id] = (now, hooks)
-        return hooks
-
-    def forget(self, org_id: str) -> None:
-        self._orgs.pop(org_id, None)
-        self._generation[org_id] = self._generation.get(org_id, 0) + 1
-
-
 _ENQUEUED_KEYS = 10_000
 
 
@@ -136,7 +112,7 @@ class Outbox:
 
     def __init__(self, renderers: Renderers) -> None:
         self.renderers = renderers
-        self.cache = _SubscriptionCache()
+        self.cache: OrgCache[store.OrgHooks] = OrgCache(_CACHE_SECONDS)
         # The last event of each write that enqueued deliveries here, so the delivery
         # worker wakes when such a write is published (after its commit) and for no
         # other (a write without subscribers costs it nothing). A write that rolls
@@ -164,7 +140,7 @@ class Outbox:
         announced = [e for e in events if e.type in _ANNOUNCED]
         if not announced:
             return
-        org = await self.cache.get(tx, org_id)
+        org = await self.cache.get(org_id, lambda: store.enabled_webhooks(tx, org_id))
         if not org.hooks:
             return
         rows: list[dict[str, Any]] = []
