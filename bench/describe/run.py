@@ -66,13 +66,26 @@ def klatch(*args: str, env: dict[str, str]) -> str:
     return out.stdout
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
-    url: str, connections: int, duration: int, script: Path | None, env: dict[str, str]
+    url: str,
+    connections: int,
+    duration: int,
+    script: Path | None,
+    env: dict[str, str],
+    pid: int | None = None,
 ) -> dict[str, float]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     if "unexpected status" in out.stderr:
         raise SystemExit("requests failed:\n" + out.stderr[:2000])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
@@ -86,7 +99,10 @@ def wrk(
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
     if errors:
         raise SystemExit(f"{errors.group(1)} requests failed:\n{out.stdout}")
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
+    total = int(re.search(r"(\d+) requests in", out.stdout).group(1))  # type: ignore[union-attr]
+    # The server's CPU per request: steadier than req/s on a machine that is busy
+    # with other work (it does not count time spent waiting for a core).
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "cpu_us": cpu / total * 1e6}
 
 
 def serve(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -150,7 +166,9 @@ def measure_klatch(opts: argparse.Namespace, database_url: str | None) -> dict[s
         )
         wrk_env = {**env, "KLATCH_BENCH_TARGETS": str(lua_targets), "KLATCH_BENCH_KEY": key}
         wrk(base + "/", 8, 2, HERE / "describe.lua", wrk_env)  # warm-up
-        return wrk(base + "/", opts.connections, opts.duration, HERE / "describe.lua", wrk_env)
+        return wrk(
+            base + "/", opts.connections, opts.duration, HERE / "describe.lua", wrk_env, server.pid
+        )
     finally:
         server.terminate()
         server.wait(10)
@@ -180,7 +198,9 @@ def measure_noop(opts: argparse.Namespace) -> dict[str, float]:
         wait_up(base + "/c/v1/conversations/x")
         noop_url = base + "/c/v1/conversations/x"
         wrk(noop_url, 8, 2, HERE / "noop.lua", dict(os.environ))
-        return wrk(noop_url, opts.connections, opts.duration, HERE / "noop.lua", dict(os.environ))
+        return wrk(
+            noop_url, opts.connections, opts.duration, HERE / "noop.lua", dict(os.environ), noop.pid
+        )
     finally:
         noop.terminate()
         noop.wait(10)
@@ -207,10 +227,13 @@ def main() -> None:
         with scratch_database(opts.postgres) as url:
             rows.append(("klatch describe, PostgreSQL", measure_klatch(opts, url)))
     noop = measure_noop(opts)
-    print(f"{'':30} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
+    print(f"{'':30} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'cpu us/req':>11}")
     for name, r in (*rows, ("bare starlette PATCH no-op", noop)):
         ratio = r["rps"] / noop["rps"]
-        print(f"{name:30} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>6.2f}")
+        print(
+            f"{name:30} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>6.2f} "
+            f"{r['cpu_us']:>11.0f}"
+        )
     print("goals: SQLite ratio >= 0.50 and p99 <= 20 ms; PostgreSQL >= 5000 req/s, p99 <= 25 ms")
 
 

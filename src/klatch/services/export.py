@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from klatch.domain.events import iso
@@ -221,7 +220,7 @@ async def _copy(
 ) -> None:
     expected: dict[str, int] = header.get("rows") or {}
     batch: list[dict[str, Any]] = []
-    current: sa.Table | None = None
+    current: store.Table | None = None
     for number, line in enumerate(lines, start=2):
         item = _parse(line, number)
         if isinstance(item, dict) and "end" in item:
@@ -243,7 +242,7 @@ async def _copy(
 
 
 async def _flush(
-    tx: Tx, table: sa.Table | None, batch: list[dict[str, Any]], progress: Progress
+    tx: Tx, table: store.Table | None, batch: list[dict[str, Any]], progress: Progress
 ) -> None:
     if table is None or not batch:
         return
@@ -252,7 +251,7 @@ async def _flush(
     batch.clear()
 
 
-def _row(item: Any, number: int) -> tuple[sa.Table, dict[str, Any]]:
+def _row(item: Any, number: int) -> tuple[store.Table, dict[str, Any]]:
     if not isinstance(item, dict) or not isinstance(item.get("row"), dict):
         raise InvalidArguments(f"Line {number} is not a row", code="bad_export")
     table = store.table_named(str(item.get("table")))
@@ -261,7 +260,7 @@ def _row(item: Any, number: int) -> tuple[sa.Table, dict[str, Any]]:
             f"Line {number}: no table '{item.get('table')}' in this schema", code="bad_export"
         )
     row: dict[str, Any] = item["row"]
-    unknown = sorted(set(row) - set(table.columns.keys()))
+    unknown = sorted(set(row) - store.column_names(table))
     if unknown:
         raise InvalidArguments(
             f"Line {number}: table {table.name} has no column {', '.join(unknown)}",
@@ -291,15 +290,14 @@ class _Reissue:
             "user_account": self._user,
         }
 
-    def fill(self, table: sa.Table, row: dict[str, Any]) -> None:
+    def fill(self, table: store.Table, row: dict[str, Any]) -> None:
         special = self._fill.get(table.name)
         if special is not None:
             special(row)
-        for name in store.secret_columns(table):
-            if row.get(name) is None and not table.c[name].nullable:
-                row[name] = _random_value(table.c[name])
-                key = f"{table.name}.{name}"
-                self._report.replaced[key] = self._report.replaced.get(key, 0) + 1
+        for name in store.missing_secrets(table, row):
+            row[name] = store.placeholder_secret(table, name)
+            key = f"{table.name}.{name}"
+            self._report.replaced[key] = self._report.replaced.get(key, 0) + 1
 
     def _issued(self, kind: str, org_id: str, id_: str, name: str, secret: str) -> None:
         self._report.reissued.append(Reissued(kind, org_id, id_, name, secret))
@@ -323,13 +321,6 @@ class _Reissue:
         password = secrets.token_urlsafe(12)
         row["password_hash"] = _hasher.hash(password)
         self._issued("password", row["org_id"], row["id"], row["email"], password)
-
-
-def _random_value(column: sa.Column[Any]) -> Any:
-    if isinstance(column.type, sa.JSON):
-        return {}
-    length = getattr(column.type, "length", None) or 64
-    return secrets.token_hex(32)[: min(64, length)]
 
 
 def reissued_by_kind(report: ImportReport) -> dict[str, Sequence[Reissued]]:

@@ -102,7 +102,7 @@ class UnitOfWork:
                 self._schemas.invalidate(actor.org_id)
                 continue
             for event in outcome.events:
-                metrics.EVENTS_APPENDED.labels(event.type).inc()
+                metrics.events_appended(event.type).inc()
             self._bus.publish(outcome.events)
             return outcome.result
         raise Unavailable("The attribute definitions kept changing during the write; try again")

@@ -11,6 +11,7 @@ read into PostgreSQL and the other way round.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ _SECRET_COLUMNS = frozenset({("outbound_webhook", "headers")})
 PAGE = 1000
 
 Values = dict[str, Any]
+Table = sa.Table  # what the import service holds on to between rows
 
 
 def exported_tables() -> list[sa.Table]:
@@ -44,6 +46,28 @@ def exported_tables() -> list[sa.Table]:
 def table_named(name: str) -> sa.Table | None:
     table = metadata.tables.get(name)
     return table if table is not None and name not in EPHEMERAL else None
+
+
+def column_names(table: sa.Table) -> set[str]:
+    return set(table.columns.keys())
+
+
+def missing_secrets(table: sa.Table, row: Mapping[str, Any]) -> list[str]:
+    """The secret columns a row left out that the table cannot do without."""
+    return [
+        name
+        for name in secret_columns(table)
+        if row.get(name) is None and not table.c[name].nullable
+    ]
+
+
+def placeholder_secret(table: sa.Table, name: str) -> Any:
+    """A random value that fits the column: what nobody can know or log in with."""
+    column = table.c[name]
+    if isinstance(column.type, sa.JSON):
+        return {}
+    length = getattr(column.type, "length", None) or 64
+    return secrets.token_hex(32)[: min(64, length)]
 
 
 def secret_columns(table: sa.Table) -> tuple[str, ...]:

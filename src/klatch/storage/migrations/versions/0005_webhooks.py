@@ -28,6 +28,11 @@ def _org_fk(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
+    _subscriptions()
+    _deliveries()
+
+
+def _subscriptions() -> None:
     op.create_table(
         "outbound_webhook",
         sa.Column("id", sa.String(length=24), nullable=False),
@@ -50,6 +55,9 @@ def upgrade() -> None:
         "outbound_webhook",
         ["org_id", "created_at"],
     )
+
+
+def _deliveries() -> None:
     op.create_table(
         "webhook_delivery",
         sa.Column("seq", _SEQ, autoincrement=True, nullable=False),

@@ -82,6 +82,10 @@ def upgrade() -> None:
         _org_fk("agent_status"),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_agent_status")),
     )
+    _assignments_and_rules()
+
+
+def _assignments_and_rules() -> None:
     op.create_table(
         "conversation_assignment",
         sa.Column("org_id", _ID, nullable=False),
