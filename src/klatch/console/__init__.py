@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from klatch.console import admin, conversation, inbox, login, tools
+from klatch.console import admin, assignment, conversation, inbox, login, tools
 from klatch.console import customer as customer_page
 from klatch.console.web import HERE
 
@@ -29,6 +29,9 @@ def console_routes() -> list[BaseRoute]:
                 ),
                 Route("/conversations/{id}/status", conversation.set_status, methods=["POST"]),
                 Route("/conversations/{id}/typing", conversation.typing, methods=["POST"]),
+                # Teams and routing: assignment, the agent's availability.
+                Route("/conversations/{id}/assign", assignment.assign, methods=["POST"]),
+                Route("/availability", assignment.set_availability, methods=["POST"]),
                 # Agents' tools: notes, tags, shortcuts, the customer page.
                 Route("/conversations/{id}/notes", tools.add_note, methods=["POST"]),
                 Route("/conversations/{id}/tags", tools.change_tags, methods=["POST"]),

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from klatch.console import tools
+from klatch.console import assignment, tools
 from klatch.console.editors import editor_for, shown, value_from_form
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
@@ -26,6 +26,7 @@ PARTS = {
     "history": "_history.html",
     "status": "_status.html",
     "tags": "_tags.html",  # agents' tools
+    "assign": "_assign.html",  # who it is assigned to (console/assignment.py)
 }
 
 
@@ -62,8 +63,10 @@ def _custom_changes(event: Event) -> dict[str, Any]:
 async def _history(
     request: Request, agent: Agent, conversation_id: str, definitions: list[AttributeDef]
 ) -> list[dict[str, Any]]:
-    """The conversation's attribute changes, newest first, with who made them."""
+    """The conversation's attribute and assignment changes, newest first, with who
+    made them (a routing rule is named)."""
     names = await _actor_names(request, agent)
+    known = await assignment.names(request, agent)
     labels = {d.name: d.display_name for d in definitions}
     kinds = {d.name: d.type for d in definitions}  # values shown as the editors show them
     changes = []
@@ -73,8 +76,15 @@ async def _history(
             if event.actor_type == "customer"
             else "Earlier changes, summarised"
             if event.type == "conversation.history_summary"  # event retention
-            else names.get(f"{event.actor_type}:{event.actor_id}") or event.actor_type
+            else assignment.rule_of(event)
+            or names.get(f"{event.actor_type}:{event.actor_id}")
+            or event.actor_type
         )
+        for what, before, after in assignment.changes(event, known):
+            changes.append(
+                {"when": event.created_at, "who": who, "attribute": what}
+                | {"before": before, "after": after}
+            )
         for name, change in _custom_changes(event).items():
             changes.append(
                 {
@@ -119,6 +129,8 @@ async def _context(
         context["customer"] = await services.customers.get(agent.actor, conv.customer_id)
     if whole or part == "tags":
         context.update(await tools.tag_context(request, agent, conv))
+    if whole or part == "assign":
+        context.update(await assignment.context(request, agent, conv))
     if whole or part in ("attributes", "history"):
         definitions = await _definitions(request, agent)
         editors = {d.name: editor_for(d) for d in definitions}

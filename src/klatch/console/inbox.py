@@ -12,6 +12,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from klatch.console import views as inbox_views
 from klatch.console.editors import editor_for
 from klatch.console.session import Agent
 from klatch.console.web import PageError, page, render, require_agent, services_of
@@ -35,6 +36,7 @@ class _Filters:
     value: str
     page: int
     tag: str | None = None  # agents' tools: a tag id
+    view: str = inbox_views.ALL  # Mine, Unassigned, a team's, All (console/views.py)
 
     @classmethod
     def of(cls, q: QueryParams) -> _Filters:
@@ -50,6 +52,7 @@ class _Filters:
             q.get("value", ""),
             page_number,
             q.get("tag") or None,
+            view=inbox_views.view_of(q),
         )
 
     def url(self, page_number: int) -> str:
@@ -61,6 +64,8 @@ class _Filters:
             params["value"] = self.value
         if self.tag:
             params["tag"] = self.tag
+        if self.view != inbox_views.ALL:
+            params["view"] = self.view
         return "?" + urlencode({**params, "page": page_number})
 
 
@@ -85,12 +90,15 @@ async def inbox(request: Request) -> Response:
     agent = await require_agent(request)
     services = services_of(request)
     f = _Filters.of(request.query_params)
+    if request.query_params.get("partial") == "views":  # the live counts
+        views = await inbox_views.context(request, agent, f.view)
+        return render(request, "_inbox_views.html", {"agent": agent, **views})
     definitions = await services.attributes.list(agent.user.org_id, "conversation")
     error = None
     conversations: list[Conversation] = []
     has_next = False
     try:
-        if f.tag:  # agents' tools: by tag, through search's criteria
+        if f.tag or f.view != inbox_views.ALL:  # through search's criteria
             return await _tagged(request, agent, f, definitions)
         result = await services.conversations.list(
             agent.actor,
@@ -120,15 +128,19 @@ async def inbox(request: Request) -> Response:
         "tags": await services.tags.all(agent.user.org_id),
         "tag": f.tag or "",
     }
-    name = "_inbox_rows.html" if request.query_params.get("partial") == "rows" else "inbox.html"
-    return render(request, name, context, status_code=400 if error else 200)
+    return await _render(request, agent, f, context, 400 if error else 200)
 
 
 async def _tagged(request: Request, agent: Agent, f: _Filters, definitions: list[Any]) -> Response:
-    """Agents' tools: the inbox of the conversations carrying the tag ``f.tag``
-    (with the status filter), newest activity first."""
+    """The inbox of a view (``f.view``) or of the conversations carrying the tag
+    ``f.tag`` (with the status and attribute filters), newest activity first."""
     services = services_of(request)
-    criteria: list[dict[str, Any]] = [{"conversation_tags": {"equals": f.tag}}]
+    criteria = inbox_views.criteria(f.view, agent)
+    if f.tag:  # agents' tools
+        criteria.append({"conversation_tags": {"equals": f.tag}})
+    if f.attribute:
+        known = next((d for d in definitions if d.name == f.attribute), None)
+        criteria.extend(inbox_views.attribute_criteria(known, f.value))
     if f.status:
         criteria.append({"conversation_status": {"equals": f.status}})
     found = await services.search.search(
@@ -145,8 +157,8 @@ async def _tagged(request: Request, agent: Agent, f: _Filters, definitions: list
         "definitions": definitions,
         "editors": {d.name: editor_for(d) for d in definitions},
         "status": f.status or "",
-        "attribute": "",
-        "value": "",
+        "attribute": f.attribute or "",
+        "value": f.value,
         "page": f.page,
         "has_next": found.next_cursor is not None,
         "prev_url": f.url(f.page - 1),
@@ -156,5 +168,14 @@ async def _tagged(request: Request, agent: Agent, f: _Filters, definitions: list
         "tags": await services.tags.all(agent.user.org_id),
         "tag": f.tag or "",
     }
-    name = "_inbox_rows.html" if request.query_params.get("partial") == "rows" else "inbox.html"
-    return render(request, name, context)
+    return await _render(request, agent, f, context)
+
+
+async def _render(
+    request: Request, agent: Agent, f: _Filters, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    """The rows alone (``?partial=rows``), or the page with its views."""
+    if request.query_params.get("partial") == "rows":
+        return render(request, "_inbox_rows.html", context, status_code=status_code)
+    context.update(await inbox_views.context(request, agent, f.view))
+    return render(request, "inbox.html", context, status_code=status_code)

@@ -22,6 +22,7 @@ class Agent:
 
     user: User
     csrf_token: str
+    availability: str = "available"  # for round-robin: available or away (the header's toggle)
 
     @classmethod
     def of(cls, session: ConsoleSession) -> Agent:

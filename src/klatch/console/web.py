@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -52,8 +53,13 @@ def services_of(request: Request) -> Services:
 
 
 async def current(request: Request) -> Agent | None:
-    session = await services_of(request).console.session(request.cookies.get(SESSION_COOKIE))
-    return Agent.of(session) if session else None
+    services = services_of(request)
+    session = await services.console.session(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    agent = Agent.of(session)
+    shown = await services.teams.availability(agent.actor, [agent.user.id])
+    return replace(agent, availability=shown[agent.user.id])
 
 
 async def require_agent(request: Request, *, admin: bool = False) -> Agent:

@@ -37,37 +37,11 @@ DEMO_ATTRIBUTES: tuple[tuple[str, str, dict[str, Any]], ...] = (
                 "shipping.damaged",
                 "billing",
                 "billing.refund",
-                "technical",
-                "other",
             ],
         },
     ),
     ("customer", "planStr", {"display_name": "Plan", "enumeration": ["free", "pro"]}),
 )
-
-# The demo brand's pre-chat form (the widget asks it before a first message); both
-# questions optional, so a chat can start with just a message.
-DEMO_PRE_CHAT_FORM: dict[str, Any] = {
-    "questions": [
-        {
-            "klass": "conversation",
-            "attribute": "issueTypeStr",
-            "label": "What is it about?",
-            "required": False,
-            "choices": [
-                {"value": "billing", "label": "Billing"},
-                {"value": "technical", "label": "Technical"},
-                {"value": "other", "label": "Other"},
-            ],
-        },
-        {
-            "klass": "conversation",
-            "attribute": "orderNumberStr",
-            "label": "Order number",
-            "required": False,
-        },
-    ]
-}
 
 # DemoState's fields as demo.json (and `klatch demo --json`) spell them.
 _JSON_NAMES = {
@@ -130,9 +104,6 @@ async def seed_demo(services: Services) -> DemoState:
     setup = await services.orgs.create_org("Demo", brand_name="Demo shop")
     for klass, name, options in DEMO_ATTRIBUTES:
         await services.attributes.define(setup.org.id, klass, name, **options)
-    await services.orgs.update_brand_settings(
-        setup.org.id, setup.brand.id, {"preChatForm": DEMO_PRE_CHAT_FORM}
-    )
     state = DemoState.made(setup, await create_demo_agent(services, setup.org.id))
     _save(path, state.to_json())
     return state

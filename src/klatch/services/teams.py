@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from klatch.domain import events as ev
-from klatch.domain.models import Actor, Conversation
+from klatch.domain.models import Actor, ActorType, Conversation, Role
 from klatch.domain.teams import (
     AVAILABLE,
     MAX_ASSIGNED,
@@ -26,7 +26,7 @@ from klatch.domain.teams import (
     check_team_name,
     missing,
 )
-from klatch.errors import Conflict, InvalidArguments, NotFound
+from klatch.errors import Conflict, Forbidden, InvalidArguments, NotFound
 from klatch.ids import new_id
 from klatch.services.context import Context
 from klatch.services.unit import Unit
@@ -176,8 +176,11 @@ class TeamService:
         )
 
     async def set_availability(self, actor: Actor, user_id: str, value: Any) -> str:
-        """An agent's availability (``available`` or ``away``): round-robin skips away."""
+        """An agent's availability (``available`` or ``away``): round-robin skips away.
+        An agent sets their own; admins and integrations anyone's."""
         availability = check_availability(value)
+        if actor.type is ActorType.USER and actor.role is not Role.ADMIN and actor.id != user_id:
+            raise Forbidden("An agent sets only their own availability", pointer="/path/userId")
 
         async def work(unit: Unit) -> str:
             if not await store.existing_users(unit.tx, actor.org_id, [user_id]):

@@ -84,10 +84,22 @@
       params.set('partial', 'rows');
       return location.pathname + '?' + params.toString();
     }, function () { markUnread(root); });
+    var refreshViews = viewCounts();
     live(function (frame) {
       if (!frame || /^(conversation|message)\./.test(frame.type)) refresh();
+      if (!frame || /^conversation\./.test(frame.type)) refreshViews();
     });
     valueInputFitsType();
+  }
+
+  // The views (Mine, Unassigned, teams, All) and their counts, drawn again live.
+  function viewCounts() {
+    var box = document.getElementById('inbox-views');
+    if (!box) return function () {};
+    return refresher(box, function () {
+      var params = new URLSearchParams(location.search);
+      return location.pathname + '?partial=views&view=' + encodeURIComponent(params.get('view') || 'all');
+    });
   }
 
   function valueInputFitsType() {
@@ -139,6 +151,8 @@
     var refreshMessages = refresher(messages, part('messages'), scroll);
     var refreshHistory = refresher(document.getElementById('history'), part('history'));
     var refreshAttributes = refresher(attributes, part('attributes'));
+    var assignBox = document.getElementById('assignment');
+    var refreshAssignment = assignBox ? refresher(assignBox, part('assign')) : function () {};
     var tagsBox = document.getElementById('tags');
     var refreshTags = tagsBox ? refresher(tagsBox, part('tags')) : function () {};
     // Done: a Reopen button instead of the reply box.
@@ -161,6 +175,7 @@
       if (!frame || type === 'note.created') refreshMessages();
       if (!frame || type === 'conversation.updated' || type === 'conversation.ended') {
         refreshTags();
+        refreshAssignment();
         refreshStatus();
         refreshHistory();
         // Values set elsewhere show up, unless the agent is editing one right now.
