@@ -370,12 +370,16 @@ class Receiver:
     """A webhook receiver: a real HTTP server on 127.0.0.1 (a thread) that records
     every request (headers, raw body) and answers the statuses queued in
     ``statuses`` (then 200), after ``delay`` seconds. ``stop()`` takes it down (its
-    port refuses connections) and ``start()`` brings it back on the same port."""
+    port refuses connections) and ``start()`` brings it back on the same port.
+    ``identify(client_port, body)``, when set, names each request's sender while its
+    connection is open (kept in ``senders``, parallel to ``received``)."""
 
     def __init__(self) -> None:
         import threading
 
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.senders: list[str] = []
+        self.identify: Callable[[int, bytes], str] | None = None
         self.statuses: list[int] = []
         self.delay = 0.0
         self.port = free_port()
@@ -398,11 +402,14 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                identify = receiver.identify
+                sender = identify(self.client_address[1], body) if identify else ""
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()} | {":path": self.path}
                 with receiver._lock:
                     receiver.received.append((headers, body))
+                    receiver.senders.append(sender)
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 reply = b'{"ok": true}' if status < 300 else b"receiver says no"
                 self.send_response(status)
