@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from klatch.console import assignment, tools
-from klatch.console.editors import editor_for, shown, value_from_form
+from klatch.console.editors import attribute_errors, editor_for, shown, value_from_form
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
 from klatch.domain.attributes import AttributeDef
@@ -177,12 +177,6 @@ def _done(conversation_id: str) -> RedirectResponse:
     return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
 
 
-def _attribute_errors(exc: KlatchError) -> dict[str, str]:
-    """The refusal's message per attribute ("" for the whole write)."""
-    errors = {detail.attribute or "": detail.message for detail in exc.details or []}
-    return errors or {"": exc.detail}
-
-
 @page
 async def set_attributes(request: Request) -> Response:
     agent, conversation_id, form = await _write(request)
@@ -200,7 +194,7 @@ async def set_attributes(request: Request) -> Response:
     except NotFound:
         raise _not_found() from None
     except KlatchError as exc:
-        errors = _attribute_errors(exc)
+        errors = attribute_errors(exc, definitions)  # in the console's words
         if _wants_json(request):
             return JSONResponse(
                 {"errors": [{"attribute": k, "message": v} for k, v in errors.items()]},

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from klatch.console.editors import editor_for, shown, value_from_form
+from klatch.console.editors import attribute_errors, editor_for, shown, value_from_form
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
 from klatch.domain.attributes import AttributeDef
@@ -97,11 +97,16 @@ async def _context(
     }
 
 
+# The parts the page's script refreshes when the customer changes (live).
+PARTS = {"attributes": "_attributes.html", "history": "_history.html"}
+
+
 @page
 async def customer_page(request: Request) -> Response:
     agent = await require_agent(request)
     context = await _context(request, agent, request.path_params["id"])
-    return render(request, "customer.html", context)
+    part = PARTS.get(request.query_params.get("partial") or "")
+    return render(request, part or "customer.html", context)
 
 
 @page
@@ -125,7 +130,7 @@ async def set_attributes(request: Request) -> Response:
     except NotFound:
         raise _not_found() from None
     except KlatchError as exc:
-        errors = {d.attribute or "": d.message for d in exc.details or []} or {"": exc.detail}
+        errors = attribute_errors(exc, definitions)
         if request.headers.get("x-requested-with") == "fetch":
             return JSONResponse(
                 {"errors": [{"attribute": k, "message": v} for k, v in errors.items()]},

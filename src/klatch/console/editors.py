@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from klatch.domain.attributes import TYPE_SPECS, AttributeDef
+from klatch.errors import ErrorDetail, KlatchError
 
 
 def editor_for(definition: AttributeDef) -> str:
@@ -64,3 +65,39 @@ def value_from_form(definition: AttributeDef, raw: str) -> Any:
         return None
     read = _READERS.get(TYPE_SPECS[definition.type].editor)
     return read(text, raw) if read else text
+
+
+# What an agent is told when a value does not fit its type, by kind of input (the
+# API's messages name the system name and the JSON type; its codes stay the same).
+_EXPECTED = {
+    "number": "must be a number",
+    "bool": "must be yes or no",
+    "datetime": "must be a date and time in UTC, as YYYY-MM-DD HH:MM",
+    "url": "must be a web address starting with http:// or https://",
+    "id": "must be an id without spaces",
+}
+
+
+def agent_message(definition: AttributeDef | None, detail: ErrorDetail) -> str:
+    """A refusal of one attribute's value in the console's words: "Priority must be
+    a number" rather than the API's "'priorityNum' is a number (num), got a string"."""
+    if definition is None:
+        if detail.code == "unknown_attribute":
+            return "This attribute is no longer defined; reload the page."
+        return detail.message
+    expected = _EXPECTED.get(TYPE_SPECS[definition.type].editor)
+    if detail.code == "type_mismatch" and expected and "2^53" not in detail.message:
+        return f"{definition.display_name} {expected}"
+    if detail.code == "value_not_allowed" and editor_for(definition) == "select":
+        return f"Choose one of the listed values of {definition.display_name}"
+    return detail.message.replace(f"'{definition.name}'", definition.display_name)
+
+
+def attribute_errors(exc: KlatchError, definitions: dict[str, AttributeDef]) -> dict[str, str]:
+    """A refused write's messages in the console's words, per attribute ("" for
+    the whole write)."""
+    errors = {
+        d.attribute or "": agent_message(definitions.get(d.attribute or ""), d)
+        for d in exc.details or []
+    }
+    return errors or {"": exc.detail}

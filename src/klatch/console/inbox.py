@@ -12,6 +12,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from klatch.console import criteria as search_builder
 from klatch.console import views as inbox_views
 from klatch.console.editors import editor_for
 from klatch.console.session import Agent
@@ -98,6 +99,8 @@ async def inbox(request: Request) -> Response:
     conversations: list[Conversation] = []
     has_next = False
     try:
+        if search_builder.rows_of(request.query_params):  # agents' tools: console/criteria.py
+            return await _searched(request, agent, f, definitions)
         if f.tag or f.view != inbox_views.ALL:  # through search's criteria
             return await _tagged(request, agent, f, definitions)
         result = await services.conversations.list(
@@ -171,6 +174,37 @@ async def _tagged(request: Request, agent: Agent, f: _Filters, definitions: list
     return await _render(request, agent, f, context)
 
 
+async def _searched(
+    request: Request, agent: Agent, f: _Filters, definitions: list[Any]
+) -> Response:
+    """Agents' tools: the inbox of the conversations matching the criteria builder's
+    rows (in the view ``f.view``), newest activity first."""
+    q = request.query_params
+    rows = search_builder.rows_of(q)
+    extra = inbox_views.criteria(f.view, agent)
+    found = await search_builder.search(request, agent, rows, f.page, PAGE_SIZE, extra)
+    context = {
+        "agent": agent,
+        "conversations": found.conversations,
+        "customers": await _customers(request, agent, found.conversations),
+        "definitions": definitions,
+        "editors": {d.name: editor_for(d) for d in definitions},
+        "status": "",
+        "attribute": "",
+        "value": "",
+        "page": f.page,
+        "has_next": found.has_next,
+        "prev_url": search_builder.page_url(q, f.page - 1),
+        "next_url": search_builder.page_url(q, f.page + 1),
+        "error": found.error,
+        "iso": iso,
+        "tags": await services_of(request).tags.all(agent.user.org_id),
+        "tag": "",
+        **await search_builder.builder(request, agent, found.rows),
+    }
+    return await _render(request, agent, f, context, 400 if found.error else 200)
+
+
 async def _render(
     request: Request, agent: Agent, f: _Filters, context: dict[str, Any], status_code: int = 200
 ) -> Response:
@@ -178,4 +212,6 @@ async def _render(
     if request.query_params.get("partial") == "rows":
         return render(request, "_inbox_rows.html", context, status_code=status_code)
     context.update(await inbox_views.context(request, agent, f.view))
+    if "search_rows" not in context:  # the criteria builder's block, empty
+        context.update(await search_builder.builder(request, agent, []))
     return render(request, "inbox.html", context, status_code=status_code)

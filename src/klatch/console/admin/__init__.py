@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from klatch.console.admin import attributes, brands, keys, shortcuts, users, webhooks
+from klatch.console.admin import attributes, brands, keys, shortcuts, tags, users, webhooks
 from klatch.console.web import page, require_agent
 
 
@@ -47,6 +47,10 @@ def routes() -> list[BaseRoute]:
         Route("/admin/shortcuts", shortcuts.create_shortcut, methods=["POST"]),
         Route("/admin/shortcuts/{id}/delete", shortcuts.delete_shortcut, methods=["POST"]),
         Route("/admin/macros", shortcuts.macros, methods=["GET"]),
+        Route("/admin/tags", tags.tags, methods=["GET"]),
+        Route("/admin/tags", tags.create_tag, methods=["POST"]),
+        Route("/admin/tags/{id}", tags.save_tag, methods=["POST"]),
+        Route("/admin/tags/{id}/delete", tags.delete_tag, methods=["POST"]),
         Route("/admin/brands", brands.brands, methods=["GET"]),
         Route("/admin/brands/{id}", brands.save_brand, methods=["POST"]),
         Route("/admin/webhooks", webhooks.webhooks, methods=["GET"]),

@@ -49,7 +49,14 @@
         fetch(url(), { credentials: 'same-origin' }).then(function (response) {
           if (!response.ok) return;
           return response.text().then(function (html) {
+            // A live refresh keeps the agent's place: the focused input, what it holds.
+            var focused = element.contains(document.activeElement) ? document.activeElement : null;
             element.innerHTML = html;
+            var again = focused && focused.id ? document.getElementById(focused.id) : null;
+            if (again) {
+              if (again.tagName === 'INPUT' && focused.value) again.value = focused.value;
+              again.focus();
+            }
             if (ready) ready();
           });
         });
@@ -90,6 +97,85 @@
       if (!frame || /^conversation\./.test(frame.type)) refreshViews();
     });
     valueInputFitsType();
+    criteriaBuilder();
+  }
+
+  // The inbox's search (console/criteria.py): each row's operators and value input
+  // follow its field; rows are added and removed here, the server reads f/o/v.
+  function criteriaBuilder() {
+    var list = document.getElementById('criteria');
+    if (!list) return;
+    function option(value, label, selected) {
+      var item = document.createElement('option');
+      item.value = value;
+      item.textContent = label;
+      item.selected = selected;
+      return item;
+    }
+    function fit(row) {
+      var field = row.querySelector('.criterion-field');
+      var chosen = field.selectedOptions[0];
+      var ops = chosen && chosen.dataset.ops ? JSON.parse(chosen.dataset.ops) : [['equals', 'is']];
+      var values = chosen && chosen.dataset.values ? JSON.parse(chosen.dataset.values) : [];
+      var op = row.querySelector('.criterion-op');
+      var keep = op.value;
+      op.textContent = '';
+      ops.forEach(function (pair) { op.appendChild(option(pair[0], pair[1], pair[0] === keep)); });
+      var current = row.querySelector('.criterion-value');
+      var next;
+      if (values.length) {
+        next = document.createElement('select');
+        values.forEach(function (pair) {
+          next.appendChild(option(pair[0], pair[1], pair[0] === current.value));
+        });
+      } else {
+        next = document.createElement('input');
+        next.value = current.tagName === 'INPUT' ? current.value : '';
+        next.placeholder = chosen ? chosen.dataset.hint || '' : '';
+      }
+      next.name = 'v';
+      next.className = 'criterion-value';
+      next.setAttribute('aria-label', current.getAttribute('aria-label'));
+      current.replaceWith(next);
+      showValue(row);
+    }
+    function showValue(row) {
+      var op = row.querySelector('.criterion-op').value;
+      row.querySelector('.criterion-value').hidden = op === 'exists' || op === 'missing';
+    }
+    function number() {
+      list.querySelectorAll('.criterion').forEach(function (row, i) {
+        ['field', 'op', 'value'].forEach(function (part) {
+          var control = row.querySelector('.criterion-' + part);
+          var label = { field: 'Field', op: 'Operator', value: 'Value' }[part];
+          control.setAttribute('aria-label', label + ' of criterion ' + (i + 1));
+        });
+        row.querySelector('.criterion-remove').setAttribute('aria-label', 'Remove criterion ' + (i + 1));
+      });
+    }
+    list.addEventListener('change', function (event) {
+      var row = event.target.closest('.criterion');
+      if (event.target.classList.contains('criterion-field')) fit(row);
+      if (event.target.classList.contains('criterion-op')) showValue(row);
+    });
+    list.addEventListener('click', function (event) {
+      if (!event.target.classList.contains('criterion-remove')) return;
+      var row = event.target.closest('.criterion');
+      if (list.children.length > 1) row.remove(); else row.querySelector('.criterion-field').value = '';
+      number();
+    });
+    document.getElementById('criterion-add').addEventListener('click', function () {
+      var last = list.lastElementChild;
+      var row = last.cloneNode(true);
+      row.querySelectorAll('.error').forEach(function (e) { e.remove(); });
+      row.querySelector('.criterion-field').value = '';
+      list.appendChild(row);
+      fit(row);
+      row.querySelector('.criterion-value').value = '';
+      number();
+      row.querySelector('.criterion-field').focus();
+    });
+    list.querySelectorAll('.criterion').forEach(showValue);
   }
 
   // The views (Mine, Unassigned, teams, All) and their counts, drawn again live.
@@ -286,6 +372,26 @@
     });
   }
 
+  // The customer page: its attributes and history follow the customer's changes.
+  function customerPage(root) {
+    var id = root.dataset.customerId;
+    var attributes = document.getElementById('attributes');
+    var part = function (name) {
+      return function () { return location.pathname + '?partial=' + name; };
+    };
+    var refreshHistory = refresher(document.getElementById('history'), part('history'));
+    var refreshAttributes = refresher(attributes, part('attributes'));
+    attributesPanel(attributes);
+    live(function (frame) {
+      var data = frame ? frame.data || {} : {};
+      if (frame && (frame.type !== 'customer.updated' || data.customerId !== id)) return;
+      refreshHistory();
+      if (!attributes.querySelector('.dirty') && !attributes.contains(document.activeElement)) {
+        refreshAttributes();
+      }
+    });
+  }
+
   // ------------------------------------------------------------------ agents' tools
 
   function postForm(form, errorBox, done) {
@@ -458,7 +564,7 @@
     var conversationRoot = document.querySelector('[data-live="conversation"]');
     if (conversationRoot) conversation(conversationRoot);
     var customerRoot = document.querySelector('[data-live="customer"]');
-    if (customerRoot) attributesPanel(document.getElementById('attributes'));
+    if (customerRoot) customerPage(customerRoot);
     document.querySelectorAll('form[data-confirm]').forEach(function (form) {
       form.addEventListener('submit', function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
