@@ -15,7 +15,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from klatch.console.admin import attributes, brands, keys, shortcuts, tags, users, webhooks
+from klatch.console.admin import (
+    attributes,
+    brands,
+    keys,
+    routing,
+    shortcuts,
+    tags,
+    teams,
+    users,
+    webhooks,
+)
 from klatch.console.web import page, require_agent
 
 
@@ -51,6 +61,19 @@ def routes() -> list[BaseRoute]:
         Route("/admin/tags", tags.create_tag, methods=["POST"]),
         Route("/admin/tags/{id}", tags.save_tag, methods=["POST"]),
         Route("/admin/tags/{id}/delete", tags.delete_tag, methods=["POST"]),
+        Route("/admin/teams", teams.teams, methods=["GET"]),
+        Route("/admin/teams", teams.create_team, methods=["POST"]),
+        Route("/admin/teams/{id}", teams.team, methods=["GET"]),
+        Route("/admin/teams/{id}", teams.save_team, methods=["POST"]),
+        Route("/admin/teams/{id}/delete", teams.delete_team, methods=["POST"]),
+        Route("/admin/rules", routing.rules, methods=["GET"]),
+        Route("/admin/rules", routing.create_rule, methods=["POST"]),
+        Route("/admin/rules/{id}", routing.rule, methods=["GET"]),
+        Route("/admin/rules/{id}", routing.save_rule, methods=["POST"]),
+        Route("/admin/rules/{id}/move", routing.move_rule, methods=["POST"]),
+        Route("/admin/rules/{id}/enable", routing.enable_rule, methods=["POST"]),
+        Route("/admin/rules/{id}/disable", routing.disable_rule, methods=["POST"]),
+        Route("/admin/rules/{id}/delete", routing.delete_rule, methods=["POST"]),
         Route("/admin/brands", brands.brands, methods=["GET"]),
         Route("/admin/brands/{id}", brands.save_brand, methods=["POST"]),
         Route("/admin/webhooks", webhooks.webhooks, methods=["GET"]),
