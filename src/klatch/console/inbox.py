@@ -20,7 +20,7 @@ from klatch.console.web import PageError, page, render, require_agent, services_
 from klatch.domain.events import iso
 from klatch.domain.models import Conversation, Customer
 from klatch.domain.text import MAX_PAGE
-from klatch.errors import KlatchError, NotFound
+from klatch.errors import KlatchError
 
 PAGE_SIZE = 25
 
@@ -56,8 +56,8 @@ class _Filters:
             view=inbox_views.view_of(q),
         )
 
-    def url(self, page_number: int) -> str:
-        """This list's address at another page."""
+    def url(self, page_number: int, cursor: str | None = None) -> str:
+        """This list's address at another page (``cursor``: where it starts, keyset)."""
         params: dict[str, Any] = {
             k: v for k, v in (("status", self.status), ("attribute", self.attribute)) if v
         }
@@ -67,23 +67,18 @@ class _Filters:
             params["tag"] = self.tag
         if self.view != inbox_views.ALL:
             params["view"] = self.view
+        if cursor:
+            params["cursor"] = cursor
         return "?" + urlencode({**params, "page": page_number})
 
 
 async def _customers(
     request: Request, agent: Agent, conversations: list[Conversation]
 ) -> dict[str, Customer]:
-    """The customer of each conversation; one that is gone is left out (shown as Unknown)."""
-    customers: dict[str, Customer] = {}
-    for conv in conversations:
-        if conv.customer_id not in customers:
-            try:
-                customers[conv.customer_id] = await services_of(request).customers.get(
-                    agent.actor, conv.customer_id
-                )
-            except NotFound:
-                pass
-    return customers
+    """The customer of each conversation, in one read for the page; one that is gone
+    is left out (shown as Unknown)."""
+    ids = [conv.customer_id for conv in conversations]
+    return await services_of(request).customers.get_many(agent.actor, ids)
 
 
 @page
@@ -98,6 +93,7 @@ async def inbox(request: Request) -> Response:
     error = None
     conversations: list[Conversation] = []
     has_next = False
+    next_cursor = None
     try:
         if search_builder.rows_of(request.query_params):  # agents' tools: console/criteria.py
             return await _searched(request, agent, f, definitions)
@@ -109,8 +105,11 @@ async def inbox(request: Request) -> Response:
             page_size=PAGE_SIZE,
             status=f.status,
             custom_filters={f.attribute: f.value} if f.attribute else None,
+            cursor=request.query_params.get("cursor"),
+            count=False,  # the inbox shows no total: spare it a count of the org
         )
         conversations, has_next = list(result.items), result.has_next
+        next_cursor = result.next_cursor
     except KlatchError as exc:
         error = exc.detail
     context = {
@@ -125,7 +124,7 @@ async def inbox(request: Request) -> Response:
         "page": f.page,
         "has_next": has_next,
         "prev_url": f.url(f.page - 1),
-        "next_url": f.url(f.page + 1),
+        "next_url": f.url(f.page + 1, next_cursor),
         "error": error,
         "iso": iso,
         "tags": await services.tags.all(agent.user.org_id),

@@ -178,6 +178,7 @@ class Page:
     total: int | None = None
     has_next: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    next_cursor: str | None = None  # keyset lists: where the next page starts (opaque)
 
 
 @dataclass(frozen=True, slots=True)

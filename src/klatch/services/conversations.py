@@ -38,6 +38,7 @@ from klatch.errors import (
     invalid_session,
 )
 from klatch.ids import hash_secret, new_id
+from klatch.services import paging
 from klatch.services.context import Context, Definitions
 from klatch.services.customers import customer_not_found
 from klatch.services.messages import new_message, preview_of, safe_id, visible
@@ -98,28 +99,45 @@ class ConversationService:
         customer_id: str | None = None,
         status: str | None = None,
         custom_filters: Mapping[str, str] | None = None,
+        cursor: str | None = None,
+        count: bool = True,
     ) -> Page:
+        """A page of the org's conversations, most recently updated first: ``page``
+        by offset, or, with the ``cursor`` the page before handed out
+        (``Page.next_cursor``), by keyset (``services/paging.py``). ``count``: whether
+        the page says the total (a chat session's never does)."""
         if actor.customer_id is not None:
             customer_id = actor.customer_id  # a chat session sees only its own
         _check_status(status, required=False)
         custom_equals = await self._custom_filters(actor.org_id, custom_filters or {})
-
+        count = count and not actor.is_customer  # spare the widget a count
         filters: dict[str, Any] = {
             "customer_id": customer_id,
             "status": status,
             "custom_equals": custom_equals,
         }
+        bound_to = paging.digest(
+            actor.org_id, customer_id, status, dict(custom_filters or {}), page_size, count
+        )
+        resume = paging.resume(cursor, bound_to, page)
 
         async def work(tx: Tx) -> tuple[builtins.list[Conversation], int | None]:
-            if actor.is_customer:  # the SDK's pages carry no total: spare the widget a count
-                return await _list(tx, actor, page, page_size, **filters), None
-            total = await store.count_conversations(tx, actor.org_id, **filters)
+            total = resume.total if resume is not None else None
+            if total is None and (count or custom_equals):
+                total = await store.count_conversations(tx, actor.org_id, **filters)
             # Few matches: read them by the attribute's index, then sort (search's rule).
-            few = bool(custom_equals) and total <= FEW_ROWS
-            return await _list(tx, actor, page, page_size, filter_first=few, **filters), total
+            few = bool(custom_equals) and total is not None and total <= FEW_ROWS
+            after = resume.after if resume is not None else None
+            rows = await _list(tx, actor, page, page_size, after=after, filter_first=few, **filters)
+            return rows, total if count else None
 
         rows, total = await self.ctx.db.read(work)
-        return _page(rows, page, page_size, total)
+        shown = _page(rows, page, page_size, total)
+        if not shown.has_next:
+            return shown
+        last = shown.items[-1]
+        next_cursor = paging.cursor(page + 1, (last.updated_at, last.id), total, bound_to)
+        return replace(shown, next_cursor=next_cursor)
 
     async def list_for_customer(
         self, actor: Actor, customer_id: str, *, page: int = 1, page_size: int = 100

@@ -128,6 +128,15 @@ class CustomerService:
             raise customer_not_found(customer_id)
         return found
 
+    async def get_many(self, actor: Actor, customer_ids: list[str]) -> dict[str, Customer]:
+        """The customers of these ids that exist, by id, in one read (a page of an
+        inbox shows one per row); a chat session sees only its own."""
+        if actor.customer_id is not None:
+            customer_ids = [i for i in customer_ids if i == actor.customer_id]
+        return await self.ctx.db.read(
+            lambda tx: store.customers_by_ids(tx, actor.org_id, customer_ids)
+        )
+
     async def history(self, actor: Actor, customer_id: str) -> tuple[Event, ...]:
         """AGENT TOOLS (the console's customer page): the customer's own changes,
         oldest first, from the event log."""

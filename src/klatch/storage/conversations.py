@@ -100,14 +100,19 @@ _MESSAGES = Query(
     .limit(b("limit"))
     .offset(b("offset"))
 )
+# From the customer's conversations (their index) to each one's messages (theirs),
+# not from the org's messages: a message's customer has no index of its own.
 _UNREAD = Query(
     sa.select(message.c.conversation_id, sa.func.count())
-    .select_from(message.join(conversation, conversation.c.id == message.c.conversation_id))
+    .select_from(
+        conversation.join(
+            message, sa.and_(message.c.org_id == c.org_id, message.c.conversation_id == c.id)
+        )
+    )
     .where(
-        message.c.org_id == b("org_id"),
-        message.c.customer_id == b("customer_id"),
-        message.c.direction == "out",
         c.org_id == b("org_id"),
+        c.customer_id == b("customer_id"),
+        message.c.direction == "out",
         sa.or_(c.customer_read_at.is_(None), message.c.created_at > c.customer_read_at),
     )
     .group_by(message.c.conversation_id)
@@ -259,18 +264,29 @@ async def list_conversations(
     org_id: str,
     *,
     limit: int,
-    offset: int,
+    offset: int = 0,
+    after: tuple[int, str] | None = None,
     customer_id: str | None = None,
     status: str | None = None,
     custom_equals: list[tuple[AttributeDef, Any]] | None = None,
     filter_first: bool = False,
 ) -> list[Conversation]:
-    """A page of conversations, most recently updated first; ``filter_first`` when the
-    filters match few (``search.FEW_ROWS``): read by their index, then sorted."""
-    updated = search.unordered(tx.dialect, c.updated_at) if filter_first else c.updated_at
+    """A page of conversations, most recently updated first (then by id): ``offset``
+    rows in, or the rows after ``after`` (the (updated_at, id) of the last row of the
+    page before: keyset, as fast however deep). ``filter_first`` when the filters
+    match few (``search.FEW_ROWS``): read by their index, then sorted. One customer's
+    conversations are always read that way: a customer has few, and SQLite would
+    otherwise walk the org's updated_at index looking for them."""
+    few = filter_first or customer_id is not None
+    updated = search.unordered(tx.dialect, c.updated_at) if few else c.updated_at
+    conditions = _filters(tx, org_id, customer_id, status, custom_equals)
+    if after is not None:
+        at, last_id = after
+        conditions += [updated <= at, sa.or_(updated < at, c.id < last_id)]
+        offset = 0
     stmt = (
         sa.select(conversation)
-        .where(*_filters(tx, org_id, customer_id, status, custom_equals))
+        .where(*conditions)
         .order_by(updated.desc(), c.id.desc())
         .limit(limit)
         .offset(offset)

@@ -132,6 +132,16 @@ async def customer_by_email(tx: Tx, org_id: str, email: str) -> Customer | None:
     return _customer(row) if row else None
 
 
+async def customers_by_ids(tx: Tx, org_id: str, customer_ids: list[str]) -> dict[str, Customer]:
+    """The customers of these ids that exist, by id: one query for a page of them."""
+    if not customer_ids:
+        return {}
+    stmt = sa.select(customer).where(
+        customer.c.org_id == org_id, customer.c.id.in_(sorted(set(customer_ids)))
+    )
+    return {c.id: c for c in (_customer(r) for r in await tx.all(stmt))}
+
+
 async def list_customers(tx: Tx, org_id: str, *, limit: int, offset: int) -> list[Customer]:
     rows = await tx.all(_LIST, {"org_id": org_id, "limit": limit, "offset": offset})
     return [_customer(r) for r in rows]

@@ -224,6 +224,70 @@ _BUSY_MS = 10000
 _PROBE_SECONDS = 1.0  # while writes fail, /readyz tries one write at most this often
 _PROBE_TIMEOUT = 2.0
 _DDL_TIMEOUT = 3600.0  # seconds an index build may take on PostgreSQL
+# SQLite's planner statistics (sqlite_stat1), kept by Klatch: SQLite gathers none by
+# itself, and without them it walks the org's updated_at index for a visitor's three
+# conversations (seconds at a million). ANALYZE reads at most this many rows of each
+# index (estimates, in milliseconds at any size) when statistics are missing or stale.
+_ANALYSIS_LIMIT = 2000
+_STATS_MIN_ROWS = 1000  # a table smaller than this plans well without statistics
+_STATS_SECONDS = 3600.0  # how often a server looks whether they went stale
+
+
+def refresh_statistics(path: Path) -> bool:
+    """ANALYZE the database (bounded by ``_ANALYSIS_LIMIT``) if its statistics are
+    missing or stale, on a connection of its own; whether it did. Connections open
+    already keep the statistics they loaded: reopen them to use the new ones."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_MS / 1000)
+    try:
+        if not _statistics_stale(conn):
+            return False
+        conn.execute(f"PRAGMA analysis_limit={_ANALYSIS_LIMIT}")
+        conn.execute("ANALYZE")
+        return True
+    finally:
+        conn.close()
+
+
+def _statistics_stale(conn: sqlite3.Connection) -> bool:
+    """Whether a table of some size has an index without statistics (a new database,
+    a migration or an attribute's index since), or grew to more than twice the rows
+    its statistics were gathered at."""
+    known: dict[str, int] = {}
+    indexed: set[str] = set()
+    has_stats = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    ).fetchone()
+    if has_stats:
+        for table, index, stat in conn.execute("SELECT tbl, idx, stat FROM sqlite_stat1"):
+            known[table] = max(known.get(table, 0), int(str(stat).split()[0]))
+            indexed.add(f"{table}.{index}")
+    # Every full index (a partial one may hold no rows, and then has no statistics).
+    indexes = conn.execute(
+        "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' "
+        "AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE '% WHERE %'"
+    ).fetchall()
+    for table in {t for t, _ in indexes}:
+        rows = _row_estimate(conn, table)
+        if rows < _STATS_MIN_ROWS:
+            continue
+        if rows > 2 * known.get(table, 0):
+            return True
+        if any(f"{table}.{name}" not in indexed for t, name in indexes if t == table):
+            return True
+    return False
+
+
+def _row_estimate(conn: sqlite3.Connection, table: str) -> int:
+    """About how many rows ``table`` holds, without counting them: its largest rowid."""
+    quoted = '"' + table.replace('"', '""') + '"'
+    try:
+        row = conn.execute(f"SELECT max(rowid) FROM {quoted}").fetchone()
+    except sqlite3.OperationalError:  # WITHOUT ROWID: count, up to what matters
+        limit = _STATS_MIN_ROWS * 1000
+        row = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {limit})"
+        ).fetchone()
+    return int(row[0] or 0)
 
 
 def _connect_sqlite(path: Path, *, writer: bool) -> sqlite3.Connection:
@@ -308,9 +372,12 @@ class SqliteDatabase:
         self.units = 0
         self.truncations = 0
         self.restarts = 0
+        self._statistics: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Before the connections open, so that they load the statistics.
+        await asyncio.get_running_loop().run_in_executor(None, self._refresh_statistics_now)
         self._writer = _connect_sqlite(self.path, writer=True)
         self._reader = _connect_sqlite(self.path, writer=False)
         self._wtx = _SqliteTx(self._writer)
@@ -318,8 +385,14 @@ class SqliteDatabase:
         self._closing = False
         self._loop = asyncio.get_running_loop()
         self._committer = asyncio.create_task(self._commit_loop(), name="klatch-sqlite-committer")
+        self._statistics = asyncio.create_task(self._statistics_loop(), name="klatch-sqlite-stats")
 
     async def close(self) -> None:
+        if self._statistics is not None:
+            self._statistics.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._statistics
+            self._statistics = None
         if self._committer is not None:
             # The committer stores what is queued, then stops; new writes are refused.
             self._closing = True
@@ -331,6 +404,11 @@ class SqliteDatabase:
             self._quiet_timer = None
         self._checkpoint_pool.shutdown(wait=True)
         if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                # What SQLite asks of a connection before it closes: statistics for
+                # what its queries would have planned better with.
+                self._writer.execute(f"PRAGMA analysis_limit={_ANALYSIS_LIMIT}")
+                self._writer.execute("PRAGMA optimize")
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._writer.close()
@@ -368,6 +446,33 @@ class SqliteDatabase:
         and the readers go on."""
         async with self._ddl_lock:
             await asyncio.get_running_loop().run_in_executor(None, self._ddl_now, sql)
+            await self._refresh_statistics()  # a new index on a large table has none
+
+    def _refresh_statistics_now(self) -> bool:
+        try:
+            return refresh_statistics(self.path)
+        except sqlite3.Error as exc:  # statistics only make plans better: never fatal
+            log.warning("sqlite statistics not refreshed: %s", exc)
+            return False
+
+    async def _refresh_statistics(self) -> None:
+        """Refresh stale statistics (the caller holds the DDL lock: between two
+        batches), then give the reader a new connection, which loads them."""
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, self._refresh_statistics_now):
+            return
+        old, self._reader = self._reader, _connect_sqlite(self.path, writer=False)
+        self._rtx = _SqliteTx(self._reader)
+        if old is not None:
+            old.close()  # reads never yield mid-transaction, so none is using it now
+
+    async def _statistics_loop(self) -> None:
+        """While serving: every ``_STATS_SECONDS``, refresh statistics gone stale as
+        the data grew."""
+        while True:
+            await asyncio.sleep(_STATS_SECONDS)
+            async with self._ddl_lock:
+                await self._refresh_statistics()
 
     def _ddl_now(self, sql: str) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_MS / 1000)

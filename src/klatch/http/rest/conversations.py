@@ -103,7 +103,10 @@ async def _create(
     description=(
         "Conversations of the org, most recently updated first. Filter with `status`, "
         "`customer`, and any custom attribute as `custom.<name>=<value>` (typed by the "
-        "attribute's definition: `custom.priorityNum=3`, `custom.vipBool=true`)."
+        "attribute's definition: `custom.priorityNum=3`, `custom.vipBool=true`). "
+        "Follow `links.next`: its cursor reads the next page by keyset, as fast however "
+        "deep, and rows added meanwhile neither shift nor repeat the pages; `page=N` "
+        "alone reads by offset."
     ),
 )
 async def list_conversations(
@@ -113,6 +116,7 @@ async def list_conversations(
     page: int = PAGE,
     status: Literal["open", "done"] | None = None,
     customer: str | None = Query(None, max_length=64, description="A customer id"),
+    cursor: str | None = Query(None, max_length=1024, description="From links.next; opaque"),
 ) -> dict[str, Any]:
     query = request.query_params
     result = await services_of(request).conversations.list(
@@ -124,12 +128,13 @@ async def list_conversations(
         custom_filters={
             k.removeprefix("custom."): v for k, v in query.items() if k.startswith("custom.")
         },
+        cursor=cursor,
     )
     return views.list_document(
         [views.conversation_resource(c) for c in result.items],
         result,
         "/v1/conversations",
-        {k: v for k, v in query.items() if k not in ("page", "pageSize")},
+        {k: v for k, v in query.items() if k not in ("page", "pageSize", "cursor")},
     )
 
 
