@@ -1,7 +1,9 @@
 """Admin page of the brands' chat settings: per brand a form for the team name,
-greeting, colours, allowed origins, whether chat is on and its availability. The
-rules are the domain's (``klatch.domain.brands``), the same as the REST API's;
-what the form does not show (opening hours, other colours) is kept as it is."""
+greeting, colours, allowed origins, whether chat is on, its availability and the
+pre-chat form (one question a line, see ``questions_text``). The rules are the
+domain's (``klatch.domain.brands``, ``klatch.domain.prechat``), the same as the
+REST API's; what the form does not show (opening hours, other colours) is kept
+as it is."""
 
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ from klatch.console.admin.forms import (
 )
 from klatch.console.session import Agent
 from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.domain.attributes import AttributeDef
 from klatch.domain.brands import WEEKDAYS, rgb_hex, with_defaults
 from klatch.domain.models import Brand
-from klatch.errors import KlatchError
+from klatch.domain.prechat import form_view
+from klatch.errors import InvalidArguments, KlatchError
 
 AVAILABILITY_MODES = [
     ("always", "Always online"),
@@ -46,6 +50,66 @@ def _kept_color(submitted: str, current: Any) -> str:
     return submitted
 
 
+def questions_text(form: Any) -> str:
+    """The pre-chat form as the console edits it, one question a line:
+    ``klass.attribute | label | required or optional | value=Label, value=Label``
+    (the choices part only for a question with choices of its own)."""
+    questions = form.get("questions", []) if isinstance(form, dict) else []
+    return "\n".join(_question_line(q) for q in questions)
+
+
+def _question_line(question: dict[str, Any]) -> str:
+    parts = [
+        f"{question['klass']}.{question['attribute']}",
+        question["label"],
+        "required" if question.get("required") else "optional",
+    ]
+    if question.get("choices"):
+        parts.append(", ".join(f"{c['value']}={c['label']}" for c in question["choices"]))
+    return " | ".join(parts)
+
+
+def parse_questions(text_value: str) -> list[dict[str, Any]]:
+    """The questions of ``questions_text``'s lines, for the domain to check."""
+    return [_parse_line(line, n) for n, line in enumerate(lines(text_value), 1)]
+
+
+def _parse_line(line: str, number: int) -> dict[str, Any]:
+    parts = [p.strip() for p in line.split("|")]
+    bound, _, attribute = parts[0].partition(".")
+    if len(parts) not in (3, 4) or not attribute or parts[2] not in ("required", "optional"):
+        raise InvalidArguments(
+            f"Pre-chat form, line {number}: write klass.attribute | label | required "
+            "(or optional), and choices as value=Label, value=Label if any",
+            pointer="/preChatForm",
+        )
+    question: dict[str, Any] = {
+        "klass": bound,
+        "attribute": attribute,
+        "label": parts[1],
+        "required": parts[2] == "required",
+    }
+    if len(parts) == 4 and parts[3]:
+        question["choices"] = [_choice(c) for c in parts[3].split(",") if c.strip()]
+    return question
+
+
+def _choice(text_value: str) -> dict[str, str]:
+    value, _, label = text_value.partition("=")
+    return {"value": value.strip(), "label": (label or value).strip()}
+
+
+def _askable(definitions: list[AttributeDef]) -> str:
+    """The attributes a question may ask for, as the hint lists them."""
+    by_klass: dict[str, dict[str, AttributeDef]] = {}
+    for d in definitions:
+        by_klass.setdefault(d.klass, {})[d.name] = d
+    everything = {
+        "questions": [{"klass": d.klass, "attribute": d.name, "label": d.name} for d in definitions]
+    }
+    return ", ".join(q["id"] for q in form_view(everything, by_klass)["questions"])
+
+
 def _form_values(brand: Brand) -> dict[str, Any]:
     settings = with_defaults(brand.settings)
     return {
@@ -56,6 +120,7 @@ def _form_values(brand: Brand) -> dict[str, Any]:
         "allowed_origins": "\n".join(settings.get("allowedOrigins") or []),
         "enabled": bool(settings.get("enabled", True)),
         "mode": settings["availability"].get("mode", "always"),
+        "questions": questions_text(settings.get("preChatForm")),
     }
 
 
@@ -74,7 +139,7 @@ def _changes(submitted: dict[str, Any], brand: Brand) -> dict[str, Any]:
     """The settings the form sets, over the brand's current ones."""
     current = with_defaults(brand.settings)
     colors = current["colors"]
-    return {
+    changes = {
         "teamName": submitted["team_name"],
         "greeting": submitted["greeting"],
         "colors": {
@@ -87,6 +152,11 @@ def _changes(submitted: dict[str, Any], brand: Brand) -> dict[str, Any]:
         # Opening hours and the off-hours display stay as they are.
         "availability": {**current["availability"], "mode": submitted["mode"]},
     }
+    # Saved only when edited: a question whose attribute was deleted since would
+    # otherwise refuse every other change.
+    if lines(submitted["questions"]) != lines(questions_text(current.get("preChatForm"))):
+        changes["preChatForm"] = {"questions": parse_questions(submitted["questions"])}
+    return changes
 
 
 def _submitted(form: FormData) -> dict[str, Any]:
@@ -98,6 +168,7 @@ def _submitted(form: FormData) -> dict[str, Any]:
         "allowed_origins": text(form, "allowed_origins"),
         "enabled": form.get("enabled") is not None,
         "mode": text(form, "mode"),
+        "questions": text(form, "questions"),
     }
 
 
@@ -107,6 +178,7 @@ async def _page(
     all_brands = await services_of(request).orgs.list_brands(agent.user.org_id)
     all_brands.sort(key=lambda b: (not b.is_default, b.name))
     values = {b.id: _form_values(b) for b in all_brands}
+    definitions = await services_of(request).attributes.list(agent.user.org_id)
     brand_errors, gone = show_refused(values, refused)
     saved = noticed(request, "saved", all_brands) if status == 200 else None
     context = {
@@ -115,6 +187,7 @@ async def _page(
         "hours": {b.id: _hours_text(b) for b in all_brands},
         "values": values,
         "modes": AVAILABILITY_MODES,
+        "askable": _askable(definitions),
         "notice": f"Saved the chat settings of {saved.name}." if saved else None,
         "errors": gone,
         "brand_errors": brand_errors,
