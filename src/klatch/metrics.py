@@ -120,8 +120,8 @@ def _describes(klass: str, caller: str, outcome: str) -> Any:
 
 COMMIT_BATCH_UNITS = Histogram(
     "klatch_db_commit_batch_units",
-    "Units of work (writes) made durable by one commit: SQLite's group commit batches "
-    "many under load; each PostgreSQL write is its own transaction (1)",
+    "Units of work (writes) made durable by one commit: both backends commit in groups, "
+    "many under load, one when idle",
     ["backend"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
     registry=REGISTRY,
@@ -208,6 +208,43 @@ RATE_LIMIT_REFUSALS = Counter(
 )
 
 # ---------------------------------------------------------------- webhooks
-# Outbound webhook metrics are defined here too, next to the rest, and imported
-# by the delivery code: deliveries by outcome, failures, and the queue depth
-# (klatch_webhook_deliveries_total{outcome}, klatch_webhook_queue_depth, ...).
+# Moved by the delivery worker (services/deliveries.py), one per process.
+
+WEBHOOK_DELIVERIES = Counter(
+    "klatch_webhook_deliveries",
+    "Outbound webhook delivery attempts made by this process, by outcome (delivered: "
+    "a 2xx; failed: retried on the schedule; skipped: no longer subscribed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_FAILURES = Counter(
+    "klatch_webhook_failures",
+    "Failed outbound webhook attempts, by reason (status: not a 2xx, redirects "
+    "included; timeout; connection: refused, reset, TLS; refused_address: the URL's "
+    "host resolves where webhooks may not go)",
+    ["reason"],
+    registry=REGISTRY,
+)
+WEBHOOK_DISABLED = Counter(
+    "klatch_webhook_disabled",
+    "Outbound webhooks this process disabled after a delivery failed the whole schedule",
+    registry=REGISTRY,
+)
+WEBHOOK_DURATION_SECONDS = Histogram(
+    "klatch_webhook_delivery_duration_seconds",
+    "One delivery attempt: from the POST to the receiver's answer (or the failure)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+WEBHOOK_IN_FLIGHT = Gauge(
+    "klatch_webhook_deliveries_in_flight",
+    "Deliveries this process is sending now",
+    registry=REGISTRY,
+)
+WEBHOOK_QUEUE_DEPTH = Gauge(
+    "klatch_webhook_queue_depth",
+    "Deliveries not yet delivered, of every org and replica (due, waiting for a retry, "
+    "or held while their webhook is disabled), as this process last counted them "
+    "(about once a second while its worker runs)",
+    registry=REGISTRY,
+)

@@ -1,0 +1,111 @@
+"""Group commit on both backends: concurrent writes share transactions, and
+sharing one changes nothing a writer can see — no lost update on a conversation
+many write at once, event ids in commit order without gaps, and a unit that
+fails leaves its batch-mates stored and itself not at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from klatch import metrics
+from klatch.domain.models import Actor, ActorType
+from klatch.errors import Conflict
+from klatch.ids import new_id
+from klatch.services import Services
+from klatch.services.orgs import Setup
+from klatch.storage import events as event_store
+from klatch.storage import tables
+from klatch.storage.db import Tx, Work
+
+WRITERS = 64
+
+
+def _batched_units(backend: str) -> tuple[float, float]:
+    """(units committed, commits) so far on ``backend``, from /metrics' histogram."""
+    units = commits = 0.0
+    for family in metrics.REGISTRY.collect():
+        if family.name != "klatch_db_commit_batch_units":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("backend") != backend:
+                continue
+            if sample.name.endswith("_sum"):
+                units = sample.value
+            elif sample.name.endswith("_count"):
+                commits = sample.value
+    return units, commits
+
+
+async def test_concurrent_describes_of_one_conversation_lose_nothing(
+    services: Services, setup: Setup
+) -> None:
+    org = setup.org.id
+    agent = Actor(ActorType.API_KEY, setup.admin_key.key.id, org, name="Admin")
+    for i in range(WRITERS):
+        await services.attributes.define(org, "conversation", f"key{i}Str")
+    customer = await services.customers.check_create(agent, {"name": "Ada"})
+    conv = await services.conversations.check_create_for_customer(agent, customer.id, brand_id=None)
+    backend = "postgresql" if services.settings.database_url else "sqlite"
+    units_before, commits_before = _batched_units(backend)
+
+    await asyncio.gather(
+        *(
+            services.conversations.check_describe(agent, conv.id, {f"key{i}Str": str(i)})
+            for i in range(WRITERS)
+        )
+    )
+
+    stored = (await services.conversations.get(agent, conv.id)).custom
+    assert stored == {f"key{i}Str": str(i) for i in range(WRITERS)}
+    events = await services.db.read(lambda tx: event_store.events_after(tx, org, 0))
+    ids = [e.id for e in events]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "event ids have gaps or repeats"
+    versions = [e.payload["version"] for e in events if e.type == "conversation.updated"]
+    assert versions == sorted(versions) and len(versions) == WRITERS
+    units_after, commits_after = _batched_units(backend)
+    units, commits = units_after - units_before, commits_after - commits_before
+    assert units >= WRITERS
+    assert commits < units, f"{units:.0f} writes took {commits:.0f} commits: none were grouped"
+
+
+@pytest.mark.parametrize("failing", [0, 7, WRITERS - 1])
+async def test_a_failing_unit_leaves_its_batch_mates_stored(
+    services: Services, setup: Setup, failing: int
+) -> None:
+    """Units queued together, the ``failing`` one refusing after it wrote: it alone
+    is refused and its write undone; each other one's write is stored."""
+    org = setup.org.id
+
+    def unit(i: int) -> Work[int]:
+        async def work(tx: Tx) -> int:
+            await tx.execute(
+                sa.insert(tables.tag).values(
+                    id=new_id(),
+                    org_id=org,
+                    name=f"tag {i}",
+                    name_key=f"tag {i}",
+                    color=None,
+                    created_at=i,
+                    updated_at=i,
+                )
+            )
+            if i == failing:
+                raise Conflict("refused after writing", code="test_refusal")
+            return i
+
+        return work
+
+    results = await asyncio.gather(
+        *(services.db.write(unit(i)) for i in range(WRITERS)), return_exceptions=True
+    )
+    assert isinstance(results[failing], Conflict)
+    assert [r for r in results if not isinstance(r, Conflict)] == [
+        i for i in range(WRITERS) if i != failing
+    ]
+    names = await services.db.read(
+        lambda tx: tx.all(sa.select(tables.tag.c.name).where(tables.tag.c.org_id == org))
+    )
+    assert sorted(r[0] for r in names) == sorted(f"tag {i}" for i in range(WRITERS) if i != failing)
