@@ -3,15 +3,17 @@
 Each test runs a server of its own (a process's metrics are its own), scrapes it
 as Prometheus would (the client library's text-format parser) and checks that
 the numbers move with what the test did: requests by route template, describes,
-commits, appended events, sockets, rate-limit refusals; the bus's lag between two
-processes on Redis. The logs test reads the server's own output.
+commits, appended events, sockets, rate-limit refusals, webhook deliveries,
+failures and queue depth; the bus's lag between two processes on Redis. The logs
+test reads the server's own output.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import REDIS_URL, KlatchProcess, free_port, need_service, prepare
+from support import REDIS_URL, KlatchProcess, Receiver, free_port, need_service, prepare
 
 TOKEN = "scrape-" + "x" * 24
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -175,6 +177,73 @@ def test_sockets_by_kind_and_rate_limit_refusals(tmp_path: Path) -> None:
     assert value(after, gauge, kind="chat_session") == 0
     assert value(after, "klatch_websocket_connections_opened_total", kind="api_key") == 1
     assert value(after, "klatch_rate_limit_refusals_total", limit="session") == 2
+
+
+def test_webhook_deliveries_failures_and_queue_depth_move(tmp_path: Path) -> None:
+    """A receiver that is down: the failed attempts are counted by reason and the
+    delivery waits in the queue (its next retry is ten minutes away); once it is up
+    and the delivery is sent again, it is counted delivered and the queue is empty."""
+    receiver = Receiver()
+    receiver.stop()
+    settings = {
+        "KLATCH_WEBHOOK_ALLOW_PRIVATE": "1",
+        "KLATCH_WEBHOOK_ALLOW_HTTP": "1",
+        "KLATCH_WEBHOOK_RETRY_SCHEDULE": "0.1,600",
+        "KLATCH_WEBHOOK_POLL_SECONDS": "0.2",
+    }
+    with (
+        server(tmp_path, **settings) as (process, keys),
+        httpx.Client(base_url=process.url) as http,
+    ):
+        admin = {"Authorization": f"Bearer {keys['adminKey']}"}
+        hook = http.post(
+            "/v1/outbound-webhooks",
+            headers=admin,
+            json={"name": "CRM", "url": receiver.url, "events": ["kustomer.conversation.create"]},
+        )
+        assert hook.status_code == 201, hook.text
+        hook_id = hook.json()["data"]["id"]
+        before = scrape(http)
+        chat = chat_headers(http, keys["trackingKey"])
+        assert http.post("/c/v1/conversations", headers=chat, json={}).status_code == 201
+
+        def waiting(samples: Samples) -> bool:
+            failed = value(samples, "klatch_webhook_failures_total", reason="connection")
+            return failed == 2 and value(samples, "klatch_webhook_queue_depth") == 1
+
+        down = scrape_until(http, waiting, "two failed attempts and one delivery queued")
+        log = http.get(f"/v1/outbound-webhooks/{hook_id}/transactions", headers=admin).json()
+        (transaction,) = log["data"]
+        receiver.start()
+        again = http.post(
+            f"/v1/outbound-webhooks/{hook_id}/transactions/{transaction['id']}/redeliver",
+            headers=admin,
+        )
+        assert again.status_code == 202, again.text
+
+        def delivered(samples: Samples) -> bool:
+            sent = value(samples, "klatch_webhook_deliveries_total", outcome="delivered")
+            return sent == 1 and value(samples, "klatch_webhook_queue_depth") == 0
+
+        up = scrape_until(http, delivered, "the delivery counted and the queue empty")
+    receiver.stop()
+    assert len(receiver.envelopes("kustomer.conversation.create")) == 1
+    for samples in (before, down):
+        assert value(samples, "klatch_webhook_deliveries_total", outcome="delivered") == 0
+    assert value(down, "klatch_webhook_deliveries_total", outcome="failed") == 2
+    assert value(up, "klatch_webhook_deliveries_total", outcome="failed") == 2
+    assert value(up, "klatch_webhook_delivery_duration_seconds_count") == 3
+    assert value(up, "klatch_webhook_disabled_total") == 0
+
+
+def scrape_until(http: httpx.Client, check: Callable[[Samples], bool], what: str) -> Samples:
+    deadline = time.monotonic() + 15
+    while True:
+        samples = scrape(http)
+        if check(samples):
+            return samples
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.1)
 
 
 @pytest.mark.redis

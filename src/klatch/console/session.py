@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from klatch.domain.models import Actor, ActorType, ConsoleSession, Role, User, UserRole
+from klatch.domain.webhooks import OutboundWebhook
 
 SESSION_COOKIE = "klatch_console"
 LOGIN_CSRF_COOKIE = "klatch_login_csrf"
@@ -23,6 +24,8 @@ class Agent:
     user: User
     csrf_token: str
     availability: str = "available"  # for round-robin: available or away (the header's toggle)
+    # Admins: webhooks Klatch disabled, whose alert this browser has not dismissed.
+    disabled_webhooks: tuple[OutboundWebhook, ...] = ()
 
     @classmethod
     def of(cls, session: ConsoleSession) -> Agent:

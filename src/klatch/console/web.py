@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from klatch.console import alerts
 from klatch.console.session import SESSION_COOKIE, Agent
 from klatch.domain.events import iso
 from klatch.domain.text import check_parameters
@@ -59,7 +60,12 @@ async def current(request: Request) -> Agent | None:
         return None
     agent = Agent.of(session)
     shown = await services.teams.availability(agent.actor, [agent.user.id])
-    return replace(agent, availability=shown[agent.user.id])
+    agent = replace(agent, availability=shown[agent.user.id])
+    if agent.is_admin:
+        cookie = request.cookies.get(alerts.DISMISSED_COOKIE)
+        hooks = await alerts.disabled_webhooks(services, agent.actor, cookie)
+        agent = replace(agent, disabled_webhooks=hooks)
+    return agent
 
 
 async def require_agent(request: Request, *, admin: bool = False) -> Agent:

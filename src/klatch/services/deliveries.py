@@ -14,6 +14,10 @@ unless configured), and the connection is made to the checked address (TLS still
 verifies the host name), so DNS that changes between the check and the connect
 cannot redirect it. Redirects are not followed; the response body is read up to
 64 KiB and 1 KiB of it kept in the log.
+
+Each attempt moves ``klatch_webhook_deliveries_total`` (and, failed,
+``klatch_webhook_failures_total`` by reason); the loop counts the pending
+deliveries for ``klatch_webhook_queue_depth`` about once a second.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from functools import partial
 
 import httpx
 
-from klatch import __version__
+from klatch import __version__, metrics
 from klatch.domain import events as ev
 from klatch.domain import webhooks as rules
 from klatch.domain.models import Event
@@ -49,6 +53,7 @@ _EXCERPT = 1024
 _STOP_GRACE = 2.0
 _PRUNE_SECONDS = 600.0
 _ERROR_PAUSE = 1.0
+_MEASURE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class _Answer:
     status: int | None
     response: str | None
     error: str | None
+    reason: str = "status"  # why it failed: status, timeout, connection, refused_address
 
     @property
     def ok(self) -> bool:
@@ -77,6 +83,7 @@ class Deliverer:
         self._client: httpx.AsyncClient | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._last_prune = 0.0
+        self._last_measure = 0.0
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
@@ -121,6 +128,7 @@ class Deliverer:
 
     def _done(self, seq: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(seq, None)
+        metrics.WEBHOOK_IN_FLIGHT.set(len(self._inflight))
 
     def _on_events(self, events: Sequence[Event]) -> None:
         # Only a write of this process that enqueued deliveries (they are committed
@@ -143,6 +151,7 @@ class Deliverer:
                     self._inflight[c.seq] = task
                     task.add_done_callback(partial(self._done, c.seq))
             await self._prune()
+            await self._measure()
             if room > 0 and len(claimed) == room:
                 continue  # there may be more due right now
             await self._wait(room > 0)
@@ -178,6 +187,15 @@ class Deliverer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
+    async def _measure(self) -> None:
+        """The queue depth gauge, read at most once a second (a read: no WAL growth)."""
+        metrics.WEBHOOK_IN_FLIGHT.set(len(self._inflight))
+        if time.monotonic() - self._last_measure < _MEASURE_SECONDS:
+            return
+        self._last_measure = time.monotonic()
+        with contextlib.suppress(Exception):  # the claim reports the database's trouble
+            metrics.WEBHOOK_QUEUE_DEPTH.set(await self.ctx.db.read(store.pending_count))
+
     async def _prune(self) -> None:
         if time.monotonic() - self._last_prune < _PRUNE_SECONDS:
             return
@@ -199,9 +217,11 @@ class Deliverer:
         if c.name != rules.TEST_EVENT and c.name not in c.events:
             answer = _Answer(None, None, "not sent: the webhook no longer subscribes to it")
             delivered = True
+            metrics.WEBHOOK_DELIVERIES.labels("skipped").inc()
         else:
             answer = await self._post(c)
             delivered = answer.ok
+            _count(answer, time.perf_counter() - started)
         attempt = Attempt(
             at=at,
             status_code=answer.status,
@@ -234,6 +254,7 @@ class Deliverer:
         reason = f"Disabled after {steps} failed attempts of one delivery; the last: {last}"[:1024]
         if await store.disable_webhook(unit.tx, c.org_id, c.webhook_id, reason, unit.now):
             log.warning("outbound webhook %s disabled: %s", c.webhook_id, reason)
+            metrics.WEBHOOK_DISABLED.inc()
             unit.emit(ev.outbound_webhook_disabled(c.webhook_id, c.webhook_name, reason, unit.now))
 
     async def _post(self, c: Claimed) -> _Answer:
@@ -244,7 +265,7 @@ class Deliverer:
                 target, self.webhooks.resolver, allow_private=settings.webhook_allow_private
             )
         except KlatchError as exc:
-            return _Answer(None, None, f"refused: {exc.detail}"[:1024])
+            return _Answer(None, None, f"refused: {exc.detail}"[:1024], "refused_address")
         body = c.body.encode()
         headers = {h["name"]: h["value"] for h in c.headers}
         headers.update(
@@ -260,9 +281,11 @@ class Deliverer:
             async with asyncio.timeout(settings.webhook_timeout_seconds):
                 return await self._send(_pinned(c.url, target, addresses[0]), target, headers, body)
         except TimeoutError:
-            return _Answer(None, None, f"timed out after {settings.webhook_timeout_seconds:g} s")
+            timeout = settings.webhook_timeout_seconds
+            return _Answer(None, None, f"timed out after {timeout:g} s", "timeout")
         except httpx.HTTPError as exc:
-            return _Answer(None, None, f"{type(exc).__name__}: {exc}"[:1024] or type(exc).__name__)
+            error = f"{type(exc).__name__}: {exc}"[:1024] or type(exc).__name__
+            return _Answer(None, None, error, "connection")
 
     async def _send(
         self, url: str, target: Target, headers: dict[str, str], body: bytes
@@ -287,6 +310,13 @@ class Deliverer:
         if response.is_redirect:
             error = f"HTTP {response.status_code}: redirects are not followed"
         return _Answer(response.status_code, excerpt or None, error)
+
+
+def _count(answer: _Answer, seconds: float) -> None:
+    metrics.WEBHOOK_DURATION_SECONDS.observe(seconds)
+    metrics.WEBHOOK_DELIVERIES.labels("delivered" if answer.ok else "failed").inc()
+    if not answer.ok:
+        metrics.WEBHOOK_FAILURES.labels(answer.reason).inc()
 
 
 def _host_header(target: Target) -> str:

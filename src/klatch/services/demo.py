@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from klatch.domain.models import UserRole
-from klatch.services.orgs import Setup, system_actor
+from klatch.services.orgs import Setup
 
 if TYPE_CHECKING:
     from klatch.services import Services
@@ -41,12 +41,6 @@ DEMO_ATTRIBUTES: tuple[tuple[str, str, dict[str, Any]], ...] = (
         },
     ),
     ("customer", "planStr", {"display_name": "Plan", "enumeration": ["free", "pro"]}),
-)
-
-# Teams (name, display name, the issueTypeStr answer routed to it, round-robin).
-DEMO_TEAMS: tuple[tuple[str, str, str], ...] = (
-    ("Billing", "Billing", "billing"),
-    ("Technical", "Technical support", "technical"),
 )
 
 # DemoState's fields as demo.json (and `klatch demo --json`) spell them.
@@ -111,22 +105,8 @@ async def seed_demo(services: Services) -> DemoState:
     for klass, name, options in DEMO_ATTRIBUTES:
         await services.attributes.define(setup.org.id, klass, name, **options)
     state = DemoState.made(setup, await create_demo_agent(services, setup.org.id))
-    await seed_routing(services, setup.org.id)
     _save(path, state.to_json())
     return state
-
-
-async def seed_routing(services: Services, org_id: str) -> None:
-    """Two teams with the demo agent in each, and a rule per team on the pre-chat
-    form's issueTypeStr: a billing question goes to Billing, round-robin."""
-    actor = system_actor(org_id)
-    agents = [u.id for u in await services.orgs.list_users(org_id) if u.email == DEMO_AGENT_EMAIL]
-    for name, display_name, issue in DEMO_TEAMS:
-        team = await services.teams.create(actor, name, display_name=display_name, members=agents)
-        criteria = {"and": [{"conversation_custom_issueTypeStr": {"equals": issue}}]}
-        action = {"type": "assignTeam", "team": team.id, "roundRobin": True}
-        body = {"name": f"{display_name} questions", "criteria": criteria, "actions": [action]}
-        await services.routing.create(actor, body)
 
 
 async def create_demo_agent(services: Services, org_id: str) -> DemoAgent:

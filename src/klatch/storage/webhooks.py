@@ -119,6 +119,9 @@ _NEXT_DUE = Query(
         sa.func.min(sa.case((d.claimed_until > d.due_at, d.claimed_until), else_=d.due_at))
     ).where(d.state == "pending")
 )
+_PENDING = Query(
+    sa.select(sa.func.count()).select_from(webhook_delivery).where(d.state == "pending")
+)
 _DONE = Query(
     sa.update(webhook_delivery)
     .where(d.seq == b("seq"), d.claimed_by == b("worker"))
@@ -316,6 +319,12 @@ async def next_due(tx: Tx) -> int | None:
     ``due_at``, or when its claim's lease ends if that is later."""
     row = await tx.one(_NEXT_DUE)
     return int(row[0]) if row and row[0] is not None else None
+
+
+async def pending_count(tx: Tx) -> int:
+    """Deliveries not yet delivered, of every org (the queue depth metric)."""
+    row = await tx.one(_PENDING)
+    return int(row[0]) if row else 0
 
 
 async def release(tx: Tx, worker: str, seqs: Sequence[int]) -> None:

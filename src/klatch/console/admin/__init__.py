@@ -84,6 +84,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/webhooks/{id}/disable", webhooks.disable_webhook, methods=["POST"]),
         Route("/admin/webhooks/{id}/test", webhooks.test_webhook, methods=["POST"]),
         Route("/admin/webhooks/{id}/delete", webhooks.delete_webhook, methods=["POST"]),
+        Route("/admin/webhooks/{id}/dismiss", webhooks.dismiss_alert, methods=["POST"]),
         Route(
             "/admin/webhooks/{id}/transactions/{seq}/redeliver",
             webhooks.redeliver,

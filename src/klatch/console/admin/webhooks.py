@@ -11,9 +11,18 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from klatch.console import alerts
 from klatch.console.admin.forms import admin_write, lines, messages, text
 from klatch.console.session import Agent
-from klatch.console.web import PageError, page, render, require_agent, see_other, services_of
+from klatch.console.web import (
+    PageError,
+    page,
+    render,
+    require_agent,
+    secure_cookies,
+    see_other,
+    services_of,
+)
 from klatch.domain.webhooks import EVENTS, OutboundWebhook
 from klatch.errors import KlatchError
 
@@ -211,3 +220,23 @@ async def redeliver(request: Request) -> Response:
     raw = request.path_params["seq"]
     seq = int(raw) if raw.isdigit() and len(raw) <= 18 else 0
     return await _act(request, "redelivered", lambda a, i: service.check_redeliver(a.actor, i, seq))
+
+
+@page
+async def dismiss_alert(request: Request) -> Response:
+    """Hide the alert of a webhook Klatch disabled, in this browser, until it is
+    disabled again; back to the page the alert was dismissed on."""
+    agent, form = await admin_write(request)
+    back = see_other(alerts.safe_next(text(form, "next")))
+    hook = next((h for h in agent.disabled_webhooks if h.id == request.path_params["id"]), None)
+    if hook is not None:
+        back.set_cookie(
+            alerts.DISMISSED_COOKIE,
+            alerts.dismiss(request.cookies.get(alerts.DISMISSED_COOKIE), hook),
+            max_age=365 * 86_400,
+            path="/console",
+            httponly=True,
+            samesite="lax",
+            secure=secure_cookies(request),
+        )
+    return back
