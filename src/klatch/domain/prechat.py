@@ -50,7 +50,7 @@ _INPUTS = {
     AttrType.BOOL: "bool",
     AttrType.AT: "datetime",
     AttrType.URL: "url",
-    AttrType.TREE: "choice",
+    AttrType.TREE: "text",  # a choice of its paths, as it has a tree
 }
 _MAX_LENGTH = {
     AttrType.STR: STR_MAX_CHARS,
@@ -170,7 +170,8 @@ def _check_choices(value: Any, definition: AttributeDef, at: str) -> list[dict[s
                 code="value_not_allowed",
             )
         label = choice.get("label")
-        out.append({"value": checked, "label": _label(checked if label is None else label, "")})
+        shown = _label(checked if label is None else label, f"{at}/{i}/label")
+        out.append({"value": checked, "label": shown})
     if len({c["value"] for c in out}) != len(out):
         raise _refuse("choices must not repeat a value", at)
     return out
@@ -227,11 +228,7 @@ def _choices_of(question: dict[str, Any], definition: AttributeDef) -> list[dict
         return [c for c in given if _takes(definition, c["value"])]
     values = list(definition.enumeration or ()) + list(definition.tree or ())
     labels = dict(zip(definition.tree or (), definition.tree_labels or (), strict=False))
-    return [
-        {"value": v, "label": labels.get(v) or _path_label(v)}
-        for v in values
-        if _takes(definition, v)
-    ]
+    return [{"value": v, "label": _path_label(v, labels)} for v in values if _takes(definition, v)]
 
 
 def _takes(definition: AttributeDef, value: Any) -> bool:
@@ -248,9 +245,15 @@ def _takes(definition: AttributeDef, value: Any) -> bool:
     return True
 
 
-def _path_label(path: str) -> str:
-    """billing.refund -> Billing / Refund."""
-    return " / ".join(s[:1].upper() + s[1:] for s in path.split("."))
+def _path_label(path: str, labels: Mapping[str, str]) -> str:
+    """A path as its nodes' labels: billing.refund -> Billing / Refund. A label that
+    is just the segment (the default) is capitalised; an admin's is kept as given."""
+    segments = path.split(".")
+    parts = []
+    for i, segment in enumerate(segments, 1):
+        own = labels.get(".".join(segments[:i])) or segment
+        parts.append(own[:1].upper() + own[1:] if own == segment else own)
+    return " / ".join(parts)
 
 
 # ---------------------------------------------------------------- answering it

@@ -23,7 +23,9 @@ async def list_brands(request: Request, actor: Admin) -> dict[str, Any]:
     "/{brand_id}",
     description="Change a brand's chat settings: `teamName`, `greeting`, `colors`, "
     "`allowedOrigins` (the pages that may use the SDK; empty: any), `enabled`, "
-    "`closableChat`, `availability`.",
+    "`closableChat`, `availability`, `preChatForm` (the widget's questions before a "
+    'first message: `{"questions": [{"klass", "attribute", "label", "required", '
+    '"choices"?}]}`, each attribute defined and browser-writable).',
 )
 async def update_brand(
     request: Request, brand_id: str, body: dict[str, Any], actor: Admin
