@@ -7,6 +7,12 @@ of its last record and the total: following ``links.next`` reads the next page
 by keyset (it costs what the first page costs, however deep) and does not count
 again. A cursor only counts for the same org, body, page size and page; any
 other request is answered by offset, so a stale or edited cursor is harmless.
+
+Matches are counted up to ``COUNT_CAP`` (10,000; an index range of at most that
+many entries, so a search of a whole org costs what a narrow one does). Past it,
+``total`` is what is known to exist — more than the cap, or more still as deeper
+pages are read — and ``meta.totalRelation`` says ``gte``: ``totalPages`` is then
+always beyond the page just read while there is a next one, and exact on the last.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class SearchPage:
     page_size: int
     total: int
     next_cursor: str | None  # None on the last page
+    total_capped: bool = False  # more than COUNT_CAP: ``total`` is a lower bound
 
     @property
     def total_pages(self) -> int:
@@ -55,8 +62,10 @@ class SearchPage:
 
 
 class SearchService:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, count_cap: int = store.COUNT_CAP) -> None:
         self.ctx = ctx
+        # Matches are counted up to this many; past it ``total`` is a lower bound.
+        self.count_cap = count_cap
 
     async def search(
         self,
@@ -75,11 +84,12 @@ class SearchService:
             return SearchPage([], query.context, page, page_size, 0, None)
         digest = _digest(actor.org_id, body, page_size)
         after, known_total = _resume(cursor, digest, page)
+        cap = self.count_cap
 
         async def work(tx: Tx) -> tuple[list[store.Found], int]:
             total = known_total
             if total is None:
-                total = await store.count(tx, actor.org_id, query)
+                total = await store.count(tx, actor.org_id, query, cap=cap)
             found = await store.find(
                 tx,
                 actor.org_id,
@@ -87,17 +97,24 @@ class SearchService:
                 limit=page_size + 1,
                 offset=(page - 1) * page_size,
                 after=after,
-                few=query.where is not None and total <= store.FEW_ROWS,
+                few=query.where is not None and total <= cap,
             )
             return found, total
 
-        found, total = await self.ctx.db.read(work)
+        found, counted = await self.ctx.db.read(work)
         shown = found[:page_size]
+        capped = counted > cap
+        total = counted
+        if capped:
+            # What is known to exist: more than the cap, or more still once a page
+            # beyond it is read (one record more: a next page); exact on the last.
+            total = max(counted, (page - 1) * page_size + len(found))
+            capped = not 0 < len(found) <= page_size
         next_cursor = None
         if len(found) > page_size:
             next_cursor = _cursor(page + 1, shown[-1].keys, total, digest)
         return SearchPage(
-            [f.item for f in shown], query.context, page, page_size, total, next_cursor
+            [f.item for f in shown], query.context, page, page_size, total, next_cursor, capped
         )
 
     async def _query(self, org_id: str, body: Any) -> Query:

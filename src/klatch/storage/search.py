@@ -69,6 +69,13 @@ KLASS_TABLES: dict[str, sa.Table] = {
     "message": message,
 }
 Record = Customer | Conversation | Message | Note
+# The default order of each klass's records (``<ctx>_updated_at``; a message's is its
+# creation): the second column of every attribute index, so that an equality is
+# read in that order from the index and a range is sorted from the index alone.
+ORDER_COLUMNS = {"customer": "updated_at", "conversation": "updated_at", "message": "created_at"}
+# A search counts at most this many matches (``meta.total`` says when there are
+# more); as many or fewer are read by their filter's index and then sorted.
+COUNT_CAP = 10_000
 INDEX_PREFIX = SEARCH_INDEX_PREFIX
 PREFIX_CHARS = 200  # of a string attribute in a PostgreSQL index
 _STRINGS = frozenset({AttrType.STR, AttrType.URL, AttrType.TREE, AttrType.ID})
@@ -144,7 +151,10 @@ def _index(dialect: str, d: AttributeDef) -> tuple[str, str] | None:
     key = custom_key(dialect, table, d)
     sql = str(key.compile(dialect=_dialect(dialect), compile_kwargs={"literal_binds": True}))
     sql = sql.replace(f"{table.name}.", "")
-    return search_index_name(d.klass, d.name, sql), sql
+    # The order column is part of what is hashed: an index of another shape has
+    # another name (migration 0009 replaced those without it).
+    shape = f"{sql}, {ORDER_COLUMNS[d.klass]}"
+    return search_index_name(d.klass, d.name, shape), sql
 
 
 def create_index_sql(dialect: str, d: AttributeDef, *, concurrently: bool = True) -> str | None:
@@ -156,12 +166,14 @@ def create_index_sql(dialect: str, d: AttributeDef, *, concurrently: bool = True
         return None
     name, sql = found
     table = KLASS_TABLES[d.klass].name
+    order = ORDER_COLUMNS[d.klass]
     if dialect == "postgresql":
         how = "CONCURRENTLY " if concurrently else ""
         return (
-            f"CREATE INDEX {how}IF NOT EXISTS {name} ON {table} (org_id, ({sql}) NULLS FIRST, id)"
+            f"CREATE INDEX {how}IF NOT EXISTS {name} ON {table} "
+            f"(org_id, ({sql}) NULLS FIRST, {order}, id)"
         )
-    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} (org_id, {sql}, id)"
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {table} (org_id, {sql}, {order}, id)"
 
 
 def drop_index_sql(dialect: str, d: AttributeDef) -> str | None:
@@ -471,20 +483,38 @@ async def find(
         conditions.append(_after(tx.dialect, orders, after))
         offset = 0
     keys = [o.expr.label(f"_k{i}") for i, o in enumerate(orders)]
+    # First the page's sort values and ids alone: what the filter's index holds
+    # (its order column included), so the records skipped or sorted are never read;
+    # then the page's records by id.
     stmt = (
-        sa.select(table, *keys)
+        sa.select(*keys)
         .where(*conditions)
         .order_by(*(_order_by(tx.dialect, o, few=few) for o in orders))
         .limit(limit)
         .offset(offset)
     )
-    rows = await tx.all(stmt)
-    return [Found(_record(q.context, r), [r[f"_k{i}"] for i in range(len(keys))]) for r in rows]
+    page = await tx.all(stmt)
+    last = f"_k{len(keys) - 1}"  # the id, the order's last key
+    wanted = [r[last] for r in page]
+    if not wanted:
+        return []
+    rows = await tx.all(sa.select(table).where(table.c.org_id == org_id, table.c.id.in_(wanted)))
+    by_id = {r["id"]: r for r in rows}
+    return [
+        Found(_record(q.context, by_id[r[last]]), [r[f"_k{i}"] for i in range(len(keys))])
+        for r in page
+        if r[last] in by_id
+    ]
 
 
-async def count(tx: Tx, org_id: str, q: Query) -> int:
+async def count(tx: Tx, org_id: str, q: Query, *, cap: int | None = None) -> int:
+    """How many records ``q`` finds; with a ``cap``, counted up to ``cap + 1`` at most
+    (an index range of that many entries, whatever the matches)."""
     table = TABLES[q.context]
-    stmt = sa.select(sa.func.count()).select_from(table).where(*_conditions(tx, org_id, q))
+    matches = sa.select(sa.literal(1)).select_from(table).where(*_conditions(tx, org_id, q))
+    if cap is not None:
+        matches = matches.limit(cap + 1)
+    stmt = sa.select(sa.func.count()).select_from(matches.subquery())
     row = await tx.one(stmt)
     return int(row[0]) if row else 0
 

@@ -102,14 +102,17 @@ def search_document(found: SearchPage, *, ids_only: bool = False) -> dict[str, A
         for item in found.items
     ]
     last = max(1, found.total_pages)
+    meta: dict[str, Any] = {
+        "page": found.page,
+        "pageSize": found.page_size,
+        "total": found.total,
+        "totalPages": found.total_pages,
+    }
+    if found.total_capped:  # more than 10,000: what is known to exist (docs/api.md)
+        meta["totalRelation"] = "gte"
     return {
         "data": data,
-        "meta": {
-            "page": found.page,
-            "pageSize": found.page_size,
-            "total": found.total,
-            "totalPages": found.total_pages,
-        },
+        "meta": meta,
         "links": {
             "self": _link(found.page, found.page_size),
             "first": _link(1, found.page_size),
