@@ -85,11 +85,12 @@ async def test_message_custom_attributes_are_fields_typed_by_the_message_klass(
     assert ids(await search(admin, body({"exists": False}))) == [sent.id]
     assert ids(await search(admin, body({"gte": 0}))) == []
 
-    for test, name, code in (
+    refusals: list[tuple[dict[str, object], str, str]] = [
         ({"contains": "x"}, "message_custom_scoreNum", "invalid_operator"),
         ({"gt": "ten"}, "message_custom_scoreNum", "invalid_search"),
         ({"equals": True}, "message_custom_flagBool", "unknown_field"),
-    ):
+    ]
+    for test, name, code in refusals:
         refused = await admin.post(SEARCH, json=body(test, name))
         assert refused.status_code == 400, refused.text
         assert error_codes(refused) == [code]
