@@ -1,7 +1,7 @@
 """The criteria language of Kustomer's search: what a query may say, checked.
 
 A search body names a ``queryContext`` (what is found: customers, conversations,
-messages), criteria (``and`` / ``or`` / ``not``, each an object or an array of at
+messages, notes), criteria (``and`` / ``or`` / ``not``, each an object or an array of at
 most 20 criteria, nestable; a criterion is ``{"<field>": {"<operator>": value}}``),
 a ``sort`` and a ``timeZone`` for local dates. ``parse_query`` turns it into a
 ``Query``: every field resolved against the catalogue of standard fields and the

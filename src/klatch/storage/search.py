@@ -11,7 +11,9 @@ statement and in the attribute's index, so the planner uses the index:
   btree entry can hold, rechecked on the whole value when the searched one is long.
 
 Each indexed attribute has one index per klass and name, shared by the orgs that
-define it: ``(org_id, <expression>, id)``. It is created when the first org
+define it: ``(org_id, <expression>, <order column>, id)`` (``ORDER_COLUMNS``), so
+an equality is read in the default order and a range's matches are sorted from
+the index alone (SQLite reads an index's columns without the row). It is created when the first org
 defines the attribute and dropped when the last one deletes it; its name starts
 with ``ixs_`` (``search_index_name``), which is how the schema comparison of the
 migrations tells these indexes, which ``tables.py`` does not declare, apart. Txt
@@ -21,7 +23,8 @@ Results are ordered by the sort keys and then by id, in the direction of the las
 key, so the order is total and a page boundary never repeats or skips a record.
 A missing value sorts as the smallest on both backends. Deep pages are read by
 keyset (``after``: the sort values of the last record of the page before), so
-they cost what the first page costs.
+they cost what the first page costs. A page is read in two steps: the ids and
+sort values of its records (from the index), then those records by id.
 """
 
 from __future__ import annotations
