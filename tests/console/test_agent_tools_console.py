@@ -10,7 +10,9 @@ checked on the server through the REST API with the org's admin key."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -282,7 +284,7 @@ def shop_page(served: Served) -> str:
 async def test_a_note_shows_in_the_thread_and_never_reaches_the_customer(
     browsers: Browsers, served: Served, artifacts_dir: Path
 ) -> None:
-    secret = unique("refund approved, VIP")
+    secret = "Refund approved by finance; send a replacement today."
     site = PageServer()
     try:
         # The customer chats in the widget; every frame its page receives is kept.
@@ -330,6 +332,7 @@ async def test_a_note_shows_in_the_thread_and_never_reaches_the_customer(
         assert not [f for f in frames if secret in f]
         assert not [f for f in frames if "note.created" in f]
         await expect(widget.locator("body")).not_to_contain_text(secret)
+        await _readme_picture(served, console, conversation_id, artifacts_dir)
         # After a reload, the thread as the widget reads it holds no note either.
         await shop.reload()
         await shop.wait_for_function("window.started !== undefined", timeout=15_000)
@@ -340,6 +343,38 @@ async def test_a_note_shows_in_the_thread_and_never_reaches_the_customer(
             assert secret not in messages(rest, conversation_id)
     finally:
         site.close()
+
+
+async def _readme_picture(
+    served: Served, console: Page, conversation_id: str, artifacts_dir: Path
+) -> None:
+    """The README's console picture: this conversation as a real one looks (a named
+    customer, a tag, attributes and their history, a note in the thread)."""
+    with served.rest() as rest:
+        data = rest.get(f"/v1/conversations/{conversation_id}").json()["data"]
+        customer_id = data["relationships"]["customer"]["data"]["id"]
+        rest.patch(f"/v1/customers/{customer_id}", json={"name": "Maria Lopez"})
+        rest.patch(
+            f"/v1/conversations/{conversation_id}",
+            json={
+                "custom": {"orderNumberStr": "A-10293", "priorityNum": 2, "vipBool": True},
+                "tags": [
+                    rest.post("/v1/tags", json={"name": "late delivery"}).json()["data"]["id"]
+                ],
+            },
+        )
+    await console.reload()
+    await expect(console.locator("#tags .tag-name")).to_have_count(1)
+    # An open conversation has the reply box, not the Reopen one (both showed).
+    await expect(console.get_by_role("button", name="Send reply")).to_be_visible()
+    await expect(console.get_by_role("button", name="Reopen")).to_have_count(0)
+    await console.evaluate("window.scrollTo(0, 0)")
+    await console.screenshot(path=artifacts_dir / "console-conversation-tools.png")
+    if os.environ.get("KLATCH_UPDATE_DOCS_IMAGES") == "1":
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(
+            artifacts_dir / "console-conversation-tools.png", ROOT / "docs/img/console.png"
+        )
 
 
 # ------------------------------------------------------------------ tags
@@ -761,3 +796,44 @@ async def test_an_admin_renames_colours_and_deletes_a_tag(
     with served.rest() as rest:
         assert rest.get(f"/v1/tags/{tag_id}").status_code == 404
         assert conversation(rest, conversation_id)["tags"] == []
+
+
+# ------------------------------------------------------------------ rough edges
+
+
+async def test_the_attributes_page_is_short_and_inbox_columns_keep_their_width(
+    browsers: Browsers, served: Served
+) -> None:
+    page = await browsers.agent(ADMIN_EMAIL)
+    await page.goto(f"{served.server.url}/console/admin/attributes")
+    # Six attributes; their edit forms are collapsed (open, it was 2,763 px tall).
+    await expect(page.locator("tr[data-attribute]")).to_have_count(6)
+    height = await page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2000, height
+    display = page.get_by_label("Display name of priorityNum")
+    await expect(display).to_be_hidden()
+    await page.get_by_role("link", name="Edit priorityNum").click()
+    await expect(display).to_be_visible()
+    await expect(display).to_have_value("Priority")
+
+    conversation_id, _ = start_conversation(served, "A new one with a long message " * 3)
+    await page.goto(f"{served.server.url}/console/inbox")
+    row = page.locator(f'tr[data-conversation-id="{conversation_id}"]')
+    dot = row.locator(".unread-dot")
+    await expect(dot).to_be_visible()
+    widths = "r => [...r.cells].map(c => Math.round(c.getBoundingClientRect().width))"
+    before = await row.evaluate(widths)
+    await row.get_by_role("link").click()
+    await page.go_back()
+    await expect(dot).to_be_hidden()
+    assert await row.evaluate(widths) == before
+
+    # A done conversation offers Reopen instead of the reply box, and back.
+    await row.get_by_role("link").click()
+    await expect(page.get_by_role("button", name="Send reply")).to_be_visible()
+    await page.get_by_role("button", name="End conversation").click()
+    await expect(page.get_by_role("button", name="Send reply")).to_have_count(0)
+    await expect(page.get_by_text("This conversation is done. Reopen it to reply.")).to_be_visible()
+    await page.locator("#reopen-box").get_by_role("button", name="Reopen").click()
+    await expect(page.get_by_role("button", name="Send reply")).to_be_visible()
+    await expect(page.locator("#reopen-box")).to_be_hidden()

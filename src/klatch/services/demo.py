@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from klatch.domain.models import UserRole
-from klatch.services.orgs import Setup
+from klatch.services.orgs import Setup, system_actor
 
 if TYPE_CHECKING:
     from klatch.services import Services
@@ -42,6 +42,22 @@ DEMO_ATTRIBUTES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ),
     ("customer", "planStr", {"display_name": "Plan", "enumeration": ["free", "pro"]}),
 )
+
+# Agents' tools the demo ships: shortcuts that use variables (an agent types
+# /order-status in the reply box), and a tag.
+DEMO_SHORTCUTS: tuple[tuple[str, str], ...] = (
+    (
+        "order-status",
+        "Hi {{customer.name}}, your order {{conversation.custom.orderNumberStr}} is on its "
+        "way. -- {{agent.name}}",
+    ),
+    (
+        "delivery",
+        "Your delivery is planned for {{conversation.custom.deliveryAt}}. Anything else I "
+        "can do for you, {{customer.name}}?",
+    ),
+)
+DEMO_TAGS: tuple[tuple[str, str], ...] = (("vip", "#b42318"),)
 
 # DemoState's fields as demo.json (and `klatch demo --json`) spell them.
 _JSON_NAMES = {
@@ -104,9 +120,19 @@ async def seed_demo(services: Services) -> DemoState:
     setup = await services.orgs.create_org("Demo", brand_name="Demo shop")
     for klass, name, options in DEMO_ATTRIBUTES:
         await services.attributes.define(setup.org.id, klass, name, **options)
+    await seed_agent_tools(services, setup.org.id)
     state = DemoState.made(setup, await create_demo_agent(services, setup.org.id))
     _save(path, state.to_json())
     return state
+
+
+async def seed_agent_tools(services: Services, org_id: str) -> None:
+    """The demo's shortcuts and tag."""
+    actor = system_actor(org_id)
+    for name, body in DEMO_SHORTCUTS:
+        await services.shortcuts.create(actor, name, body)
+    for name, color in DEMO_TAGS:
+        await services.tags.create(actor, name, color)
 
 
 async def create_demo_agent(services: Services, org_id: str) -> DemoAgent:

@@ -565,6 +565,14 @@
     if (conversationRoot) conversation(conversationRoot);
     var customerRoot = document.querySelector('[data-live="customer"]');
     if (customerRoot) customerPage(customerRoot);
+    // An address (#edit-…) that points into a collapsed form opens it.
+    function openTarget() {
+      var target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+      var details = target ? target.closest('details') : null;
+      if (details) { details.open = true; target.scrollIntoView(); }
+    }
+    window.addEventListener('hashchange', openTarget);
+    openTarget();
     document.querySelectorAll('form[data-confirm]').forEach(function (form) {
       form.addEventListener('submit', function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
