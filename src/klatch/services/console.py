@@ -1,9 +1,17 @@
 """Agent console logins: password check with a lockout after repeated failures,
 and server-side sessions (the browser holds a random token in an HttpOnly
-cookie; the database holds its hash, the user and the session's CSRF token)."""
+cookie; the database holds its hash, the user and the session's CSRF token).
+
+The cookie's token is signed with ``KLATCH_SECRET_KEY`` (``<token>.<HMAC>``): a
+cookie another key signed is refused before the database is asked, so every
+replica needs the same key, and changing the key ends every console session.
+Without a key (demo mode, tests) each process signs with a random one of its own.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -28,7 +36,7 @@ _NO_ORG = system_actor("")
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    token: str  # goes into the cookie, never stored
+    token: str  # the signed token: goes into the cookie, never stored
     session: ConsoleSession
 
 
@@ -36,6 +44,19 @@ class ConsoleService:
     def __init__(self, ctx: Context, orgs: OrgService) -> None:
         self.ctx = ctx
         self.orgs = orgs
+        key = ctx.settings.secret_key
+        self._key = key.encode() if key else secrets.token_bytes(32)
+
+    def _mac(self, token: str) -> str:
+        message = b"klatch-console-session:" + token.encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def _verified(self, cookie: str | None) -> str | None:
+        """The token of a cookie this server's key signed, else None."""
+        if not cookie or len(cookie) > 192:
+            return None
+        token, _, mac = cookie.rpartition(".")
+        return token if token and hmac.compare_digest(mac, self._mac(token)) else None
 
     async def login(self, email: str, password: str) -> Login:
         """Check the password (refused while the email is locked out) and start a session."""
@@ -61,11 +82,13 @@ class ConsoleService:
             await store.insert_session(unit.tx, session, hash_secret(token), now)
 
         await self.ctx.uow.write(Actor(ActorType.USER, user.id, user.org_id), work)
-        return Login(token, session)
+        return Login(f"{token}.{self._mac(token)}", session)
 
-    async def session(self, token: str | None) -> ConsoleSession | None:
-        """The live session of a cookie's token, if its user is still enabled."""
-        if not token or len(token) > 128:
+    async def session(self, cookie: str | None) -> ConsoleSession | None:
+        """The live session of a cookie (signed by this key), if its user is still
+        enabled."""
+        token = self._verified(cookie)
+        if token is None:
             return None
         found = await self.ctx.db.read(
             lambda tx: store.get_session(tx, hash_secret(token), now_ms())
@@ -74,25 +97,27 @@ class ConsoleService:
             return None
         return found
 
-    async def logout(self, token: str | None) -> None:
+    async def logout(self, cookie: str | None) -> None:
         """End the session; its sockets close (``credential.revoked``)."""
-        if token:
-            await self.ctx.uow.write(_NO_ORG, lambda unit: _end_session(unit, token))
+        token = self._verified(cookie)
+        if token is not None and cookie is not None:
+            ref = session_ref(cookie)
+            await self.ctx.uow.write(_NO_ORG, lambda unit: _end_session(unit, token, ref))
 
 
-def session_ref(token: str) -> str:
+def session_ref(cookie: str) -> str:
     """A console session's name in ``credential.revoked`` and on its sockets: derived
-    from the cookie's token, but neither the token nor the hash the table keeps."""
-    return hash_secret("console-session:" + hash_secret(token))[:32]
+    from the cookie, but neither the token nor the hash the table keeps."""
+    return hash_secret("console-session:" + hash_secret(cookie))[:32]
 
 
-async def _end_session(unit: Unit, token: str) -> None:
+async def _end_session(unit: Unit, token: str, ref: str) -> None:
     token_hash = hash_secret(token)
     session = await store.get_session(unit.tx, token_hash, unit.now)
     await store.delete_session(unit.tx, token_hash)
     if session is not None:  # now the org is known: the event goes to its log
         unit.actor = Actor(ActorType.USER, session.user.id, session.user.org_id)
-        unit.emit(ev.credential_revoked("console_session", session_ref(token)))
+        unit.emit(ev.credential_revoked("console_session", ref))
 
 
 async def _count_failure(unit: Unit, address: str) -> None:
