@@ -32,6 +32,7 @@ async def test_create_read_change_and_delete_a_webhook(admin: Rest) -> None:
             "kustomer.customer.create",
             "kustomer.customer.update",
             "kustomer.message.create",
+            "kustomer.note.create",
         ]
     }
     created = await admin.post(
