@@ -2,12 +2,15 @@
 2.1 A and AA rules, over the chat widget in each of its states (closed, open, the
 list, a thread, an ended conversation; on a desktop and on a phone), the demo
 page around it, and every page of the agent console (login, inbox, a
-conversation, every admin page its navigation links to, an error page). Zero
-violations allowed: a failure lists each rule with the nodes it found."""
+conversation, every admin page its navigation links to, an error page; with a
+webhook Klatch disabled, so that webhook's page with its log, and the alert on
+every page, are audited too). Zero violations allowed: a failure lists each rule
+with the nodes it found."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ import pytest
 from playwright.async_api import Browser, Frame, Page, ViewportSize, expect
 
 from npm_tools import AXE_CORE, npm_package
-from support import KlatchProcess, clean_env, cli
+from support import KlatchProcess, clean_env, cli, free_port
 
 WCAG21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 REALTIME_TIMEOUT = 10_000
@@ -45,6 +48,9 @@ class Demo:
 def demo(tmp_path: Path) -> Iterator[Demo]:
     env = {**clean_env(), "KLATCH_DATA_DIR": str(tmp_path / "data")}
     env.update({"KLATCH_RATE_LIMIT_SESSION": "0", "KLATCH_RATE_LIMIT_REST": "0"})
+    # A webhook to a local port that refuses, disabled after one retry.
+    env.update({"KLATCH_WEBHOOK_ALLOW_HTTP": "1", "KLATCH_WEBHOOK_ALLOW_PRIVATE": "1"})
+    env["KLATCH_WEBHOOK_RETRY_SCHEDULE"] = "0.1"
     info = json.loads(cli(env, tmp_path, "demo", "--no-serve", "--json"))
     with KlatchProcess({**env, "KLATCH_DEMO": "1"}, tmp_path, tmp_path / "server.log") as server:
         yield Demo(server, info)
@@ -195,9 +201,32 @@ def console_routes_without_parameters() -> list[str]:
     return paths
 
 
+def disabled_webhook(demo: Demo) -> str:
+    """A webhook whose receiver is down, disabled by Klatch after its schedule: its
+    page has a delivery log with failed attempts, and every page an alert."""
+    with demo.rest() as rest:
+        created = rest.post(
+            "/v1/outbound-webhooks",
+            json={
+                "name": "Order system",
+                "url": f"http://127.0.0.1:{free_port()}/hook",
+                "events": ["kustomer.conversation.update"],
+            },
+        )
+        assert created.status_code == 201, created.text
+        hook_id: str = created.json()["data"]["id"]
+        assert rest.post(f"/v1/outbound-webhooks/{hook_id}/test").status_code == 202
+        deadline = time.monotonic() + 20
+        while rest.get(f"/v1/outbound-webhooks/{hook_id}").json()["data"]["attributes"]["enabled"]:
+            assert time.monotonic() < deadline, "the webhook was never disabled"
+            time.sleep(0.1)
+    return hook_id
+
+
 async def test_every_console_page_has_no_violations(
     browser: Browser, demo: Demo, audit: Audit
 ) -> None:
+    hook_id = disabled_webhook(demo)
     # A conversation (with its order number) for the inbox and the conversation page.
     context = await browser.new_context(viewport=DESKTOP)
     page = await context.new_page()
@@ -222,10 +251,14 @@ async def test_every_console_page_has_no_violations(
     await expect(page.get_by_role("link", name="Where is my order?")).to_be_visible()
 
     origin = demo.server.url
+    await expect(page.locator(f'[data-webhook-alert="{hook_id}"]')).to_be_visible()
+    navigation = await page.eval_on_selector_all(
+        "nav[aria-label='Console'] a", "els => els.map((e) => new URL(e.href).pathname)"
+    )
     to_visit = ["/console/inbox", *await console_pages(page, origin)]
     to_visit += console_routes_without_parameters()
     seen: set[str] = set()
-    while to_visit and len(seen) < 40:
+    while to_visit and len(seen) < 80:
         path = to_visit.pop(0)
         key = path.split("?")[0]
         if key in seen:
@@ -237,7 +270,10 @@ async def test_every_console_page_has_no_violations(
         await audit(page, path)
         to_visit += await console_pages(page, origin)
     assert any(p.startswith("/console/conversations/") for p in seen), seen
-    assert {"/console/admin/attributes", "/console/admin/keys", "/console/admin/users"} <= seen
+    # Every page of the navigation, whatever it lists now (admin pages included).
+    assert {"/console/admin/attributes", "/console/admin/webhooks"} <= set(navigation)
+    assert set(navigation) <= seen, set(navigation) - seen
+    assert f"/console/admin/webhooks/{hook_id}" in seen
     print("audited:", *sorted(seen))
 
     response = await page.goto(origin + f"/console/conversations/{UNKNOWN_ID}")
