@@ -71,14 +71,13 @@ async def _history(
     kinds = {d.name: d.type for d in definitions}  # values shown as the editors show them
     changes = []
     for event in await services_of(request).conversations.history(agent.actor, conversation_id):
-        who = (
+        # A rule's change is the rule's, whoever's write triggered it.
+        who = assignment.rule_of(event) or (
             "Customer (chat)"
             if event.actor_type == "customer"
             else "Earlier changes, summarised"
             if event.type == "conversation.history_summary"  # event retention
-            else assignment.rule_of(event)
-            or names.get(f"{event.actor_type}:{event.actor_id}")
-            or event.actor_type
+            else names.get(f"{event.actor_type}:{event.actor_id}") or event.actor_type
         )
         for what, before, after in assignment.changes(event, known):
             changes.append(
