@@ -37,11 +37,37 @@ DEMO_ATTRIBUTES: tuple[tuple[str, str, dict[str, Any]], ...] = (
                 "shipping.damaged",
                 "billing",
                 "billing.refund",
+                "technical",
+                "other",
             ],
         },
     ),
     ("customer", "planStr", {"display_name": "Plan", "enumeration": ["free", "pro"]}),
 )
+
+# The demo brand's pre-chat form (the widget asks it before a first message); both
+# questions optional, so a chat can start with just a message.
+DEMO_PRE_CHAT_FORM: dict[str, Any] = {
+    "questions": [
+        {
+            "klass": "conversation",
+            "attribute": "issueTypeStr",
+            "label": "What is it about?",
+            "required": False,
+            "choices": [
+                {"value": "billing", "label": "Billing"},
+                {"value": "technical", "label": "Technical"},
+                {"value": "other", "label": "Other"},
+            ],
+        },
+        {
+            "klass": "conversation",
+            "attribute": "orderNumberStr",
+            "label": "Order number",
+            "required": False,
+        },
+    ]
+}
 
 # Agents' tools the demo ships: shortcuts that use variables (an agent types
 # /order-status in the reply box), and a tag.
@@ -58,6 +84,12 @@ DEMO_SHORTCUTS: tuple[tuple[str, str], ...] = (
     ),
 )
 DEMO_TAGS: tuple[tuple[str, str], ...] = (("vip", "#b42318"),)
+
+# Teams (name, display name, the issueTypeStr answer routed to it, round-robin).
+DEMO_TEAMS: tuple[tuple[str, str, str], ...] = (
+    ("Billing", "Billing", "billing"),
+    ("Technical", "Technical support", "technical"),
+)
 
 # DemoState's fields as demo.json (and `klatch demo --json`) spell them.
 _JSON_NAMES = {
@@ -120,8 +152,12 @@ async def seed_demo(services: Services) -> DemoState:
     setup = await services.orgs.create_org("Demo", brand_name="Demo shop")
     for klass, name, options in DEMO_ATTRIBUTES:
         await services.attributes.define(setup.org.id, klass, name, **options)
+    await services.orgs.update_brand_settings(
+        setup.org.id, setup.brand.id, {"preChatForm": DEMO_PRE_CHAT_FORM}
+    )
     await seed_agent_tools(services, setup.org.id)
     state = DemoState.made(setup, await create_demo_agent(services, setup.org.id))
+    await seed_routing(services, setup.org.id)
     _save(path, state.to_json())
     return state
 
@@ -133,6 +169,19 @@ async def seed_agent_tools(services: Services, org_id: str) -> None:
         await services.shortcuts.create(actor, name, body)
     for name, color in DEMO_TAGS:
         await services.tags.create(actor, name, color)
+
+
+async def seed_routing(services: Services, org_id: str) -> None:
+    """Two teams with the demo agent in each, and a rule per team on the pre-chat
+    form's issueTypeStr: a billing question goes to Billing, round-robin."""
+    actor = system_actor(org_id)
+    agents = [u.id for u in await services.orgs.list_users(org_id) if u.email == DEMO_AGENT_EMAIL]
+    for name, display_name, issue in DEMO_TEAMS:
+        team = await services.teams.create(actor, name, display_name=display_name, members=agents)
+        criteria = {"and": [{"conversation_custom_issueTypeStr": {"equals": issue}}]}
+        action = {"type": "assignTeam", "team": team.id, "roundRobin": True}
+        body = {"name": f"{display_name} questions", "criteria": criteria, "actions": [action]}
+        await services.routing.create(actor, body)
 
 
 async def create_demo_agent(services: Services, org_id: str) -> DemoAgent:
