@@ -18,8 +18,9 @@ _BODY = (
     "`name`, `when` (`created`, `attributesChanged`), `criteria` (the search API's "
     '`and`/`or`/`not` over `conversation_*` and `customer_*` fields, e.g. `{"and": '
     '[{"conversation_custom_issueTypeStr": {"equals": "billing"}}]}`), `actions` '
-    '(`{"type": "assignTeam", "team": id, "roundRobin": true}`, `{"type": '
-    '"setAttribute", "attribute": name, "value": v}`), `enabled`, `position` (from 1). '
+    '(`{"type": "assignTeam", "team": id, "roundRobin": true}`, `{"type": "addTags", '
+    '"tags": [names]}`, `{"type": "setAttribute", "attribute": name, "value": v}`), '
+    "`enabled`, `position` (from 1). "
     "Criteria and actions are checked against the klass definitions and the teams."
 )
 
