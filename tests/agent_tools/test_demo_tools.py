@@ -3,11 +3,29 @@ two shortcuts that use variables (each filled in for a conversation) and a tag."
 
 from __future__ import annotations
 
-from klatch.domain.models import Actor, ActorType
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from klatch.config import Settings
 from klatch.domain.shortcuts import VARIABLE_RE
 from klatch.services import Services
 from klatch.services.demo import seed_demo
+from klatch.services.orgs import system_actor
 from klatch.services.shortcuts import Speaker
+from support import fresh_postgres_database, make_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Iterator[Settings]:
+    """A fresh data dir, and on PostgreSQL a database of its own (the demo org's
+    name is fixed, unique per database)."""
+    if database_url is None:
+        yield make_settings(tmp_path, None)
+        return
+    with fresh_postgres_database(database_url, "demo") as url:
+        yield make_settings(tmp_path, url)
 
 
 async def test_the_demo_ships_two_shortcuts_with_variables_and_a_tag(services: Services) -> None:
@@ -19,7 +37,7 @@ async def test_the_demo_ships_two_shortcuts_with_variables_and_a_tag(services: S
     assert [t.name for t in tags] == ["vip"]
 
     # Filled in for a demo conversation: its order number and the agent's name.
-    actor = Actor(ActorType.SYSTEM, None, state.org_id)
+    actor = system_actor(state.org_id)
     customer = await services.customers.check_create(actor, {"name": "Ada"})
     conv, _ = await services.conversations.check_create(
         actor, customer_id=customer.id, brand_id=state.brand_id, custom={"orderNumberStr": "A-17"}

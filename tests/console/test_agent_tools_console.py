@@ -97,7 +97,9 @@ def served(
     customers, tags and shortcuts of its own names."""
     root = tmp_path_factory.mktemp(f"tools-{request.param}")
     with _database(request.param) as extra_env:
-        env, keys = prepare(root, **extra_env)
+        # Webhooks may reach 127.0.0.1 (org B's subscription in the permissions test).
+        private = {"KLATCH_WEBHOOK_ALLOW_PRIVATE": "1", "KLATCH_WEBHOOK_ALLOW_HTTP": "1"}
+        env, keys = prepare(root, **extra_env, **private)
         other = json.loads(cli(env, root, "init", "--add-org", "--org-name", "Other", "--json"))
         with KlatchProcess(env, root, root / "server.log") as server:
             made = Served(server, keys, other, env, root)
@@ -609,7 +611,15 @@ def _other_orgs_things(served: Served) -> dict[str, str]:
         shortcut = rest.post("/v1/shortcuts", json={"name": unique("b"), "body": "Theirs"})
         tag = rest.post("/v1/tags", json={"name": unique("theirs")})
         keys = rest.get("/v1/keys")
-        for made in (user, shortcut, tag, keys):
+        hook = rest.post(
+            "/v1/outbound-webhooks",
+            json={
+                "name": "Theirs",
+                "url": "http://127.0.0.1:9/hook",
+                "events": ["kustomer.note.create"],
+            },
+        )
+        for made in (user, shortcut, tag, keys, hook):
             assert made.status_code in (200, 201), made.text
     customer = Customer(served, served.other)
     conversation_id = customer.start("A secret of the other shop")
@@ -619,6 +629,7 @@ def _other_orgs_things(served: Served) -> dict[str, str]:
         "key": keys.json()["data"][0]["id"],
         "shortcut": shortcut.json()["data"]["id"],
         "tag": tag.json()["data"]["id"],
+        "webhook": hook.json()["data"]["id"],
         "customer": customer.customer_id,
         "conversation": conversation_id,
     }
@@ -657,6 +668,8 @@ async def test_admin_pages_are_for_admins_and_another_orgs_things_are_not_found(
             f"/console/admin/shortcuts/{theirs['shortcut']}/delete": {},
             f"/console/admin/tags/{theirs['tag']}": {"name": "mine", "color": "#000000"},
             f"/console/admin/tags/{theirs['tag']}/delete": {},
+            f"/console/admin/webhooks/{theirs['webhook']}/delete": {},
+            f"/console/admin/webhooks/{theirs['webhook']}/disable": {},
             f"/console/customers/{theirs['customer']}/attributes": {"custom.tierStr": "x"},
             f"/console/conversations/{theirs['conversation']}/notes": {"body": "mine"},
             f"/console/conversations/{theirs['conversation']}/tags": {"add": "mine"},
@@ -667,6 +680,7 @@ async def test_admin_pages_are_for_admins_and_another_orgs_things_are_not_found(
         for path in (
             f"/console/customers/{theirs['customer']}",
             f"/console/conversations/{theirs['conversation']}/shortcuts",
+            f"/console/admin/webhooks/{theirs['webhook']}",
         ):
             response = admin.get(path)
             assert response.status_code == 404, (path, response.text)
@@ -681,6 +695,8 @@ async def test_admin_pages_are_for_admins_and_another_orgs_things_are_not_found(
         assert rest.get(f"/v1/shortcuts/{theirs['shortcut']}").status_code == 200
         tag = rest.get(f"/v1/tags/{theirs['tag']}").json()["data"]["attributes"]
         assert tag["name"].startswith("theirs-")
+        hook = rest.get(f"/v1/outbound-webhooks/{theirs['webhook']}").json()["data"]
+        assert hook["attributes"]["enabled"] is True
         notes = rest.get(f"/v1/conversations/{theirs['conversation']}/notes").json()["data"]
         assert notes == []
         conv = rest.get(f"/v1/conversations/{theirs['conversation']}").json()["data"]
