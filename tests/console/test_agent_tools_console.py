@@ -494,8 +494,8 @@ async def test_a_shortcut_is_filled_from_live_values_and_inserted_as_text(
         ),
         (ask, "Your tier is {{customer.custom.tierStr}}, right?"),
     ):
-        await admin.get_by_label("Name").fill(shortcut)
-        await admin.get_by_label("Body").fill(body)
+        await admin.get_by_label("Name", exact=True).fill(shortcut)
+        await admin.get_by_label("Body", exact=True).fill(body)
         await admin.get_by_role("button", name="Create shortcut").click()
         await expect(admin.locator("tr[data-shortcut]", has_text=f"/{shortcut}")).to_be_visible()
 
@@ -853,3 +853,33 @@ async def test_the_attributes_page_is_short_and_inbox_columns_keep_their_width(
     await page.locator("#reopen-box").get_by_role("button", name="Reopen").click()
     await expect(page.get_by_role("button", name="Send reply")).to_be_visible()
     await expect(page.locator("#reopen-box")).to_be_hidden()
+
+
+async def test_an_admin_edits_a_shortcut_and_an_unknown_variable_is_refused(
+    browsers: Browsers, served: Served
+) -> None:
+    name = unique("thanks")
+    with served.rest() as rest:
+        made = rest.post("/v1/shortcuts", json={"name": name, "body": "Thanks!"})
+        assert made.status_code == 201, made.text
+        shortcut_id = made.json()["data"]["id"]
+    page = await browsers.agent(ADMIN_EMAIL)
+    await page.goto(f"{served.server.url}/console/admin/shortcuts")
+    await page.get_by_text(f"Edit /{name}").click()
+    form = page.get_by_role("form", name=f"Edit /{name}")
+    await form.get_by_label("Body").fill("Thanks, {{customer.custom.nopeStr}}!")
+    await form.get_by_role("button", name=f"Save /{name}").click()
+    error = page.locator(f"#shortcut-{shortcut_id}-error")
+    await expect(error).to_contain_text("'nopeStr' is not an attribute of the customer klass")
+    with served.rest() as rest:
+        body = rest.get(f"/v1/shortcuts/{shortcut_id}").json()["data"]["attributes"]["body"]
+        assert body == "Thanks!"
+    form = page.get_by_role("form", name=f"Edit /{name}")
+    await form.get_by_label("Body").fill("Thanks, {{customer.name}}!")
+    await form.get_by_role("button", name=f"Save /{name}").click()
+    await expect(page.locator(f'tr[data-shortcut="{shortcut_id}"] td.body')).to_have_text(
+        "Thanks, {{customer.name}}!"
+    )
+    with served.rest() as rest:
+        body = rest.get(f"/v1/shortcuts/{shortcut_id}").json()["data"]["attributes"]["body"]
+        assert body == "Thanks, {{customer.name}}!"

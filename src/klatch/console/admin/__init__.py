@@ -55,6 +55,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/users/{id}/{action}", users.user_action, methods=["POST"]),
         Route("/admin/shortcuts", shortcuts.shortcuts, methods=["GET"]),
         Route("/admin/shortcuts", shortcuts.create_shortcut, methods=["POST"]),
+        Route("/admin/shortcuts/{id}", shortcuts.save_shortcut, methods=["POST"]),
         Route("/admin/shortcuts/{id}/delete", shortcuts.delete_shortcut, methods=["POST"]),
         Route("/admin/macros", shortcuts.macros, methods=["GET"]),
         Route("/admin/tags", tags.tags, methods=["GET"]),

@@ -1,5 +1,6 @@
-"""Admin page of shortcuts (canned answers): the org's list, one to create, and
-delete. ``/console/admin/macros`` (what other help desks call them) leads here."""
+"""Admin page of shortcuts (canned answers): the org's list, one to create, edit
+(name and body) and delete. ``/console/admin/macros`` (what other help desks call
+them) leads here."""
 
 from __future__ import annotations
 
@@ -20,10 +21,15 @@ async def _page(
     status: int = 200,
     form_errors: list[str] | None = None,
     values: dict[str, str] | None = None,
+    failed: str | None = None,  # the shortcut whose edit was refused
 ) -> Response:
+    every = await services_of(request).shortcuts.all(agent.user.org_id)
+    if failed and all(s.id != failed for s in every):
+        failed = None  # gone, or another org's: the error goes on top
     context = {
         "agent": agent,
-        "shortcuts": await services_of(request).shortcuts.all(agent.user.org_id),
+        "shortcuts": every,
+        "failed": failed,
         "variables": STANDARD_VARIABLES,
         "form_errors": form_errors or [],
         "values": values or {"name": "", "body": ""},
@@ -52,6 +58,20 @@ async def create_shortcut(request: Request) -> Response:
     except KlatchError as exc:
         return await _page(
             request, agent, status=exc.status, form_errors=messages(exc), values=values
+        )
+    return see_other("/console/admin/shortcuts")
+
+
+@page
+async def save_shortcut(request: Request) -> Response:
+    agent, form = await admin_write(request)
+    shortcut_id = request.path_params["id"]
+    changes = {"name": text(form, "name").strip(), "body": text(form, "body")}
+    try:
+        await services_of(request).shortcuts.update(agent.actor, shortcut_id, changes)
+    except KlatchError as exc:
+        return await _page(
+            request, agent, status=exc.status, form_errors=messages(exc), failed=shortcut_id
         )
     return see_other("/console/admin/shortcuts")
 
