@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from klatch import __version__
-from klatch.cli import attributes, customers, keys, users, webhooks
+from klatch.cli import attributes, customers, keys, teams, users, webhooks
 from klatch.cli.demo import demo
 from klatch.cli.export import backup, export, import_
 from klatch.cli.install import init, migrate
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.add_typer(attributes.app, name="attributes")
 app.add_typer(customers.app, name="customers")
 app.add_typer(keys.app, name="keys")
+app.add_typer(teams.app, name="teams")
 app.add_typer(users.app, name="users")
 app.add_typer(webhooks.app, name="webhooks")
 for command in (init, migrate, serve, demo):

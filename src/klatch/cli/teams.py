@@ -1,0 +1,172 @@
+"""``klatch teams``: teams of agents (routing rules assign conversations to them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
+from klatch.domain.teams import Team
+from klatch.domain.text import name_key
+from klatch.errors import NotFound
+from klatch.services import Services
+from klatch.services.orgs import system_actor
+
+app = typer.Typer(help="Teams of agents (routing rules assign to them).", no_args_is_help=True)
+TeamArg = typer.Argument(..., help="The team's name or id")
+UserArg = typer.Argument(..., help="The user's email or id")
+
+
+def _team_json(team: Team, emails: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": team.id,
+        "name": team.name,
+        "displayName": team.display_name,
+        "members": [emails.get(m, m) for m in team.members],
+    }
+
+
+async def _emails(services: Services, org_id: str) -> dict[str, str]:
+    return {u.id: u.email for u in await services.orgs.list_users(org_id)}
+
+
+async def _user_id(services: Services, org_id: str, who: str) -> str:
+    for u in await services.orgs.list_users(org_id):
+        if who in (u.id, u.email):
+            return u.id
+    raise NotFound(f"No user '{who}' in this org", code="user_not_found")
+
+
+async def _team(services: Services, org_id: str, ref: str) -> Team:
+    for team in await services.teams.list(system_actor(org_id)):
+        if ref == team.id or name_key(ref) == name_key(team.name):
+            return team
+    raise NotFound(f"No team '{ref}' in this org", code="team_not_found")
+
+
+def _show(as_json: bool, verb: str, team: Team, emails: dict[str, str]) -> None:
+    emit(
+        as_json,
+        _team_json(team, emails),
+        lambda: console.print(
+            f"[green]{verb}[/green] team {team.name} ({len(team.members)} members)"
+        ),
+    )
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Unique in the org: letters, digits, spaces, _ . -"),
+    display_name: str | None = typer.Option(None, "--display-name", help="What agents see"),
+    members: list[str] = typer.Option([], "--member", help="A member's email or id (repeat)"),
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Create a team."""
+
+    async def work(services: Services, org_id: str) -> tuple[Team, dict[str, str]]:
+        ids = [await _user_id(services, org_id, m) for m in members]
+        team = await services.teams.create(
+            system_actor(org_id), name, display_name=display_name, members=ids
+        )
+        return team, await _emails(services, org_id)
+
+    team, emails = run_in_org(load(data_dir), org, work)
+    _show(as_json, "Created", team, emails)
+
+
+@app.command("list")
+def list_(
+    org: str | None = OrgOpt, data_dir: Path | None = DataDir, as_json: bool = JsonOut
+) -> None:
+    """List teams with their members."""
+
+    async def work(services: Services, org_id: str) -> tuple[list[Team], dict[str, str]]:
+        return await services.teams.list(system_actor(org_id)), await _emails(services, org_id)
+
+    teams, emails = run_in_org(load(data_dir), org, work)
+    rows = [_team_json(t, emails) for t in teams]
+    table = [[r["id"], r["name"], r["displayName"], ", ".join(r["members"])] for r in rows]
+    emit(as_json, rows, lambda: print_table(("id", "name", "display name", "members"), table))
+
+
+def _on_members(
+    data_dir: Path | None,
+    org: str | None,
+    team_ref: str,
+    user: str,
+    as_json: bool,
+    verb: str,
+    change: Callable[[list[str], str], list[str]],
+) -> None:
+    """Set the team's members to ``change(members, user_id)``."""
+
+    async def work(services: Services, org_id: str) -> tuple[Team, dict[str, str]]:
+        team = await _team(services, org_id, team_ref)
+        user_id = await _user_id(services, org_id, user)
+        members = change(list(team.members), user_id)
+        changed = await services.teams.update(system_actor(org_id), team.id, {"members": members})
+        return changed, await _emails(services, org_id)
+
+    team, emails = run_in_org(load(data_dir), org, work)
+    _show(as_json, verb, team, emails)
+
+
+@app.command("add-member")
+def add_member(
+    team: str = TeamArg,
+    user: str = UserArg,
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Add a user to a team (last in its round-robin turn)."""
+    _on_members(data_dir, org, team, user, as_json, "Updated", _adding)
+
+
+@app.command("remove-member")
+def remove_member(
+    team: str = TeamArg,
+    user: str = UserArg,
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Take a user out of a team."""
+    _on_members(data_dir, org, team, user, as_json, "Updated", _removing)
+
+
+def _adding(members: list[str], user_id: str) -> list[str]:
+    return members if user_id in members else [*members, user_id]
+
+
+def _removing(members: list[str], user_id: str) -> list[str]:
+    if user_id not in members:
+        raise NotFound("The user is not a member of this team", code="member_not_found")
+    return [m for m in members if m != user_id]
+
+
+@app.command("delete")
+def delete(
+    team: str = TeamArg,
+    org: str | None = OrgOpt,
+    data_dir: Path | None = DataDir,
+    as_json: bool = JsonOut,
+) -> None:
+    """Delete a team (its conversations keep their agents)."""
+
+    async def work(services: Services, org_id: str) -> Team:
+        found = await _team(services, org_id, team)
+        await services.teams.delete(system_actor(org_id), found.id)
+        return found
+
+    found = run_in_org(load(data_dir), org, work)
+    emit(
+        as_json,
+        {"id": found.id, "name": found.name, "deleted": True},
+        lambda: console.print(f"[green]Deleted[/green] team {found.name}"),
+    )
