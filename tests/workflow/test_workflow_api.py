@@ -279,3 +279,23 @@ async def test_rules_are_checked_when_saved(services: Services, setup: Setup, ad
     r = await admin.patch(f"/v1/routing/rules/{first['id']}", json={"position": 1})
     assert r.json()["data"]["attributes"]["position"] == 1
     assert (await admin.delete(f"/v1/routing/rules/{second['id']}")).status_code == 204
+
+
+async def test_view_counts_stop_past_their_cap(
+    services: Services, setup: Setup, http: httpx.AsyncClient
+) -> None:
+    """The inbox's counts are drawn again on every change: past the cap they only say
+    there are more (the console shows "999+"), so a big view is not a full scan."""
+    from klatch.console.views import View
+
+    chat = await start_chat(http, setup.tracking_key.secret)
+    for n in range(3):
+        await chat.create_conversation(message=f"hello {n}")
+    views = [("unassigned", None), ("all", None)]
+    assert await services.teams.view_counts(_actor(setup), views, status="open") == [3, 3]
+    capped = await services.teams.view_counts(_actor(setup), views, status="open", cap=2)
+    assert capped == [3, 3]
+    capped = await services.teams.view_counts(_actor(setup), views, status="open", cap=1)
+    assert capped == [2, 2]
+    assert View("all", "All", 1000).shown == "999+"
+    assert View("all", "All", 999).shown == "999"

@@ -22,6 +22,9 @@ from klatch.errors import NotFound
 ALL = "all"
 MINE = "mine"
 UNASSIGNED = "unassigned"
+# Counted no further: the counts are drawn again on every change an inbox sees, and
+# counting a view of a million conversations is a scan of a million rows.
+COUNT_CAP = 999
 _TEAM_RE = re.compile(r"^team:([0-9a-f]{24})$")
 
 
@@ -29,7 +32,11 @@ _TEAM_RE = re.compile(r"^team:([0-9a-f]{24})$")
 class View:
     key: str  # as ``?view=`` spells it
     label: str
-    count: int  # open conversations
+    count: int  # open conversations, up to COUNT_CAP + 1
+
+    @property
+    def shown(self) -> str:
+        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
 
 
 def view_of(q: QueryParams) -> str:
@@ -75,7 +82,9 @@ async def views(request: Request, agent: Agent, current: str) -> list[View]:
         *((f"team:{t.id}", t.display_name, ("team", t.id)) for t in teams),
         (ALL, "All", (ALL, None)),
     ]
-    counts = await services.teams.view_counts(agent.actor, [v for _, _, v in keyed], status="open")
+    counts = await services.teams.view_counts(
+        agent.actor, [v for _, _, v in keyed], status="open", cap=COUNT_CAP
+    )
     return [View(key, label, n) for (key, label, _), n in zip(keyed, counts, strict=True)]
 
 

@@ -211,9 +211,17 @@ class TeamService:
         return await self.ctx.uow.write(actor, work)
 
     async def view_counts(
-        self, actor: Actor, views: Sequence[View], status: str | None = None
+        self,
+        actor: Actor,
+        views: Sequence[View],
+        status: str | None = None,
+        *,
+        cap: int | None = None,
     ) -> builtins.list[int]:
-        return await self.ctx.db.read(lambda tx: store.view_counts(tx, actor.org_id, views, status))
+        """Each view's conversations; past ``cap`` only that there are more."""
+        return await self.ctx.db.read(
+            lambda tx: store.view_counts(tx, actor.org_id, views, status, cap=cap)
+        )
 
 
 async def _name_free(tx: Tx, org_id: str, name: str, own: str | None) -> None:
