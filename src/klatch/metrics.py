@@ -157,6 +157,7 @@ def events_appended(event_type: str) -> Any:
     """The counter of one event type (looked up once: every write counts its events)."""
     return EVENTS_APPENDED.labels(event_type)
 
+
 # ---------------------------------------------------------------- realtime
 
 WEBSOCKETS = Gauge(
