@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import jwt
@@ -73,6 +74,25 @@ async def test_every_emitted_event_matches_its_schema(
         },
     )
     assert rule.status_code == 201, rule.text  # routing_rule.changed
+    # The org's teams, tags and users: created, changed, deleted.
+    for path, made_with, changed in (
+        ("/v1/teams", {"name": "billing"}, {"name": "payments"}),
+        ("/v1/tags", {"name": "vip"}, {"color": "#00ff00"}),
+        (
+            "/v1/users",
+            {
+                "email": f"grace-{uuid.uuid4().hex}@example.com",
+                "password": "long enough pw",
+                "name": "Grace",
+            },
+            {"role": "admin"},
+        ),
+    ):
+        made = await admin.post(path, json=made_with)
+        assert made.status_code == 201, made.text
+        object_path = f"{path}/{made.json()['data']['id']}"
+        assert (await admin.patch(object_path, json=changed)).status_code == 200
+        assert (await admin.request("DELETE", object_path)).status_code == 204
     patched = await admin.patch(
         f"/v1/conversations/{conversation_id}",
         json={"status": "done", "custom": {"orderNumberStr": None}},

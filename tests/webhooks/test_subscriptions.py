@@ -33,6 +33,12 @@ async def test_create_read_change_and_delete_a_webhook(admin: Rest) -> None:
             "kustomer.customer.update",
             "kustomer.message.create",
             "kustomer.note.create",
+            "kustomer.team.create",
+            "kustomer.team.update",
+            "kustomer.tag.create",
+            "kustomer.tag.update",
+            "kustomer.user.create",
+            "kustomer.user.update",
         ]
     }
     created = await admin.post(

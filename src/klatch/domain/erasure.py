@@ -110,6 +110,8 @@ RULES: dict[str, Callable[[Payload], dict[str, Any]]] = {
     ev.OUTBOUND_WEBHOOK_CHANGED: _kept,
     ev.ROUTING_RULE_CHANGED: _kept,  # about a rule
     ev.NOTE_CREATED: _note_created,
+    # About the org's teams, tags and users, never about a customer.
+    **dict.fromkeys(ev.ORG_OBJECTS, _kept),
 }
 
 

@@ -21,7 +21,9 @@ from typing import (
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
-from klatch.domain.models import Actor, Conversation, Customer, Event, Message
+from klatch.domain.models import Actor, Conversation, Customer, Event, Message, User
+from klatch.domain.tags import Tag
+from klatch.domain.teams import Team
 
 CONVERSATION_CREATED = "conversation.created"
 CONVERSATION_UPDATED = "conversation.updated"
@@ -52,6 +54,17 @@ CONVERSATION_HISTORY_SUMMARY = "conversation.history_summary"
 # An agent's internal note on a conversation: for agents only, never for its
 # customer: AGENTS_ONLY keeps it from every chat session's socket (live and replay).
 NOTE_CREATED = "note.created"
+# The org's teams, tags and console users: for agents (and outbound webhooks), never
+# for a chat session. A user's payload never holds a password, a hash or a secret.
+TEAM_CREATED = "team.created"
+TEAM_UPDATED = "team.updated"
+TEAM_DELETED = "team.deleted"
+TAG_CREATED = "tag.created"
+TAG_UPDATED = "tag.updated"
+TAG_DELETED = "tag.deleted"
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
+USER_DELETED = "user.deleted"
 
 CATALOGUE = (
     CONVERSATION_CREATED,
@@ -69,11 +82,31 @@ CATALOGUE = (
     OUTBOUND_WEBHOOK_CHANGED,
     NOTE_CREATED,
     ROUTING_RULE_CHANGED,
+    TEAM_CREATED,
+    TEAM_UPDATED,
+    TEAM_DELETED,
+    TAG_CREATED,
+    TAG_UPDATED,
+    TAG_DELETED,
+    USER_CREATED,
+    USER_UPDATED,
+    USER_DELETED,
 )
 EPHEMERAL = (TYPING_STARTED, TYPING_STOPPED)
 # Stored, never sent to a socket.
 INTERNAL = (CREDENTIAL_REVOKED, OUTBOUND_WEBHOOK_CHANGED, ROUTING_RULE_CHANGED)
-AGENTS_ONLY = (NOTE_CREATED,)  # never sent to a customer's socket
+ORG_OBJECTS = (
+    TEAM_CREATED,
+    TEAM_UPDATED,
+    TEAM_DELETED,
+    TAG_CREATED,
+    TAG_UPDATED,
+    TAG_DELETED,
+    USER_CREATED,
+    USER_UPDATED,
+    USER_DELETED,
+)
+AGENTS_ONLY = (NOTE_CREATED, *ORG_OBJECTS)  # never sent to a customer's socket
 
 
 # ---------------------------------------------------------------- payload schemas
@@ -274,6 +307,89 @@ class RoutingRuleChangedPayload(TypedDict):
     change: Literal["created", "updated", "deleted"]
 
 
+@with_config(_STRICT)
+class TeamData(TypedDict):
+    id: str
+    name: str
+    displayName: str
+    members: list[str]  # user ids
+    createdAt: str
+    updatedAt: str
+
+
+@with_config(_STRICT)
+class TeamCreatedPayload(TypedDict):
+    team: TeamData
+
+
+@with_config(_STRICT)
+class TeamUpdatedPayload(TypedDict):
+    teamId: str
+    changes: dict[str, Change]  # name | displayName | members
+    team: TeamData
+
+
+@with_config(_STRICT)
+class TeamDeletedPayload(TypedDict):
+    teamId: str
+
+
+@with_config(_STRICT)
+class TagData(TypedDict):
+    id: str
+    name: str
+    color: str | None
+    createdAt: str
+    updatedAt: str
+
+
+@with_config(_STRICT)
+class TagCreatedPayload(TypedDict):
+    tag: TagData
+
+
+@with_config(_STRICT)
+class TagUpdatedPayload(TypedDict):
+    tagId: str
+    changes: dict[str, Change]  # name | color
+    tag: TagData
+
+
+@with_config(_STRICT)
+class TagDeletedPayload(TypedDict):
+    tagId: str
+
+
+@with_config(_STRICT)
+class UserData(TypedDict):
+    """A console user: never a password, a hash or a session."""
+
+    id: str
+    email: str
+    displayName: str
+    role: str  # agent | admin
+    disabled: bool
+    disabledAt: str | None
+    createdAt: str
+
+
+@with_config(_STRICT)
+class UserCreatedPayload(TypedDict):
+    user: UserData
+
+
+@with_config(_STRICT)
+class UserUpdatedPayload(TypedDict):
+    userId: str
+    changes: dict[str, Change]  # displayName | role | disabled
+    user: UserData
+
+
+@with_config(_STRICT)
+class UserDeletedPayload(TypedDict):
+    userId: str
+
+
 PAYLOADS: dict[str, type] = {
     CONVERSATION_CREATED: ConversationCreatedPayload,
     CONVERSATION_UPDATED: ConversationUpdatedPayload,
@@ -290,6 +406,15 @@ PAYLOADS: dict[str, type] = {
     OUTBOUND_WEBHOOK_CHANGED: OutboundWebhookChangedPayload,
     NOTE_CREATED: NoteCreatedPayload,
     ROUTING_RULE_CHANGED: RoutingRuleChangedPayload,
+    TEAM_CREATED: TeamCreatedPayload,
+    TEAM_UPDATED: TeamUpdatedPayload,
+    TEAM_DELETED: TeamDeletedPayload,
+    TAG_CREATED: TagCreatedPayload,
+    TAG_UPDATED: TagUpdatedPayload,
+    TAG_DELETED: TagDeletedPayload,
+    USER_CREATED: UserCreatedPayload,
+    USER_UPDATED: UserUpdatedPayload,
+    USER_DELETED: UserDeletedPayload,
 }
 
 
@@ -515,6 +640,120 @@ def routing_rule_changed(
 ) -> EventDraft:
     payload: RoutingRuleChangedPayload = {"ruleId": rule_id, "change": change}
     return EventDraft(ROUTING_RULE_CHANGED, payload)
+
+
+# ---------------------------------------------------------------- teams, tags, users
+
+
+def team_data(t: Team) -> TeamData:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "displayName": t.display_name,
+        "members": list(t.members),
+        "createdAt": _iso(t.created_at),
+        "updatedAt": _iso(t.updated_at),
+    }
+
+
+def team_created(t: Team) -> EventDraft:
+    payload: TeamCreatedPayload = {"team": team_data(t)}
+    return EventDraft(TEAM_CREATED, payload)
+
+
+def team_updated(before: Team, after: Team) -> EventDraft | None:
+    """``team.updated`` with what moved (``name``, ``displayName``, ``members``);
+    None when nothing did."""
+    old, new = team_data(before), team_data(after)
+    changes: dict[str, Change] = {}
+    if old["name"] != new["name"]:
+        changes["name"] = {"before": old["name"], "after": new["name"]}
+    if old["displayName"] != new["displayName"]:
+        changes["displayName"] = {"before": old["displayName"], "after": new["displayName"]}
+    if old["members"] != new["members"]:
+        changes["members"] = {"before": old["members"], "after": new["members"]}
+    if not changes:
+        return None
+    payload: TeamUpdatedPayload = {"teamId": after.id, "changes": changes, "team": new}
+    return EventDraft(TEAM_UPDATED, payload)
+
+
+def team_deleted(team_id: str) -> EventDraft:
+    payload: TeamDeletedPayload = {"teamId": team_id}
+    return EventDraft(TEAM_DELETED, payload)
+
+
+def tag_data(t: Tag) -> TagData:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "color": t.color,
+        "createdAt": _iso(t.created_at),
+        "updatedAt": _iso(t.updated_at),
+    }
+
+
+def tag_created(t: Tag) -> EventDraft:
+    payload: TagCreatedPayload = {"tag": tag_data(t)}
+    return EventDraft(TAG_CREATED, payload)
+
+
+def tag_updated(before: Tag, after: Tag) -> EventDraft | None:
+    """``tag.updated`` with what moved (``name``, ``color``); None when nothing did."""
+    changes: dict[str, Change] = {}
+    if before.name != after.name:
+        changes["name"] = {"before": before.name, "after": after.name}
+    if before.color != after.color:
+        changes["color"] = {"before": before.color, "after": after.color}
+    if not changes:
+        return None
+    payload: TagUpdatedPayload = {"tagId": after.id, "changes": changes, "tag": tag_data(after)}
+    return EventDraft(TAG_UPDATED, payload)
+
+
+def tag_deleted(tag_id: str) -> EventDraft:
+    payload: TagDeletedPayload = {"tagId": tag_id}
+    return EventDraft(TAG_DELETED, payload)
+
+
+def user_data(u: User) -> UserData:
+    """What an event says of a console user: no password, hash or session."""
+    return {
+        "id": u.id,
+        "email": u.email,
+        "displayName": u.display_name,
+        "role": u.role.value,
+        "disabled": u.disabled_at is not None,
+        "disabledAt": iso(u.disabled_at),
+        "createdAt": _iso(u.created_at),
+    }
+
+
+def user_created(u: User) -> EventDraft:
+    payload: UserCreatedPayload = {"user": user_data(u)}
+    return EventDraft(USER_CREATED, payload)
+
+
+def user_updated(before: User, after: User) -> EventDraft | None:
+    """``user.updated`` with what moved (``displayName``, ``role``, ``disabled``);
+    None when nothing visible did (a password reset is not announced)."""
+    old, new = user_data(before), user_data(after)
+    changes: dict[str, Change] = {}
+    if old["displayName"] != new["displayName"]:
+        changes["displayName"] = {"before": old["displayName"], "after": new["displayName"]}
+    if old["role"] != new["role"]:
+        changes["role"] = {"before": old["role"], "after": new["role"]}
+    if old["disabled"] != new["disabled"]:
+        changes["disabled"] = {"before": old["disabled"], "after": new["disabled"]}
+    if not changes:
+        return None
+    payload: UserUpdatedPayload = {"userId": after.id, "changes": changes, "user": new}
+    return EventDraft(USER_UPDATED, payload)
+
+
+def user_deleted(user_id: str) -> EventDraft:
+    payload: UserDeletedPayload = {"userId": user_id}
+    return EventDraft(USER_DELETED, payload)
 
 
 def typing_activity(conv: Conversation, actor: Actor, typing: bool, at: int) -> Event:

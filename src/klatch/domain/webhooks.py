@@ -30,9 +30,16 @@ CUSTOMER_CREATE = "kustomer.customer.create"
 CUSTOMER_UPDATE = "kustomer.customer.update"
 MESSAGE_CREATE = "kustomer.message.create"
 NOTE_CREATE = "kustomer.note.create"  # an internal note (agents' tools)
+TEAM_CREATE = "kustomer.team.create"
+TEAM_UPDATE = "kustomer.team.update"
+TAG_CREATE = "kustomer.tag.create"
+TAG_UPDATE = "kustomer.tag.update"
+USER_CREATE = "kustomer.user.create"
+USER_UPDATE = "kustomer.user.update"  # also when a user is disabled or enabled again
 TEST_EVENT = "kustomer.webhook.test"  # "send a test event"; never subscribed to
 
-# What a subscription may name (user, team and tag events join once those objects exist).
+# What a subscription may name. A deleted team, tag or user is not announced: there
+# is no resource left for ``data`` (a disabled user is a ``kustomer.user.update``).
 EVENTS = (
     CONVERSATION_CREATE,
     CONVERSATION_UPDATE,
@@ -40,6 +47,12 @@ EVENTS = (
     CUSTOMER_UPDATE,
     MESSAGE_CREATE,
     NOTE_CREATE,
+    TEAM_CREATE,
+    TEAM_UPDATE,
+    TAG_CREATE,
+    TAG_UPDATE,
+    USER_CREATE,
+    USER_UPDATE,
 )
 MAX_EVENTS = 12
 MAX_NAME = 255
@@ -63,7 +76,7 @@ RESERVED_HEADERS = frozenset(
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field name
 _VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")  # no CR, LF or other controls
 
-Kind = Literal["conversation", "customer", "message", "note"]
+Kind = Literal["conversation", "customer", "message", "note", "team", "tag", "user"]
 
 # The writer, as Kustomer names it in ``client``.
 CLIENTS = {
@@ -180,6 +193,58 @@ def _parts(event: Event) -> Iterable[_Part]:
         yield CUSTOMER_CREATE, "customer", cid, cid, {}, {}
     elif event.type == ev.CUSTOMER_UPDATED:
         yield from _customer_parts(p)
+    elif event.type in ev.ORG_OBJECTS:
+        yield from _org_object_parts(event.type, p)
+
+
+def _org_object_parts(event_type: str, p: Mapping[str, Any]) -> Iterable[_Part]:
+    """A team, tag or user created or changed (deletes are not announced)."""
+    if event_type == ev.TEAM_CREATED:
+        yield TEAM_CREATE, "team", p["team"]["id"], p["team"]["id"], {}, {}
+    elif event_type == ev.TEAM_UPDATED:
+        yield TEAM_UPDATE, "team", p["teamId"], p["teamId"], *_team_changes(p["changes"])
+    elif event_type == ev.TAG_CREATED:
+        yield TAG_CREATE, "tag", p["tag"]["id"], p["tag"]["id"], {}, {}
+    elif event_type == ev.TAG_UPDATED:
+        attributes = {k: change(v["before"], v["after"]) for k, v in p["changes"].items()}
+        yield TAG_UPDATE, "tag", p["tagId"], p["tagId"], attributes, {}
+    elif event_type == ev.USER_CREATED:
+        yield USER_CREATE, "user", p["user"]["id"], p["user"]["id"], {}, {}
+    elif event_type == ev.USER_UPDATED:
+        yield USER_UPDATE, "user", p["userId"], p["userId"], _user_changes(p["changes"]), {}
+
+
+def _team_changes(
+    moved: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A team's changes under the REST resource's names; members also as the
+    ``members`` relationship, ``{type: user, id}`` each."""
+    attributes: dict[str, dict[str, Any]] = {}
+    relationships: dict[str, dict[str, Any]] = {}
+    for key in ("name", "displayName"):
+        if key in moved:
+            attributes[key] = change(moved[key]["before"], moved[key]["after"])
+    if "members" in moved:
+        before, after = moved["members"]["before"], moved["members"]["after"]
+        attributes["members"] = list_change(before, after)
+        relationships["members"] = list_change(
+            [_ref("user", u) for u in before], [_ref("user", u) for u in after]
+        )
+    return attributes, relationships
+
+
+def _user_changes(moved: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A user's changes under the REST resource's names (``name`` and
+    ``displayName``, ``roles``, ``deleted`` for disabled)."""
+    out: dict[str, dict[str, Any]] = {}
+    if "displayName" in moved:
+        shown = change(moved["displayName"]["before"], moved["displayName"]["after"])
+        out["name"] = out["displayName"] = shown
+    if "role" in moved:
+        out["roles"] = list_change([moved["role"]["before"]], [moved["role"]["after"]])
+    if "disabled" in moved:
+        out["deleted"] = change(moved["disabled"]["before"], moved["disabled"]["after"])
+    return out
 
 
 def _message_parts(m: Mapping[str, Any]) -> Iterable[_Part]:

@@ -242,6 +242,7 @@ class OrgService:
             if await store.user_by_email(unit.tx, address) is not None:
                 raise Conflict(f"A user with email '{address}' exists", code="already_exists")
             await store.insert_user(unit.tx, user, password_hash)
+            unit.emit(ev.user_created(user))
 
         await self.ctx.uow.write(system_actor(org_id), work)
         return user
@@ -289,10 +290,11 @@ class OrgService:
         (``credential.revoked``). Disabling a disabled user changes nothing."""
 
         async def work(unit: Unit) -> User | None:
+            before = await store.get_user(unit.tx, org_id, user_id)
             if await store.disable_user(unit.tx, org_id, user_id, unit.now):
                 await console_store.delete_user_sessions(unit.tx, user_id)
                 unit.emit(ev.credential_revoked("user", user_id))
-            return await store.get_user(unit.tx, org_id, user_id)
+            return await _emit_user_updated(unit, org_id, user_id, before)
 
         user = await self.ctx.uow.write(system_actor(org_id), work)
         if user is None:
@@ -322,7 +324,7 @@ class OrgService:
                 display_name=name.strip() if name is not None else found.display_name,
                 role=(role or found.role).value,
             )
-            return await store.get_user(unit.tx, org_id, user_id)
+            return await _emit_user_updated(unit, org_id, user_id, found)
 
         return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
 
@@ -330,8 +332,9 @@ class OrgService:
         """Let a disabled user log in again (their old sessions stay ended)."""
 
         async def work(unit: Unit) -> User | None:
+            before = await store.get_user(unit.tx, org_id, user_id)
             await store.enable_user(unit.tx, org_id, user_id)
-            return await store.get_user(unit.tx, org_id, user_id)
+            return await _emit_user_updated(unit, org_id, user_id, before)
 
         return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
 
@@ -357,11 +360,23 @@ class OrgService:
             if await store.get_user(unit.tx, org_id, user_id) is None:
                 return False
             await console_store.delete_user_sessions(unit.tx, user_id)
-            unit.emit(ev.credential_revoked("user", user_id))
+            unit.emit(ev.credential_revoked("user", user_id), ev.user_deleted(user_id))
             return await store.delete_user(unit.tx, org_id, user_id)
 
         if not await self.ctx.uow.write(system_actor(org_id), work):
             raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
+
+
+async def _emit_user_updated(
+    unit: Unit, org_id: str, user_id: str, before: User | None
+) -> User | None:
+    """The user after the write; ``user.updated`` when something visible moved."""
+    after = await store.get_user(unit.tx, org_id, user_id)
+    if before is not None and after is not None:
+        changed = ev.user_updated(before, after)
+        if changed is not None:
+            unit.emit(changed)
+    return after
 
 
 def _found_user(user: User | None, user_id: str) -> User:

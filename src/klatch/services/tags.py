@@ -50,6 +50,7 @@ async def resolve_tags(
                 raise tag_not_found(ref, f"{pointer}/{i}")
             tag = _new_tag(unit, check_tag_name(ref, f"{pointer}/{i}"), None)
             await store.insert_tag(unit.tx, tag)
+            unit.emit(ev.tag_created(tag))
             by_ref[name_key(tag.name)] = tag_id = tag.id
         if tag_id not in ids:
             ids.append(tag_id)
@@ -139,6 +140,7 @@ class TagService:
             await _refuse_taken(unit.tx, actor.org_id, checked)
             tag = _new_tag(unit, checked, shade)
             await store.insert_tag(unit.tx, tag)
+            unit.emit(ev.tag_created(tag))
             return tag
 
         return await self.ctx.uow.write(actor, work)
@@ -160,6 +162,9 @@ class TagService:
                 updated_at=unit.now,
             )
             await store.update_tag(unit.tx, updated)
+            changed = ev.tag_updated(tag, updated)
+            if changed is not None:
+                unit.emit(changed)
             return updated
 
         return await self.ctx.uow.write(actor, work)
@@ -168,7 +173,10 @@ class TagService:
         """Delete the tag; the conversations that carried it no longer do."""
 
         async def work(unit: Unit) -> bool:
-            return await store.delete_tag(unit.tx, actor.org_id, tag_id)
+            if not await store.delete_tag(unit.tx, actor.org_id, tag_id):
+                return False
+            unit.emit(ev.tag_deleted(tag_id))
+            return True
 
         if not await self.ctx.uow.write(actor, work):
             raise _not_found(tag_id)

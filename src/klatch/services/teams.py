@@ -130,6 +130,7 @@ class TeamService:
             await _members_exist(unit.tx, actor.org_id, users)
             team = Team(new_id(), actor.org_id, checked, shown, users, unit.now, unit.now)
             await store.insert_team(unit.tx, team)
+            unit.emit(ev.team_created(team))
             return team
 
         return await self.ctx.uow.write(actor, work)
@@ -153,8 +154,12 @@ class TeamService:
                 )
                 await _members_exist(unit.tx, actor.org_id, users)
             await _name_free(unit.tx, actor.org_id, name, team.id)
+            before = team
             team = replace(team, name=name, display_name=shown, members=users, updated_at=unit.now)
             await store.update_team(unit.tx, team)
+            updated = ev.team_updated(before, team)
+            if updated is not None:
+                unit.emit(updated)
             return team
 
         return await self.ctx.uow.write(actor, work)
@@ -165,6 +170,7 @@ class TeamService:
         async def work(unit: Unit) -> None:
             if not await store.delete_team(unit.tx, actor.org_id, team_id):
                 raise team_not_found(team_id)
+            unit.emit(ev.team_deleted(team_id))
 
         await self.ctx.uow.write(actor, work)
 

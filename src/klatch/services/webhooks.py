@@ -28,8 +28,19 @@ import orjson
 
 from klatch.domain import events as ev
 from klatch.domain import webhooks as rules
-from klatch.domain.models import Actor, ActorType, Conversation, Customer, Event, Message, Page
+from klatch.domain.models import (
+    Actor,
+    ActorType,
+    Conversation,
+    Customer,
+    Event,
+    Message,
+    Page,
+    Principal,
+)
 from klatch.domain.notes import Note
+from klatch.domain.tags import Tag
+from klatch.domain.teams import Team
 from klatch.domain.webhooks import Announcement, Delivery, OutboundWebhook, Target
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id
@@ -39,6 +50,9 @@ from klatch.services.unit import Unit
 from klatch.storage import conversations as conversation_store
 from klatch.storage import customers as customer_store
 from klatch.storage import notes as note_store
+from klatch.storage import orgs as org_store
+from klatch.storage import tags as tag_store
+from klatch.storage import teams as team_store
 from klatch.storage import webhooks as store
 from klatch.storage.db import Tx
 
@@ -53,6 +67,12 @@ _ANNOUNCED = frozenset(
         ev.CUSTOMER_CREATED,
         ev.CUSTOMER_UPDATED,
         ev.NOTE_CREATED,
+        ev.TEAM_CREATED,
+        ev.TEAM_UPDATED,
+        ev.TAG_CREATED,
+        ev.TAG_UPDATED,
+        ev.USER_CREATED,
+        ev.USER_UPDATED,
     }
 )
 _ERASING = frozenset({ev.CONVERSATION_DELETED, ev.CUSTOMER_DELETED})
@@ -68,6 +88,9 @@ class Renderers:
     customer: Callable[[Customer], dict[str, Any]]
     message: Callable[[Message], dict[str, Any]]
     note: Callable[[Note], dict[str, Any]]
+    team: Callable[[Team], dict[str, Any]]
+    tag: Callable[[Tag], dict[str, Any]]
+    user: Callable[[Principal], dict[str, Any]]
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -185,6 +208,15 @@ class Outbox:
         if a.kind == "note":
             note = await note_store.get_note(tx, org_id, a.object_id)
             return None if note is None else self.renderers.note(note)
+        if a.kind == "team":
+            team = await team_store.get_team(tx, org_id, a.object_id)
+            return None if team is None else self.renderers.team(team)
+        if a.kind == "tag":
+            tag = await tag_store.get_tag(tx, org_id, a.object_id)
+            return None if tag is None else self.renderers.tag(tag)
+        if a.kind == "user":
+            user = await org_store.get_principal(tx, org_id, a.object_id)
+            return None if user is None else self.renderers.user(user)
         found = await store.message_by_id(tx, org_id, a.object_id)
         return None if found is None else self.renderers.message(found)
 

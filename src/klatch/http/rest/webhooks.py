@@ -18,6 +18,8 @@ from klatch.http.requests import PAGE, PAGE_SIZE, CheckedRoute, StrictBody, serv
 from klatch.http.rest import views
 from klatch.http.rest.auth import Admin
 from klatch.http.rest.notes import note_resource
+from klatch.http.rest.tags import tag_resource
+from klatch.http.rest.teams import team_resource
 from klatch.services.webhooks import Renderers
 
 router = APIRouter(prefix="/v1/outbound-webhooks", tags=["webhooks"], route_class=CheckedRoute)
@@ -30,6 +32,9 @@ def renderers() -> Renderers:
         customer=views.customer_resource,
         message=views.message_resource,
         note=note_resource,
+        team=team_resource,
+        tag=tag_resource,
+        user=views.user_resource,
     )
 
 
