@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -14,6 +15,7 @@ from klatch.config import Settings
 from klatch.domain import events as ev
 from klatch.domain.erasure import scrubbed
 from klatch.domain.models import Event
+from klatch.realtime.hub import Connection
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage import events as event_store
@@ -129,6 +131,17 @@ async def test_every_emitted_event_matches_its_schema(
         TypeAdapter(schema).validate_python(event.payload)
         seen[event.type] = seen.get(event.type, 0) + 1
     assert set(seen) == set(ev.CATALOGUE), f"not exercised: {set(ev.CATALOGUE) - set(seen)}"
+    # Teams, tags and users go to agents' sockets, never to a chat session's (not
+    # even the session of a customer the write happened to name); no user event
+    # holds a password or its hash.
+    agent = Connection(setup.org.id, None)
+    session = Connection(setup.org.id, customer_id)
+    for event in published:
+        if event.type in ev.ORG_OBJECTS:
+            assert agent.admits(event)
+            assert not session.admits(replace(event, customer_id=customer_id))
+            text = str(event.payload).lower()
+            assert "password" not in text and "hash" not in text and "argon" not in text
     # Stored events are the published ones (typing excepted), payloads identical --
     # but for the deleted conversation's and customer's, kept scrubbed of personal data.
     log = await services.db.read(lambda tx: event_store.events_after(tx, setup.org.id, 0, 10_000))
