@@ -184,6 +184,29 @@ class _WriteHealth:
         return self.failure
 
 
+async def _queued(
+    pending: list[tuple[Work[Any], asyncio.Future[Any]]], wake: asyncio.Event, work: Work[T]
+) -> T:
+    """Queue ``work`` for a committer and wait until its batch is durable. A caller
+    that goes away does not take its unit back: it may already be in the batch being
+    committed, and its batch-mates must not notice."""
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    pending.append((work, future))
+    wake.set()
+    return await asyncio.shield(future)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Answer each caller of a committed batch with its unit's result or error."""
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
 # ------------------------------------------------------------------ SQLite
 
 
@@ -494,12 +517,7 @@ class SqliteDatabase:
         """Queue ``work`` for the committer; return its result once it is durable."""
         if self._writer is None or self._closing:
             raise Unavailable("The database is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
-        self._wake.set()
-        # A caller that goes away does not take its unit back: it may already be in
-        # the batch being committed, and its batch-mates must not notice.
-        return await asyncio.shield(future)
+        return await _queued(self._pending, self._wake, work)
 
     async def _commit_loop(self) -> None:
         while True:
@@ -540,13 +558,7 @@ class SqliteDatabase:
         _SQLITE_UNITS.observe(len(batch))
         self.commits += 1
         self._health.failure = None
-        for future, result, error in outcomes:
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+        _settle(outcomes)
         self._after_commit()
 
     async def _run_units(
@@ -846,10 +858,7 @@ class PostgresDatabase:
         """Queue ``work`` for the committer; return its result once it is durable."""
         if self._pool is None or self._closing:
             raise Unavailable("The database is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
-        self._wake.set()
-        return await asyncio.shield(future)
+        return await _queued(self._pending, self._wake, work)
 
     async def _commit_loop(self) -> None:
         while True:
@@ -893,13 +902,7 @@ class PostgresDatabase:
             _PG_SECONDS.observe(time.perf_counter() - started)
             _PG_UNITS.observe(len(batch))
             self._health.failure = None
-            for future, result, error in outcomes:
-                if future.done():
-                    continue
-                if error is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(error)
+            _settle(outcomes)
             return
 
     async def _run_units(
