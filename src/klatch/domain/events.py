@@ -9,7 +9,7 @@ Times in payloads are ISO 8601 UTC strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import (
@@ -645,6 +645,13 @@ def routing_rule_changed(
 # ---------------------------------------------------------------- teams, tags, users
 
 
+def _moved(
+    old: Mapping[str, Any], new: Mapping[str, Any], fields: Iterable[str]
+) -> dict[str, Change]:
+    """The before and after of each of ``fields`` that differs between two views."""
+    return {f: {"before": old[f], "after": new[f]} for f in fields if old[f] != new[f]}
+
+
 def team_data(t: Team) -> TeamData:
     return {
         "id": t.id,
@@ -664,14 +671,8 @@ def team_created(t: Team) -> EventDraft:
 def team_updated(before: Team, after: Team) -> EventDraft | None:
     """``team.updated`` with what moved (``name``, ``displayName``, ``members``);
     None when nothing did."""
-    old, new = team_data(before), team_data(after)
-    changes: dict[str, Change] = {}
-    if old["name"] != new["name"]:
-        changes["name"] = {"before": old["name"], "after": new["name"]}
-    if old["displayName"] != new["displayName"]:
-        changes["displayName"] = {"before": old["displayName"], "after": new["displayName"]}
-    if old["members"] != new["members"]:
-        changes["members"] = {"before": old["members"], "after": new["members"]}
+    new = team_data(after)
+    changes = _moved(team_data(before), new, ("name", "displayName", "members"))
     if not changes:
         return None
     payload: TeamUpdatedPayload = {"teamId": after.id, "changes": changes, "team": new}
@@ -700,14 +701,11 @@ def tag_created(t: Tag) -> EventDraft:
 
 def tag_updated(before: Tag, after: Tag) -> EventDraft | None:
     """``tag.updated`` with what moved (``name``, ``color``); None when nothing did."""
-    changes: dict[str, Change] = {}
-    if before.name != after.name:
-        changes["name"] = {"before": before.name, "after": after.name}
-    if before.color != after.color:
-        changes["color"] = {"before": before.color, "after": after.color}
+    new = tag_data(after)
+    changes = _moved(tag_data(before), new, ("name", "color"))
     if not changes:
         return None
-    payload: TagUpdatedPayload = {"tagId": after.id, "changes": changes, "tag": tag_data(after)}
+    payload: TagUpdatedPayload = {"tagId": after.id, "changes": changes, "tag": new}
     return EventDraft(TAG_UPDATED, payload)
 
 
@@ -737,14 +735,8 @@ def user_created(u: User) -> EventDraft:
 def user_updated(before: User, after: User) -> EventDraft | None:
     """``user.updated`` with what moved (``displayName``, ``role``, ``disabled``);
     None when nothing visible did (a password reset is not announced)."""
-    old, new = user_data(before), user_data(after)
-    changes: dict[str, Change] = {}
-    if old["displayName"] != new["displayName"]:
-        changes["displayName"] = {"before": old["displayName"], "after": new["displayName"]}
-    if old["role"] != new["role"]:
-        changes["role"] = {"before": old["role"], "after": new["role"]}
-    if old["disabled"] != new["disabled"]:
-        changes["disabled"] = {"before": old["disabled"], "after": new["disabled"]}
+    new = user_data(after)
+    changes = _moved(user_data(before), new, ("displayName", "role", "disabled"))
     if not changes:
         return None
     payload: UserUpdatedPayload = {"userId": after.id, "changes": changes, "user": new}
