@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -144,9 +145,13 @@ def measure_klatch(opts: argparse.Namespace, database_url: str | None) -> dict[s
     klatch("attributes", "define", "conversation", "priorityNum", env=env)
 
     port = free_port()
-    server = serve(
-        [sys.executable, "-m", "klatch.cli", "serve", "--port", str(port)], env, data / "klatch.log"
-    )
+    command = [sys.executable, "-m", "klatch.cli", "serve", "--port", str(port)]
+    if opts.py_spy:
+        # Collapsed stacks of the server while it serves (py-spy; pip install py-spy).
+        suffix = "pg" if database_url else "sqlite"
+        out = f"{opts.py_spy}.{suffix}.txt"
+        command = ["py-spy", "record", "--gil", "-r", "250", "-f", "raw", "-o", out, "--", *command]
+    server = serve(command, env, data / "klatch.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base + "/healthz")
@@ -170,8 +175,9 @@ def measure_klatch(opts: argparse.Namespace, database_url: str | None) -> dict[s
             base + "/", opts.connections, opts.duration, HERE / "describe.lua", wrk_env, server.pid
         )
     finally:
-        server.terminate()
-        server.wait(10)
+        # py-spy writes its profile when interrupted, as after Ctrl-C.
+        server.send_signal(signal.SIGINT if opts.py_spy else signal.SIGTERM)
+        server.wait(30)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -218,6 +224,11 @@ def main() -> None:
         help="a PostgreSQL server URL; the bench creates its own database there",
     )
     parser.add_argument("--pg-pool", type=int, default=20, help="KLATCH_PG_POOL_SIZE")
+    parser.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="profile the server with py-spy into PREFIX.sqlite.txt / PREFIX.pg.txt",
+    )
     opts = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")

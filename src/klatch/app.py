@@ -16,6 +16,7 @@ from klatch.console import console_routes
 from klatch.domain.brands import origin_allowed
 from klatch.errors import KlatchError
 from klatch.http import client, metrics, ops, realtime
+from klatch.http.client.dispatch import ClientDispatch
 from klatch.http.errors import handle_http_exception, handle_klatch_error, handle_unexpected
 from klatch.http.metrics import MetricsListener
 from klatch.http.middleware import BodyLimit, ClientCors, Observe
@@ -89,6 +90,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Middleware(
                 BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds
             ),
+            Middleware(ClientDispatch, routes=client.routes),
         ],
         exception_handlers={
             KlatchError: handle_klatch_error,

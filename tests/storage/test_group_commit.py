@@ -109,3 +109,39 @@ async def test_a_failing_unit_leaves_its_batch_mates_stored(
         lambda tx: tx.all(sa.select(tables.tag.c.name).where(tables.tag.c.org_id == org))
     )
     assert sorted(r[0] for r in names) == sorted(f"tag {i}" for i in range(WRITERS) if i != failing)
+
+
+async def test_a_caller_that_goes_away_leaves_its_write_and_batch_mates_stored(
+    services: Services, setup: Setup
+) -> None:
+    """A client that disconnects while its write is queued (its task cancelled)
+    does not take the write back, and the others queued with it are answered."""
+    org = setup.org.id
+
+    def unit(i: int) -> Work[int]:
+        async def work(tx: Tx) -> int:
+            await tx.execute(
+                sa.insert(tables.tag).values(
+                    id=new_id(),
+                    org_id=org,
+                    name=f"gone {i}",
+                    name_key=f"gone {i}",
+                    color=None,
+                    created_at=i,
+                    updated_at=i,
+                )
+            )
+            return i
+
+        return work
+
+    tasks = [asyncio.create_task(services.db.write(unit(i))) for i in range(8)]
+    await asyncio.sleep(0)  # every write is queued
+    tasks[3].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[3], asyncio.CancelledError)
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 1, 2, 4, 5, 6, 7]
+    names = await services.db.read(
+        lambda tx: tx.all(sa.select(tables.tag.c.name).where(tables.tag.c.org_id == org))
+    )
+    assert sorted(r[0] for r in names) == sorted(f"gone {i}" for i in range(8))

@@ -47,7 +47,7 @@ class Observe:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series: dict[tuple[int, str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -84,11 +84,13 @@ class Observe:
                 self._observe(scope, status, time.perf_counter() - started)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        # Looked up by the route object and the mounts' path it answered under,
+        # which give one template; the template is only worked out once.
         method = scope["method"] if scope["method"] in _METHODS else "other"
-        key = (route_template(scope), method, status)
+        key = (id(scope.get("route")), scope.get("root_path", ""), method, status)
         series = self._series.get(key)
         if series is None:
-            route = key[0]
+            route = route_template(scope)
             series = self._series[key] = (
                 metrics.HTTP_REQUESTS.labels(route, method, str(status)),
                 metrics.HTTP_SECONDS.labels(route, method),

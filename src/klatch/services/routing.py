@@ -246,12 +246,12 @@ class Router:
     async def __call__(self, unit: Unit) -> None:
         if not unit.defs or not unit.drafts:
             return
-        triggers = _triggers(unit.drafts)
-        if not triggers:
-            return
         org_id = unit.actor.org_id
         rules = await self.rules.get(org_id, lambda: _enabled_rules(unit, org_id))
         if not rules:
+            return
+        triggers = _triggers(unit.drafts)
+        if not triggers:
             return
         compiled = [c for c in (self._compile(r, unit.defs) for r in rules) if c is not None]
         for conversation_id, trigger in triggers.items():

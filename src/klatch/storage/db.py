@@ -189,11 +189,13 @@ async def _queued(
 ) -> T:
     """Queue ``work`` for a committer and wait until its batch is durable. A caller
     that goes away does not take its unit back: it may already be in the batch being
-    committed, and its batch-mates must not notice."""
+    committed, and its batch-mates must not notice. (Its cancellation cancels the
+    future, which the committer then leaves unanswered; the unit still runs and
+    commits, so no ``shield`` is needed, nor its second future per write.)"""
     future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
     pending.append((work, future))
     wake.set()
-    return await asyncio.shield(future)
+    return await future
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

@@ -71,7 +71,8 @@ class ClientRoute(Route):
         session: bool = True,  # needs X-Klatch-Session besides the tracking key
         parameters: tuple[dict[str, Any], ...] = (),  # besides the path parameters
     ) -> None:
-        super().__init__(path, _checked(endpoint), methods=[method])
+        self.handler = _checked(endpoint)
+        super().__init__(path, self.handler, methods=[method])
         self.method = method
         self.summary = summary
         self.sdk = sdk
