@@ -11,12 +11,14 @@ import pytest
 import sqlalchemy as sa
 
 from klatch import metrics
+from klatch.domain.events import EventDraft
 from klatch.domain.models import Actor, ActorType
 from klatch.errors import Conflict
 from klatch.ids import new_id
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage import events as event_store
+from klatch.storage import orgs as org_store
 from klatch.storage import tables
 from klatch.storage.db import Tx, Work
 
@@ -145,3 +147,58 @@ async def test_a_caller_that_goes_away_leaves_its_write_and_batch_mates_stored(
         lambda tx: tx.all(sa.select(tables.tag.c.name).where(tables.tag.c.org_id == org))
     )
     assert sorted(r[0] for r in names) == sorted(f"gone {i}" for i in range(8))
+
+
+async def test_event_ids_of_a_batch_stay_gapless_through_refusals_and_schema_changes(
+    services: Services, setup: Setup
+) -> None:
+    """The units of one batch share the org's event sequence (its row is written once
+    more before the commit, not once per unit): units refused after appending leave
+    no gap, a definition change in the middle of the batch is seen by the units after
+    it, and the sequence the org row stores is the last id handed out."""
+    org = setup.org.id
+    version = await services.db.read(lambda tx: org_store.schema_version(tx, org))
+    refused = {3, 11, 12, WRITERS - 1}
+    bump_at = 20
+
+    def unit(i: int) -> Work[int]:
+        async def work(tx: Tx) -> int:
+            if i == bump_at:
+                await org_store.bump_schema_version(tx, org)
+            draft = EventDraft("test.appended", {"i": i})
+            # Units after the bump validated against the old version: refused.
+            stale = version if i > bump_at and i % 2 else None
+            [event] = await event_store.append(
+                tx,
+                org,
+                [draft],
+                actor_type="system",
+                actor_id=None,
+                now=i,
+                schema_version=stale,
+            )
+            if i in refused:
+                raise Conflict("refused after appending", code="test_refusal")
+            return event.id
+
+        return work
+
+    last_before = await services.db.read(lambda tx: event_store.last_event_id(tx, org))
+    results = await asyncio.gather(
+        *(services.db.write(unit(i)) for i in range(WRITERS)), return_exceptions=True
+    )
+    stale_refused = {i for i in range(bump_at + 1, WRITERS) if i % 2}
+    for i, result in enumerate(results):
+        if i in stale_refused:
+            assert isinstance(result, event_store.SchemaChanged), (i, result)
+        elif i in refused:
+            assert isinstance(result, Conflict), (i, result)
+    ids = [r for r in results if isinstance(r, int)]
+    assert len(ids) == WRITERS - len(refused | stale_refused)
+    assert ids == list(range(last_before + 1, last_before + 1 + len(ids)))
+    stored = await services.db.read(lambda tx: event_store.events_after(tx, org, last_before))
+    assert [e.id for e in stored] == ids
+    assert await services.db.read(lambda tx: event_store.last_event_id(tx, org)) == ids[-1]
+    # The next write carries on from there.
+    after = await services.db.write(unit(1000))
+    assert after == ids[-1] + 1

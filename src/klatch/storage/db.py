@@ -110,10 +110,44 @@ def compile_adhoc(stmt: ClauseElement, dialect: Dialect) -> tuple[str, list[Any]
 Statement = Query | ClauseElement
 
 
+class Batch:
+    """What the statements of one transaction remember from one unit of work to the
+    next, and the statements owed before it commits.
+
+    A committer runs many units in one transaction; a value that each unit would
+    otherwise write to the same row (an org's event sequence) can be kept here and
+    written once, by a ``finish`` step the committer runs just before COMMIT. A unit
+    that is rolled back to its savepoint takes back what it set: a snapshot is a
+    copy of the two dicts, so what they hold must not change in place (replace an
+    entry instead)."""
+
+    __slots__ = ("owed", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[Any, Any] = {}
+        # Keyed, so owing the same statement twice runs it once.
+        self.owed: dict[Any, Callable[[Tx], Awaitable[None]]] = {}
+
+    def snapshot(self) -> tuple[dict[Any, Any], dict[Any, Callable[[Tx], Awaitable[None]]]]:
+        return dict(self.values), dict(self.owed)
+
+    def restore(
+        self, saved: tuple[dict[Any, Any], dict[Any, Callable[[Tx], Awaitable[None]]]]
+    ) -> None:
+        self.values, self.owed = saved
+
+    async def finish(self, tx: Tx) -> None:
+        """Run the statements owed, before the transaction commits."""
+        owed, self.owed = self.owed, {}
+        for statement in owed.values():
+            await statement(tx)
+
+
 class Tx(Protocol):
     """The statements a unit of work can run."""
 
     dialect: str
+    batch: Batch  # what the units of this transaction share (see Batch)
 
     async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None: ...
 
@@ -218,6 +252,7 @@ class _SqliteTx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.batch = Batch()
 
     async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None:
         sql, args = _prepare(q, params, self._dialect)
@@ -570,8 +605,10 @@ class SqliteDatabase:
         assert tx is not None
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         conn.execute("BEGIN IMMEDIATE")
+        tx.batch = Batch()
         for work, future in batch:
             conn.execute("SAVEPOINT unit")
+            saved = tx.batch.snapshot()
             try:
                 result = await work(tx)
             except Exception as exc:
@@ -579,10 +616,12 @@ class SqliteDatabase:
                     raise
                 conn.execute("ROLLBACK TO unit")
                 conn.execute("RELEASE unit")
+                tx.batch.restore(saved)
                 outcomes.append((future, None, exc))
                 continue
             conn.execute("RELEASE unit")
             outcomes.append((future, result, None))
+        await tx.batch.finish(tx)
         self.units += len(batch)
         self._last_batch = len(batch)
         return outcomes
@@ -762,6 +801,7 @@ class _PgTx:
     def __init__(self, conn: Any, dialect: Dialect) -> None:
         self._conn = conn
         self._dialect = dialect
+        self.batch = Batch()
 
     async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None:
         sql, args = _prepare(q, params, self._dialect)
@@ -921,6 +961,7 @@ class PostgresDatabase:
             for i, (work, future) in enumerate(batch):
                 if i:
                     await conn.execute("RELEASE SAVEPOINT unit; SAVEPOINT unit")
+                saved = tx.batch.snapshot()
                 try:
                     result = await work(tx)
                 except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
@@ -929,9 +970,11 @@ class PostgresDatabase:
                     raise
                 except Exception as exc:
                     await conn.execute("ROLLBACK TO SAVEPOINT unit")
+                    tx.batch.restore(saved)
                     outcomes.append((future, None, exc))
                     continue
                 outcomes.append((future, result, None))
+            await tx.batch.finish(tx)
             await conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):

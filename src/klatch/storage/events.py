@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -22,6 +24,7 @@ _RESERVE = Query(
     .values(event_seq=org.c.event_seq + b("n"))
     .returning(org.c.event_seq, org.c.schema_version)
 )
+_STORE_SEQ = Query(sa.update(org).where(org.c.id == b("org_id")).values(event_seq=b("seq")))
 _INSERT = Query(sa.insert(event))
 _AFTER = Query(
     sa.select(event)
@@ -70,9 +73,7 @@ async def append(
     With ``schema_version``, raise ``SchemaChanged`` (rolling back the unit of
     work) if the org's definitions moved on since the caller validated.
     """
-    row = await tx.one(_RESERVE, {"org_id": org_id, "n": len(drafts)})
-    assert row is not None, "org row must exist"
-    last, current_schema = int(row[0]), int(row[1])
+    last, current_schema = await _reserve(tx, org_id, len(drafts))
     if schema_version is not None and current_schema != schema_version:
         raise SchemaChanged
     first = last - len(drafts) + 1
@@ -109,6 +110,53 @@ async def append(
     else:
         await tx.execute_many(_INSERT, rows)
     return events
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """An org row this transaction holds: the last event id handed out, the one the
+    row stores, and the org's schema version."""
+
+    last: int
+    stored: int
+    schema: int
+
+
+async def _reserve(tx: Tx, org_id: str, n: int) -> tuple[int, int]:
+    """Hand out ``n`` event ids: (the last of them, the org's schema version).
+
+    The first write of an org in a transaction takes its row (and on PostgreSQL
+    holds it until commit); the transaction's later writes of that org count on
+    from what it handed out, and the row is written once more before the commit
+    (``Batch.finish``). So a batch of 64 describes updates the org row twice, not
+    64 times, and event ids stay increasing in commit order without gaps.
+    """
+    key = ("event_seq", org_id)
+    held: _Held | None = tx.batch.values.get(key)
+    if held is None:
+        row = await tx.one(_RESERVE, {"org_id": org_id, "n": n})
+        assert row is not None, "org row must exist"
+        last, schema = int(row[0]), int(row[1])
+        tx.batch.values[key] = _Held(last, last, schema)
+        return last, schema
+    tx.batch.values[key] = _Held(held.last + n, held.stored, held.schema)
+    tx.batch.owed[key] = functools.partial(_store_sequence, org_id=org_id)
+    return held.last + n, held.schema
+
+
+async def _store_sequence(tx: Tx, *, org_id: str) -> None:
+    held: _Held = tx.batch.values.pop(("event_seq", org_id))
+    if held.last != held.stored:
+        await tx.execute(_STORE_SEQ, {"org_id": org_id, "seq": held.last})
+
+
+async def settle_sequence(tx: Tx, org_id: str) -> None:
+    """Store the event ids this transaction handed out for the org and forget them,
+    before a statement that changes the org row in a way ids depend on (its schema
+    version): the next write of the org takes the row afresh."""
+    if ("event_seq", org_id) in tx.batch.values:
+        tx.batch.owed.pop(("event_seq", org_id), None)
+        await _store_sequence(tx, org_id=org_id)
 
 
 async def events_after(tx: Tx, org_id: str, after: int, limit: int = 1000) -> list[Event]:

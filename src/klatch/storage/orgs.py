@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from klatch.domain.models import ApiKey, Brand, Org, Principal, Role, User, UserRole
+from klatch.storage import events as event_store
 from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import api_key, brand, org, user
@@ -178,6 +179,7 @@ async def list_orgs(tx: Tx) -> list[Org]:
 
 
 async def bump_schema_version(tx: Tx, org_id: str) -> int:
+    await event_store.settle_sequence(tx, org_id)  # it read the version it held
     row = await tx.one(_BUMP_SCHEMA, {"org_id": org_id})
     assert row is not None
     return int(row[0])
