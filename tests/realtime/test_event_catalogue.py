@@ -44,6 +44,7 @@ async def test_every_emitted_event_matches_its_schema(
     services.bus.subscribe(published.extend)
     await services.attributes.define(setup.org.id, "conversation", "orderNumberStr")
     await services.attributes.define(setup.org.id, "customer", "planStr")
+    await services.attributes.define(setup.org.id, "message", "intentStr")
 
     created = await admin.post("/v1/customers", json={"name": "Ada", "email": "ada@example.com"})
     assert created.status_code == 201, created.text
@@ -65,6 +66,10 @@ async def test_every_emitted_event_matches_its_schema(
     assert typing_reply.status_code == 204, typing_reply.text
     reply = await admin.post(f"/v1/conversations/{conversation_id}/messages", json={"body": "Hi"})
     assert reply.status_code == 201, reply.text
+    annotated = await admin.patch(
+        f"/v1/messages/{reply.json()['data']['id']}", json={"custom": {"intentStr": "greeting"}}
+    )
+    assert annotated.status_code == 200, annotated.text  # message.updated, for agents only
     note = await admin.post(f"/v1/conversations/{conversation_id}/notes", json={"body": "VIP"})
     assert note.status_code == 201, note.text  # note.created, for agents only
     rule = await admin.post(

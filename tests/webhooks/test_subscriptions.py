@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from klatch.domain.webhooks import MAX_EVENTS
 from klatch.services import Services
 from support import Rest, cli, error_codes, prepare
 
@@ -32,6 +33,7 @@ async def test_create_read_change_and_delete_a_webhook(admin: Rest) -> None:
             "kustomer.customer.create",
             "kustomer.customer.update",
             "kustomer.message.create",
+            "kustomer.message.update",
             "kustomer.note.create",
             "kustomer.team.create",
             "kustomer.team.update",
@@ -77,7 +79,7 @@ async def test_create_read_change_and_delete_a_webhook(admin: Rest) -> None:
         ({"name": "x" * 256}, "/name"),
         ({"events": []}, "/events"),
         ({"events": ["kustomer.conversation.delete"]}, "/events/0"),
-        ({"events": [UPDATE] * 13}, "/events"),
+        ({"events": [UPDATE] * (MAX_EVENTS + 1)}, "/events"),
         ({"url": "not a url"}, "/url"),
         ({"url": "https://" + "a" * 2050}, "/url"),
         (

@@ -71,6 +71,11 @@ def _message_created(p: Payload) -> dict[str, Any]:
     return {**p, "message": message}
 
 
+def _message_updated(p: Payload) -> dict[str, Any]:
+    """Which of the message's attributes changed stays; their values go."""
+    return {**p, "changes": _blank_changes(p["changes"]), "custom": {}}
+
+
 def _customer_created(p: Payload) -> dict[str, Any]:
     return {**p, "customer": _customer(p["customer"])}
 
@@ -99,6 +104,7 @@ RULES: dict[str, Callable[[Payload], dict[str, Any]]] = {
     ev.CONVERSATION_ENDED: _kept,
     ev.CONVERSATION_DELETED: _kept,
     ev.MESSAGE_CREATED: _message_created,
+    ev.MESSAGE_UPDATED: _message_updated,
     ev.CUSTOMER_CREATED: _customer_created,
     ev.CUSTOMER_UPDATED: _customer_updated,
     ev.CUSTOMER_DELETED: _kept,

@@ -30,6 +30,9 @@ CONVERSATION_UPDATED = "conversation.updated"
 CONVERSATION_ENDED = "conversation.ended"
 CONVERSATION_DELETED = "conversation.deleted"
 MESSAGE_CREATED = "message.created"
+# A message's custom attributes changed (PATCH /v1/messages/{id}): agents only, as
+# the message klass's attributes are what agents and integrations note on it.
+MESSAGE_UPDATED = "message.updated"
 CUSTOMER_UPDATED = "customer.updated"
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_DELETED = "customer.deleted"
@@ -72,6 +75,7 @@ CATALOGUE = (
     CONVERSATION_ENDED,
     CONVERSATION_DELETED,
     MESSAGE_CREATED,
+    MESSAGE_UPDATED,
     CUSTOMER_CREATED,
     CUSTOMER_UPDATED,
     CUSTOMER_DELETED,
@@ -106,7 +110,7 @@ ORG_OBJECTS = (
     USER_UPDATED,
     USER_DELETED,
 )
-AGENTS_ONLY = (NOTE_CREATED, *ORG_OBJECTS)  # never sent to a customer's socket
+AGENTS_ONLY = (NOTE_CREATED, MESSAGE_UPDATED, *ORG_OBJECTS)  # never sent to a customer's socket
 
 
 # ---------------------------------------------------------------- payload schemas
@@ -231,6 +235,21 @@ class ConversationDeletedPayload(TypedDict):
 @with_config(_STRICT)
 class MessageCreatedPayload(TypedDict):
     message: MessageData
+
+
+@with_config(_STRICT)
+class MessageChanges(TypedDict):
+    custom: dict[str, Change]
+
+
+@with_config(_STRICT)
+class MessageUpdatedPayload(TypedDict):
+    messageId: str
+    conversationId: str
+    customerId: str
+    changes: MessageChanges
+    custom: dict[str, Any]  # all custom attributes after the change
+    updatedAt: str
 
 
 @with_config(_STRICT)
@@ -396,6 +415,7 @@ PAYLOADS: dict[str, type] = {
     CONVERSATION_ENDED: ConversationEndedPayload,
     CONVERSATION_DELETED: ConversationDeletedPayload,
     MESSAGE_CREATED: MessageCreatedPayload,
+    MESSAGE_UPDATED: MessageUpdatedPayload,
     CUSTOMER_CREATED: CustomerCreatedPayload,
     CUSTOMER_UPDATED: CustomerUpdatedPayload,
     CUSTOMER_DELETED: CustomerDeletedPayload,
@@ -562,6 +582,19 @@ def conversation_deleted(conv: Conversation) -> EventDraft:
 def message_created(m: Message) -> EventDraft:
     payload: MessageCreatedPayload = {"message": message_data(m)}
     return EventDraft(MESSAGE_CREATED, payload, m.conversation_id, m.customer_id)
+
+
+def message_updated(m: Message, changes: dict[str, Change]) -> EventDraft:
+    """``m`` as it is after the change; ``changes``: each custom key's before/after."""
+    payload: MessageUpdatedPayload = {
+        "messageId": m.id,
+        "conversationId": m.conversation_id,
+        "customerId": m.customer_id,
+        "changes": {"custom": changes},
+        "custom": m.custom,
+        "updatedAt": _iso(m.updated_at or m.created_at),
+    }
+    return EventDraft(MESSAGE_UPDATED, payload, m.conversation_id, m.customer_id)
 
 
 def customer_created(c: Customer) -> EventDraft:

@@ -151,6 +151,10 @@ class Message:
     sent_by_id: str | None
     sent_by_name: str | None
     created_at: int
+    # The message klass's custom attributes (PATCH /v1/messages/{id}), and when they
+    # last changed; stored as created_at until then.
+    custom: dict[str, Any] = field(default_factory=dict)
+    updated_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

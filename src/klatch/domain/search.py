@@ -173,8 +173,8 @@ STANDARD_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("message_conversation_id", Kind.ID, "conversation_id"),
         _f("message_customer_id", Kind.ID, "customer_id"),
         _f("message_created_at", Kind.DATETIME, "created_at"),
-        # Messages do not change once sent: updated is created.
-        _f("message_updated_at", Kind.DATETIME, "created_at"),
+        # When its custom attributes last changed; its creation until then.
+        _f("message_updated_at", Kind.DATETIME, "updated_at"),
         _f("message_sent_at", Kind.DATETIME, "created_at"),
     ),
     # Internal notes (agents and API keys only, as all of search).

@@ -29,6 +29,7 @@ CONVERSATION_UPDATE = "kustomer.conversation.update"
 CUSTOMER_CREATE = "kustomer.customer.create"
 CUSTOMER_UPDATE = "kustomer.customer.update"
 MESSAGE_CREATE = "kustomer.message.create"
+MESSAGE_UPDATE = "kustomer.message.update"  # its custom attributes changed
 NOTE_CREATE = "kustomer.note.create"  # an internal note (agents' tools)
 TEAM_CREATE = "kustomer.team.create"
 TEAM_UPDATE = "kustomer.team.update"
@@ -46,6 +47,7 @@ EVENTS = (
     CUSTOMER_CREATE,
     CUSTOMER_UPDATE,
     MESSAGE_CREATE,
+    MESSAGE_UPDATE,
     NOTE_CREATE,
     TEAM_CREATE,
     TEAM_UPDATE,
@@ -54,7 +56,7 @@ EVENTS = (
     USER_CREATE,
     USER_UPDATE,
 )
-MAX_EVENTS = 12
+MAX_EVENTS = len(EVENTS)  # Kustomer's 12 are its events; here each of Klatch's once
 MAX_NAME = 255
 MAX_URL = 2048
 MAX_HEADERS = 20
@@ -184,6 +186,9 @@ def _parts(event: Event) -> Iterable[_Part]:
         yield CONVERSATION_UPDATE, "conversation", conv_id, conv_id, ended, {}
     elif event.type == ev.MESSAGE_CREATED:
         yield from _message_parts(p["message"])
+    elif event.type == ev.MESSAGE_UPDATED:
+        attributes = custom_changes(p["changes"]["custom"])
+        yield MESSAGE_UPDATE, "message", p["messageId"], p["conversationId"], attributes, {}
     elif event.type == ev.NOTE_CREATED:
         # In the conversation's order: after the message it speaks of, say.
         note = p["note"]

@@ -1,13 +1,17 @@
-"""Messages of a conversation: send, list, typing activity, read state."""
+"""Messages of a conversation: send, list, get, custom attributes, typing activity,
+read state."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from klatch.domain import events as ev
+from klatch.domain.attributes import check_values
 from klatch.domain.conversations import PAYLOAD_MAX, check_body
 from klatch.domain.models import Actor, ActorType, Conversation, Event, Message, Page
-from klatch.errors import Conflict, InvalidArguments, conversation_not_found
+from klatch.errors import Conflict, InvalidArguments, NotFound, conversation_not_found
 from klatch.ids import is_id, new_id, now_ms
 from klatch.services.context import Context
 from klatch.services.unit import Unit
@@ -46,10 +50,22 @@ class MessageService:
         customer_id = actor.customer_id
         return await self.ctx.db.read(lambda tx: store.unread_counts(tx, actor.org_id, customer_id))
 
+    async def get(self, actor: Actor, message_id: str) -> Message:
+        """One message of the org; another org's, or a missing one, is the same 404."""
+        found = await self.ctx.db.read(lambda tx: store.get_message(tx, actor.org_id, message_id))
+        return _visible_message(actor, message_id, found)
+
     async def check_send(
-        self, actor: Actor, conversation_id: str, body: Any, *, payload: Any = None
+        self,
+        actor: Actor,
+        conversation_id: str,
+        body: Any,
+        *,
+        payload: Any = None,
+        custom: Any = None,
     ) -> Message:
-        """Add a message: from a chat session it is ``in``, from an agent or key ``out``."""
+        """Add a message: from a chat session it is ``in``, from an agent or key ``out``.
+        ``custom``: its message-klass attributes, stored with it, all valid or none."""
         text = check_body(body)
         assert text is not None
         if payload is not None and (not isinstance(payload, str) or len(payload) > PAYLOAD_MAX):
@@ -59,13 +75,44 @@ class MessageService:
 
         async def work(unit: Unit) -> Message:
             conv = await _open_conversation(unit.tx, actor, conversation_id, for_update=True)
+            values = {} if custom is None else _checked(unit, custom)
             message = new_message(actor, conv, text, payload, unit.now)
+            message = replace(message, custom={k: v for k, v in values.items() if v is not None})
             await store.insert_message(unit.tx, message)
             await store.after_message(unit.tx, actor.org_id, conv.id, preview_of(text), unit.now)
             unit.emit(ev.message_created(message))
             return message
 
-        return await self.ctx.uow.write(actor, work)
+        # The klass definitions only when there are values to check them against.
+        return await self.ctx.uow.write(actor, work, schema=custom is not None)
+
+    async def check_update(
+        self, actor: Actor, message_id: str, changes: Mapping[str, Any]
+    ) -> Message:
+        """REST PATCH: merge ``custom`` into the message's custom attributes (keys
+        given replace, ``None`` clears one, others are kept), all valid against the
+        message klass or nothing stored. ``changes`` holds only the fields given."""
+        unknown = [k for k in changes if k != "custom"]
+        if unknown:
+            raise InvalidArguments(f"'{unknown[0]}' cannot be changed", pointer=f"/{unknown[0]}")
+        custom = changes.get("custom")
+        if custom is not None and not isinstance(custom, dict):
+            raise InvalidArguments("custom must be an object", pointer="/custom")
+
+        async def work(unit: Unit) -> Message:
+            found = await store.get_message(unit.tx, actor.org_id, message_id, for_update=True)
+            message = _visible_message(actor, message_id, found)
+            values = {} if custom is None else _checked(unit, custom)
+            moved = ev.changes_between(message.custom, values)
+            if not moved:
+                return message
+            merged = _merged(message.custom, values)
+            await store.set_message_custom(unit.tx, actor.org_id, message.id, merged, unit.now)
+            updated = replace(message, custom=merged, updated_at=unit.now)
+            unit.emit(ev.message_updated(updated, moved))
+            return updated
+
+        return await self.ctx.uow.write(actor, work, schema=True)
 
     async def check_typing(self, actor: Actor, conversation_id: str, typing: Any) -> Event:
         """Tell the other side someone is typing (``typing.started`` / ``typing.stopped``).
@@ -115,6 +162,32 @@ async def _open_conversation(
     if conv.ended:
         raise Conflict(ended, code="conversation_ended")
     return conv
+
+
+def _checked(unit: Unit, custom: Any) -> dict[str, Any]:
+    return check_values("message", unit.defs["message"], custom, from_sdk=unit.actor.is_customer)
+
+
+def _merged(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``before`` with ``values`` applied: ``None`` removes a key."""
+    merged = dict(before)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _visible_message(actor: Actor, message_id: str, found: Message | None) -> Message:
+    """The message if this actor may see it; otherwise the same 404 as a missing one."""
+    if found is None or (actor.customer_id is not None and found.customer_id != actor.customer_id):
+        raise NotFound(
+            f"No message with id '{safe_id(message_id)}'",
+            code="message_not_found",
+            pointer="/messageId",
+        )
+    return found
 
 
 def visible(actor: Actor, conversation_id: str, conv: Conversation | None) -> Conversation:

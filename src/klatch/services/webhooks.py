@@ -64,6 +64,7 @@ _ANNOUNCED = frozenset(
         ev.CONVERSATION_UPDATED,
         ev.CONVERSATION_ENDED,
         ev.MESSAGE_CREATED,
+        ev.MESSAGE_UPDATED,
         ev.CUSTOMER_CREATED,
         ev.CUSTOMER_UPDATED,
         ev.NOTE_CREATED,

@@ -93,6 +93,15 @@ _DELETE_MESSAGES = Query(
     )
 )
 _INSERT_MESSAGE = Query(sa.insert(message))
+_m = message.c
+_MESSAGE_BY_ID = (_m.org_id == b("org_id"), _m.id == b("message_id"))
+_GET_MESSAGE = Query(sa.select(message).where(*_MESSAGE_BY_ID))
+# Row lock on PostgreSQL, as for a conversation's custom: concurrent PATCHes of one
+# message queue up instead of losing each other's keys.
+_GET_MESSAGE_FOR_UPDATE = Query(sa.select(message).where(*_MESSAGE_BY_ID).with_for_update())
+_SET_MESSAGE_CUSTOM = Query(
+    sa.update(message).where(*_MESSAGE_BY_ID).values(custom=b("custom"), updated_at=b("now"))
+)
 _MESSAGES = Query(
     sa.select(message)
     .where(message.c.org_id == b("org_id"), message.c.conversation_id == b("conversation_id"))
@@ -130,8 +139,9 @@ def conversation_from_row(row: Row) -> Conversation:
     )
 
 
-def _message(row: Row) -> Message:
-    return record(Message, row)
+def message_from_row(row: Row) -> Message:
+    """A message row as the record: ``custom`` decoded (NULL: none)."""
+    return record(Message, row, custom=loads(row["custom"]) or {})
 
 
 async def insert_conversation(tx: Tx, conv: Conversation) -> None:
@@ -345,6 +355,8 @@ async def insert_message(tx: Tx, m: Message) -> None:
             "sent_by_id": m.sent_by_id,
             "sent_by_name": m.sent_by_name,
             "created_at": m.created_at,
+            "updated_at": m.updated_at or m.created_at,
+            "custom": dumps(m.custom) if m.custom else None,
         },
     )
 
@@ -365,9 +377,33 @@ async def list_messages(
         _MESSAGES,
         {"org_id": org_id, "conversation_id": conversation_id, "limit": limit, "offset": offset},
     )
-    return [_message(r) for r in rows]
+    return [message_from_row(r) for r in rows]
 
 
 async def unread_counts(tx: Tx, org_id: str, customer_id: str) -> dict[str, int]:
     rows = await tx.all(_UNREAD, {"org_id": org_id, "customer_id": customer_id})
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def get_message(
+    tx: Tx, org_id: str, message_id: str, *, for_update: bool = False
+) -> Message | None:
+    """One message of the org; ``for_update`` locks its row until commit."""
+    q = _GET_MESSAGE_FOR_UPDATE if for_update else _GET_MESSAGE
+    row = await tx.one(q, {"org_id": org_id, "message_id": message_id})
+    return message_from_row(row) if row else None
+
+
+async def set_message_custom(
+    tx: Tx, org_id: str, message_id: str, custom: dict[str, Any], now: int
+) -> None:
+    """Store a locked message's custom attributes (none stored as NULL), changed ``now``."""
+    await tx.execute(
+        _SET_MESSAGE_CUSTOM,
+        {
+            "org_id": org_id,
+            "message_id": message_id,
+            "custom": dumps(custom) if custom else None,
+            "now": now,
+        },
+    )

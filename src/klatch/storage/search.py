@@ -545,4 +545,4 @@ def _record(context: str, row: Row) -> Record:
         )
     if context == "note":
         return record(Note, row)
-    return record(Message, row)
+    return record(Message, row, custom=loads(row["custom"]) or {})

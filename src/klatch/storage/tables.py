@@ -232,8 +232,12 @@ message = sa.Table(
     sa.Column("created_at", Millis, nullable=False),
     # Migration 0008: the message klass's custom attributes (NULL: none).
     sa.Column("custom", Json, nullable=True),
+    # Migration 0010: when the message last changed (its custom attributes); its
+    # creation until then. Nullable only so adding it left the table as it was.
+    sa.Column("updated_at", Millis, nullable=True),
     sa.Index(None, "org_id", "conversation_id", "created_at"),
     sa.Index(None, "org_id", "created_at"),  # search by message_created_at
+    sa.Index(None, "org_id", "updated_at"),  # message_updated_at: sync tools page by it
 )
 
 event = sa.Table(

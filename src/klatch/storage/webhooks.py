@@ -451,4 +451,4 @@ async def prune(tx: Tx, delivered_before: int, limit: int = 5000) -> int:
 
 async def message_by_id(tx: Tx, org_id: str, message_id: str) -> Message | None:
     row = await tx.one(_MESSAGE, {"org_id": org_id, "message_id": message_id})
-    return record(Message, row) if row else None
+    return record(Message, row, custom=loads(row["custom"]) or {}) if row else None

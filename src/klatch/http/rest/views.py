@@ -98,14 +98,15 @@ def message_resource(m: Message) -> dict[str, Any]:
             "preview": m.body[:256],
             "payload": m.payload,
             "sentBy": {"type": m.sent_by_type, "id": m.sent_by_id, "displayName": m.sent_by_name},
+            "custom": m.custom,
             "createdAt": iso(m.created_at),
-            "updatedAt": iso(m.created_at),  # a message does not change once sent
+            "updatedAt": iso(m.updated_at or m.created_at),  # its custom last changed
         },
         "relationships": {
             "conversation": _rel("conversation", "conversations", m.conversation_id),
             "customer": _rel("customer", "customers", m.customer_id),
         },
-        "links": {"self": f"/v1/conversations/{m.conversation_id}/messages"},
+        "links": {"self": f"/v1/messages/{m.id}"},
     }
 
 
