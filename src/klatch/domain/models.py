@@ -183,6 +183,7 @@ class Page:
     has_next: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     next_cursor: str | None = None  # keyset lists: where the next page starts (opaque)
+    total_capped: bool = False  # counted up to a cap: ``total`` is a lower bound
 
 
 @dataclass(frozen=True, slots=True)

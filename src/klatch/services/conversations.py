@@ -68,6 +68,7 @@ _HISTORY = (ev.CONVERSATION_CREATED, ev.CONVERSATION_UPDATED, ev.CONVERSATION_HI
 class ConversationService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.count_cap = paging.COUNT_CAP  # lists count up to this many
 
     # -- reads
 
@@ -121,18 +122,21 @@ class ConversationService:
         )
         resume = paging.resume(cursor, bound_to, page)
 
+        cap = self.count_cap
+
         async def work(tx: Tx) -> tuple[builtins.list[Conversation], int | None]:
             total = resume.total if resume is not None else None
             if total is None and (count or custom_equals):
-                total = await store.count_conversations(tx, actor.org_id, **filters)
+                total = await store.count_conversations(tx, actor.org_id, cap=cap, **filters)
             # Few matches: read them by the attribute's index, then sort (search's rule).
             few = bool(custom_equals) and total is not None and total <= FEW_ROWS
             after = resume.after if resume is not None else None
             rows = await _list(tx, actor, page, page_size, after=after, filter_first=few, **filters)
             return rows, total if count else None
 
-        rows, total = await self.ctx.db.read(work)
-        shown = _page(rows, page, page_size, total)
+        rows, counted = await self.ctx.db.read(work)
+        shown = _page(rows, page, page_size, counted, cap)
+        total = counted  # what the next page's cursor carries: counted, not inferred
         if not shown.has_next:
             return shown
         last = shown.items[-1]
@@ -148,12 +152,15 @@ class ConversationService:
             if await customer_store.get_customer(tx, actor.org_id, customer_id) is None:
                 return None
             rows = await _list(tx, actor, page, page_size, customer_id=customer_id)
-            return rows, await store.count_conversations(tx, actor.org_id, customer_id=customer_id)
+            counted = await store.count_conversations(
+                tx, actor.org_id, customer_id=customer_id, cap=self.count_cap
+            )
+            return rows, counted
 
         found = await self.ctx.db.read(work)
         if found is None or (actor.customer_id is not None and actor.customer_id != customer_id):
             raise customer_not_found(customer_id)
-        return _page(found[0], page, page_size, found[1])
+        return _page(found[0], page, page_size, found[1], self.count_cap)
 
     async def _custom_filters(
         self, org_id: str, filters: Mapping[str, str]
@@ -589,8 +596,16 @@ async def _list(
     )
 
 
-def _page(rows: list[Any], page: int, page_size: int, total: int | None = None) -> Page:
-    return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+def _page(
+    rows: list[Any], page: int, page_size: int, counted: int | None = None, cap: int | None = None
+) -> Page:
+    """A page of the ``rows`` read (one more than ``page_size`` when there is a next);
+    ``counted`` up to ``cap + 1`` when there is a cap."""
+    total, capped = counted, False
+    if counted is not None and cap is not None:
+        total, capped = paging.known_total(counted, cap, page, page_size, len(rows))
+    has_next = len(rows) > page_size
+    return Page(rows[:page_size], page, page_size, total, has_next, total_capped=capped)
 
 
 def merged_custom(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from klatch.domain.erasure import scrubbed
 from klatch.domain.models import Actor, Customer, Event, Page
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id, now_ms
+from klatch.services import paging
 from klatch.services.context import Context
 from klatch.services.orgs import check_email
 from klatch.services.unit import Unit
@@ -119,6 +120,7 @@ def _union(existing: list[Any], added: list[Any]) -> list[Any]:
 class CustomerService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.count_cap = paging.COUNT_CAP  # the list counts up to this many
 
     async def get(self, actor: Actor, customer_id: str) -> Customer:
         if actor.customer_id is not None and customer_id != actor.customer_id:
@@ -195,10 +197,18 @@ class CustomerService:
 
         async def work(tx: Tx) -> tuple[list[Customer], int]:
             rows = await store.list_customers(tx, actor.org_id, limit=page_size + 1, offset=offset)
-            return rows, await store.count_customers(tx, actor.org_id)
+            return rows, await store.count_customers(tx, actor.org_id, cap=self.count_cap)
 
-        rows, total = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        rows, counted = await self.ctx.db.read(work)
+        total, capped = paging.known_total(counted, self.count_cap, page, page_size, len(rows))
+        return Page(
+            rows[:page_size],
+            page,
+            page_size,
+            total=total,
+            has_next=len(rows) > page_size,
+            total_capped=capped,
+        )
 
     async def check_create(self, actor: Actor, body: dict[str, Any]) -> Customer:
         """REST ``POST /v1/customers`` with Kustomer's field names."""

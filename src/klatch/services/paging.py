@@ -22,6 +22,10 @@ from typing import Any
 import orjson
 
 MAX_CURSOR = 1024  # characters: a cursor this package made is far shorter
+# Lists and searches count their matches up to this many (an index range of at most
+# that many entries, so counting a whole org of a million costs what a narrow filter
+# does); past it the total is a lower bound (``meta.totalRelation: "gte"``).
+COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +68,17 @@ def resume(value: str | None, bound_to: str, page: int) -> Resume | None:
     ):
         return None
     return Resume((keys[0], keys[1]), total)
+
+
+def known_total(counted: int, cap: int, page: int, page_size: int, read: int) -> tuple[int, bool]:
+    """(total, whether it is only a lower bound) of a list whose matches were
+    counted up to ``cap + 1`` (``counted``), once ``page`` has been read: ``read``
+    rows, one more than ``page_size`` when there is a next page.
+
+    Past the cap the total is what is known to exist — more than the cap, or more
+    still once a page beyond it is read — so ``totalPages`` is always beyond the
+    page just read while there is a next one, and exact on the last page."""
+    if counted <= cap:
+        return counted, False
+    total = max(counted, (page - 1) * page_size + read)
+    return total, not 0 < read <= page_size

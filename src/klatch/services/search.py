@@ -33,6 +33,7 @@ from klatch.domain.models import Actor
 from klatch.domain.search import Query, parse_query
 from klatch.domain.text import MAX_PAGE
 from klatch.errors import InvalidArguments
+from klatch.services import paging
 from klatch.services.context import Context
 from klatch.storage import attributes as attribute_store
 from klatch.storage import search as store
@@ -62,7 +63,7 @@ class SearchPage:
 
 
 class SearchService:
-    def __init__(self, ctx: Context, *, count_cap: int = store.COUNT_CAP) -> None:
+    def __init__(self, ctx: Context, *, count_cap: int = paging.COUNT_CAP) -> None:
         self.ctx = ctx
         # Matches are counted up to this many; past it ``total`` is a lower bound.
         self.count_cap = count_cap
@@ -103,13 +104,7 @@ class SearchService:
 
         found, counted = await self.ctx.db.read(work)
         shown = found[:page_size]
-        capped = counted > cap
-        total = counted
-        if capped:
-            # What is known to exist: more than the cap, or more still once a page
-            # beyond it is read (one record more: a next page); exact on the last.
-            total = max(counted, (page - 1) * page_size + len(found))
-            capped = not 0 < len(found) <= page_size
+        total, capped = paging.known_total(counted, cap, page, page_size, len(found))
         next_cursor = None
         if len(found) > page_size:
             next_cursor = _cursor(page + 1, shown[-1].keys, total, digest)

@@ -311,10 +311,15 @@ async def count_conversations(
     customer_id: str | None = None,
     status: str | None = None,
     custom_equals: list[tuple[AttributeDef, Any]] | None = None,
+    cap: int | None = None,
 ) -> int:
-    """How many conversations the same filters as :func:`list_conversations` match."""
-    stmt = sa.select(sa.func.count()).select_from(conversation)
-    row = await tx.one(stmt.where(*_filters(tx, org_id, customer_id, status, custom_equals)))
+    """How many conversations the same filters as :func:`list_conversations` match;
+    with a ``cap``, counted up to ``cap + 1`` at most."""
+    matches = sa.select(sa.literal(1)).select_from(conversation)
+    matches = matches.where(*_filters(tx, org_id, customer_id, status, custom_equals))
+    if cap is not None:
+        matches = matches.limit(cap + 1)
+    row = await tx.one(sa.select(sa.func.count()).select_from(matches.subquery()))
     return int(row[0]) if row else 0
 
 

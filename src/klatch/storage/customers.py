@@ -37,9 +37,13 @@ _LIST = Query(
     .offset(b("offset"))
 )
 _COUNT = Query(
-    sa.select(sa.func.count())
-    .select_from(customer)
-    .where(customer.c.org_id == b("org_id"), customer.c.merged_into.is_(None))
+    sa.select(sa.func.count()).select_from(
+        sa.select(sa.literal(1))
+        .select_from(customer)
+        .where(customer.c.org_id == b("org_id"), customer.c.merged_into.is_(None))
+        .limit(b("limit"))
+        .subquery()
+    )
 )
 _UPDATE = Query(
     sa.update(customer)
@@ -147,8 +151,9 @@ async def list_customers(tx: Tx, org_id: str, *, limit: int, offset: int) -> lis
     return [_customer(r) for r in rows]
 
 
-async def count_customers(tx: Tx, org_id: str) -> int:
-    row = await tx.one(_COUNT, {"org_id": org_id})
+async def count_customers(tx: Tx, org_id: str, *, cap: int) -> int:
+    """How many customers the org has (merged ones aside), up to ``cap + 1``."""
+    row = await tx.one(_COUNT, {"org_id": org_id, "limit": cap + 1})
     return int(row[0]) if row else 0
 
 

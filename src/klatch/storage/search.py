@@ -76,9 +76,6 @@ Record = Customer | Conversation | Message | Note
 # creation): the second column of every attribute index, so that an equality is
 # read in that order from the index and a range is sorted from the index alone.
 ORDER_COLUMNS = {"customer": "updated_at", "conversation": "updated_at", "message": "created_at"}
-# A search counts at most this many matches (``meta.total`` says when there are
-# more); as many or fewer are read by their filter's index and then sorted.
-COUNT_CAP = 10_000
 INDEX_PREFIX = SEARCH_INDEX_PREFIX
 PREFIX_CHARS = 200  # of a string attribute in a PostgreSQL index
 _STRINGS = frozenset({AttrType.STR, AttrType.URL, AttrType.TREE, AttrType.ID})

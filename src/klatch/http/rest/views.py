@@ -188,6 +188,8 @@ def list_document(
         last = max(1, -(-page.total // page.page_size))
         meta["total"] = page.total
         meta["totalPages"] = last
+        if page.total_capped:  # more than 10,000: what is known to exist (docs/api.md)
+            meta["totalRelation"] = "gte"
     following = link(page.page + 1 if page.has_next else None)
     if following is not None and page.next_cursor is not None:  # keyset: deep pages stay fast
         following += "&" + urlencode({"cursor": page.next_cursor})
