@@ -8,6 +8,8 @@ SQLite and PostgreSQL, through the ASGI app."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,8 @@ from klatch.services.orgs import Setup
 from support import Chat, Receiver, Rest, error_codes, eventually, make_settings
 
 SEARCH = "/v1/customers/search"
+API_MD = Path(__file__).parents[2] / "docs" / "api.md"
+IDS_AND_TIMES = ("id", "createdAt", "updatedAt")
 UPDATE = "kustomer.message.update"
 
 
@@ -299,3 +303,36 @@ async def test_the_new_operations_are_in_the_openapi_document(http: httpx.AsyncC
     assert body == {"$ref": "#/components/schemas/MessageUpdate"}
     created = document["components"]["schemas"]["MessageCreate"]["properties"]
     assert "custom" in created
+
+
+async def test_the_api_md_message_example_is_what_the_server_answers(
+    services: Services, setup: Setup, admin: Rest, chat: Chat
+) -> None:
+    text = API_MD.read_text()
+    after = text.index("### Message custom attributes")
+    block = re.search(r"```json\n(.*?)```", text[after:], re.S)
+    assert block is not None
+    documented = json.loads(block.group(1))
+    defined = await admin.put(
+        "/v1/metadata/message", json={"properties": {"intentStr": {}, "sentimentNum": {}}}
+    )
+    assert defined.status_code == 200, defined.text
+    conv = await chat.create_conversation(message="I want my money back")
+    listed = await admin.get(f"/v1/conversations/{conv['conversationId']}/messages")
+    message_id = listed.json()["data"][0]["id"]
+    patched = await admin.patch(
+        f"/v1/messages/{message_id}",
+        json={"custom": {"intentStr": "refund", "sentimentNum": -0.4}},
+    )
+    assert patched.status_code == 200, patched.text
+    answered = patched.json()
+
+    def shape(document: Any) -> Any:
+        """The document with ids and times as placeholders: what the example can fix."""
+        if isinstance(document, dict):
+            return {k: "…" if k in IDS_AND_TIMES else shape(v) for k, v in document.items()}
+        if isinstance(document, str) and document.startswith("/v1/"):
+            return document.rsplit("/", 1)[0]
+        return document
+
+    assert shape(answered) == shape(documented)

@@ -165,12 +165,30 @@ def _query_value(value: Any) -> str:
 # -- messages
 
 
-def send_message(conversation_id: str, body: str, payload: str | None) -> Call[Message]:
+def send_message(
+    conversation_id: str, body: str, payload: str | None, custom: Mapping[str, Any] | None = None
+) -> Call[Message]:
+    fields = without_none(
+        body=body, payload=payload, custom=dict(custom) if custom is not None else None
+    )
     return Call(
         "POST",
         f"/v1/conversations/{segment(conversation_id)}/messages",
         single(Message.parse),
-        body=without_none(body=body, payload=payload),
+        body=fields,
+    )
+
+
+def get_message(message_id: str) -> Call[Message]:
+    return Call("GET", f"/v1/messages/{segment(message_id)}", single(Message.parse))
+
+
+def update_message(message_id: str, custom: Mapping[str, Any]) -> Call[Message]:
+    return Call(
+        "PATCH",
+        f"/v1/messages/{segment(message_id)}",
+        single(Message.parse),
+        body={"custom": dict(custom)},
     )
 
 

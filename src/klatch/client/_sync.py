@@ -261,9 +261,23 @@ class Conversations(_Resource):
 
 
 class Messages(_Resource):
-    def send(self, conversation_id: str, body: str, *, payload: str | None = None) -> Message:
-        """An agent's reply (direction ``out``)."""
-        return self._client.send(calls.send_message(conversation_id, body, payload))
+    def send(
+        self,
+        conversation_id: str,
+        body: str,
+        *,
+        payload: str | None = None,
+        custom: Mapping[str, Any] | None = None,
+    ) -> Message:
+        """An agent's reply (direction ``out``), with message-klass ``custom`` attributes."""
+        return self._client.send(calls.send_message(conversation_id, body, payload, custom))
+
+    def get(self, message_id: str) -> Message:
+        return self._client.send(calls.get_message(message_id))
+
+    def update(self, message_id: str, *, custom: Mapping[str, Any]) -> Message:
+        """Merge ``custom`` into the message's custom attributes per key (None clears one)."""
+        return self._client.send(calls.update_message(message_id, custom))
 
     def list(
         self, conversation_id: str, *, page: int | None = None, page_size: int | None = None

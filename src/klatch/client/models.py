@@ -162,6 +162,7 @@ class Message:
     channel: str | None
     payload: str | None
     sent_by: Json
+    custom: Json  # the message klass's attributes
     conversation_id: str | None
     customer_id: str | None
     created_at: datetime | None
@@ -178,6 +179,7 @@ class Message:
             channel=_str(a.get("channel")),
             payload=_str(a.get("payload")),
             sent_by=dict(a.get("sentBy") or {}),
+            custom=dict(a.get("custom") or {}),
             conversation_id=_related_id(resource, "conversation"),
             customer_id=_related_id(resource, "customer"),
             created_at=parse_time(a.get("createdAt")),
