@@ -24,6 +24,7 @@ from klatch.domain.models import Event, Role
 from klatch.realtime.hub import Connection
 from klatch.services import Services
 from klatch.services.orgs import Setup
+from klatch.storage import events as event_store
 from support import Chat, Receiver, Rest, error_codes, eventually, make_settings
 
 SEARCH = "/v1/customers/search"
@@ -336,3 +337,24 @@ async def test_the_api_md_message_example_is_what_the_server_answers(
         return document
 
     assert shape(answered) == shape(documented)
+
+
+async def test_deleting_the_conversation_scrubs_its_messages_custom_from_the_log(
+    services: Services, setup: Setup, admin: Rest, chat: Chat
+) -> None:
+    await _define(services, setup, "intentStr")
+    created = await _message(admin, chat, custom={"intentStr": "tracking"})
+    patched = await admin.patch(
+        f"/v1/messages/{created['id']}", json={"custom": {"intentStr": "refund"}}
+    )
+    assert patched.status_code == 200, patched.text
+    conv_id = created["relationships"]["conversation"]["data"]["id"]
+    assert (await admin.delete(f"/v1/conversations/{conv_id}")).status_code == 204
+
+    assert (await admin.get(f"/v1/messages/{created['id']}")).status_code == 404
+    log = await services.db.read(lambda tx: event_store.events_after(tx, setup.org.id, 0, 1000))
+    (kept,) = [e for e in log if e.type == ev.MESSAGE_UPDATED]
+    assert kept.payload["messageId"] == created["id"]  # that it changed, and what
+    assert kept.payload["changes"] == {"custom": {"intentStr": {"before": None, "after": None}}}
+    assert kept.payload["custom"] == {}
+    assert "refund" not in str(kept.payload) and "tracking" not in str(kept.payload)
