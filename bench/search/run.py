@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 import orjson
 
-from klatch.app import create_app
+from klatch.app import create_app, freeze_startup_objects
 from klatch.config import Settings
 from klatch.domain.attributes import format_datetime
 from klatch.runtime import running
@@ -412,6 +412,7 @@ async def run_one(
             app = create_app(settings, services)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+                freeze_startup_objects()  # as klatch serve does once it has started
                 figures = await measure(services, http, key, tracking, n, iterations)
                 started = time.perf_counter()
                 await services.attributes.define(org_id, "conversation", "laterNum")
