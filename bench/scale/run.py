@@ -173,6 +173,7 @@ def rows(loaded: Loaded, n: int) -> Iterator[tuple[str, dict[str, Any]]]:
                     "sent_by_id": customer_id if by == "customer" else loaded.users[0],
                     "sent_by_name": None if by == "customer" else "Agent",
                     "created_at": at,
+                    "updated_at": at,  # as insert_message: its creation until it changes
                 },
             )
         if user:

@@ -141,6 +141,7 @@ def rows(org_id: str, brand_id: str, n: int) -> Iterator[tuple[dict[str, Any], .
             "sent_by_id": customer_id,
             "sent_by_name": None,
             "created_at": created,
+            "updated_at": created,  # as insert_message: its creation until it changes
         }
         if i % 2:
             yield (conv, msg)
