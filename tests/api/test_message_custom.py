@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from klatch.config import Settings
 from klatch.domain import events as ev
@@ -25,7 +26,16 @@ from klatch.realtime.hub import Connection
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage import events as event_store
-from support import Chat, Receiver, Rest, error_codes, eventually, make_settings
+from support import (
+    Chat,
+    KlatchProcess,
+    Receiver,
+    Rest,
+    error_codes,
+    eventually,
+    make_settings,
+    prepare,
+)
 
 SEARCH = "/v1/customers/search"
 API_MD = Path(__file__).parents[2] / "docs" / "api.md"
@@ -358,3 +368,51 @@ async def test_deleting_the_conversation_scrubs_its_messages_custom_from_the_log
     assert kept.payload["changes"] == {"custom": {"intentStr": {"before": None, "after": None}}}
     assert kept.payload["custom"] == {}
     assert "refund" not in str(kept.payload) and "tracking" not in str(kept.payload)
+
+
+async def test_an_agents_socket_hears_the_change_and_the_customers_does_not(
+    tmp_path: Path,
+) -> None:
+    env, keys = prepare(tmp_path)
+    admin = {"Authorization": f"Bearer {keys['adminKey']}"}
+    tracking = {"Authorization": f"Bearer {keys['trackingKey']}"}
+    with KlatchProcess(env, tmp_path, tmp_path / "server.log") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            defined = await http.put(
+                "/v1/metadata/message", json={"properties": {"intentStr": {}}}, headers=admin
+            )
+            assert defined.status_code == 200, defined.text
+            token = (await http.post("/c/v1/sessions", headers=tracking)).json()["sessionToken"]
+            session = {**tracking, "X-Klatch-Session": token}
+            conv = await http.post("/c/v1/conversations", json={"message": "hi"}, headers=session)
+            conv_id = conv.json()["conversationId"]
+            listed = await http.get(f"/v1/conversations/{conv_id}/messages", headers=admin)
+            message_id = listed.json()["data"][0]["id"]
+            chat_url = f"{server.ws_url}/c/v1/realtime?key={keys['trackingKey']}&session={token}"
+            async with (
+                websockets.connect(chat_url) as chat,
+                websockets.connect(
+                    f"{server.ws_url}/v1/realtime", additional_headers=admin
+                ) as agent,
+            ):
+                assert (await _frame(chat))["op"] == (await _frame(agent))["op"] == "hello"
+                patched = await http.patch(
+                    f"/v1/messages/{message_id}",
+                    json={"custom": {"intentStr": "greeting"}},
+                    headers=admin,
+                )
+                assert patched.status_code == 200, patched.text
+                heard = await _frame(agent)
+                assert heard["op"] == "event" and heard["type"] == ev.MESSAGE_UPDATED
+                assert heard["data"]["messageId"] == message_id
+                assert heard["data"]["custom"] == {"intentStr": "greeting"}
+                # What the customer hears next is the reply sent after it, not the change.
+                await http.post(
+                    f"/v1/conversations/{conv_id}/messages", json={"body": "Hi!"}, headers=admin
+                )
+                after = await _frame(chat)
+                assert after["op"] == "event" and after["type"] == ev.MESSAGE_CREATED
+
+
+async def _frame(ws: Any) -> dict[str, Any]:
+    return dict(json.loads(await asyncio.wait_for(ws.recv(), 5)))
