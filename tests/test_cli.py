@@ -1,26 +1,40 @@
-"""The ``klatch`` command, run for real as a subprocess, on SQLite and PostgreSQL.
+"""The ``klatch`` command on SQLite and PostgreSQL: exit codes, output, and what
+it stored.
 
 Each test gets an empty data dir (``KLATCH_DATA_DIR``) and, for PostgreSQL, a
 database of its own on the test server: ``klatch init`` creates an org, and the
 commands that pick "the only org" need exactly one.
+
+Most commands run in this process (``Cli.run``: the same Typer app ``klatch``
+runs, under exactly the command's environment and working directory, its exit
+code, stdout and stderr, and an uncaught exception's traceback on stderr as the
+interpreter would print it), since starting Python for each one cost most of
+these tests' time. ``Cli.process()`` runs them as the real ``klatch`` process
+instead: the served-app test does so on both backends, and
+``test_every_command_as_a_real_process`` runs each command, and each kind of
+outcome (done, failed, usage error, help, version, a prompt), that way once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from klatch.cli.main import app
 from klatch.storage.migrate import head_revision
 from support import KlatchProcess, clean_env, fresh_postgres_database
 
@@ -31,16 +45,52 @@ CLI_TIMEOUT = 60
 # ---------------------------------------------------------------- running the CLI
 
 
+@contextmanager
+def _as_the_command(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """This process's environment and working directory as the command's, then back."""
+    saved, here = dict(os.environ), Path.cwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def in_process(
+    env: dict[str, str], cwd: Path, args: tuple[str, ...], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``klatch *args`` run by Typer's runner in this process, as the process would
+    have ended: its exit code, stdout, and stderr with the traceback of an
+    exception nothing caught."""
+    with _as_the_command(env, cwd):
+        result = CliRunner().invoke(app, list(args), input=stdin, prog_name="klatch")
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
+
+
 @dataclass
 class Cli:
     env: dict[str, str]
     data_dir: Path
     database_url: str | None
     cwd: Path
+    real: bool = False  # a `python -m klatch.cli` process per command
+
+    def process(self) -> Cli:
+        """This CLI, run as the real ``klatch`` process for each command."""
+        return replace(self, real=True)
 
     def run(
         self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
+        if not self.real:
+            return in_process(env or self.env, self.cwd, args, stdin)
         return subprocess.run(
             [sys.executable, "-m", "klatch.cli", *args],
             env=env or self.env,
@@ -68,27 +118,8 @@ class Cli:
         return dict(error)
 
     def all_fail(self, *commands: tuple[str, ...]) -> list[dict[str, Any]]:
-        """``fails`` for several commands that change nothing, run side by side."""
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "klatch.cli", *args, "--json"],
-                env=self.env,
-                cwd=self.cwd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for args in commands
-        ]
-        errors = []
-        for args, process in zip(commands, processes, strict=True):
-            stdout, stderr = process.communicate(timeout=CLI_TIMEOUT)
-            assert process.returncode == 1, f"{args} should fail: {stdout}{stderr}"
-            assert "Traceback" not in stderr, stderr
-            error = json.loads(stdout)["error"]
-            assert error["code"] and error["detail"]
-            errors.append(dict(error))
-        return errors
+        """``fails`` for several commands that change nothing."""
+        return [self.fails(*args) for args in commands]
 
     def fails_for_people(self, *args: str) -> str:
         """Run a command that must fail, without ``--json``: its message on stderr."""
@@ -139,6 +170,7 @@ def bearer(key: str, session: str | None = None) -> dict[str, str]:
 
 
 def test_init_keys_work_against_the_served_app(cli: Cli, tmp_path: Path) -> None:
+    cli = cli.process()  # the commands an operator types beside a running server
     setup = cli.json("init")
     assert set(setup) == {"orgId", "brandId", "trackingKey", "adminKey", "jwtSecret"}
     assert all(isinstance(v, str) and v for v in setup.values())
@@ -432,9 +464,11 @@ def test_init_refuses_a_set_up_installation_and_says_what_to_do(cli: Cli) -> Non
     assert len(cli.json("keys", "list", "--org", "Second shop")) == 2
 
 
-def test_version_usage_errors_and_help(cli: Cli) -> None:
+def test_version_usage_errors_and_help(tmp_path: Path) -> None:
+    """Real processes, before any database is touched: no backend needed."""
     from klatch import __version__
 
+    cli = Cli({**clean_env(), "KLATCH_DATA_DIR": str(tmp_path)}, tmp_path, None, tmp_path).process()
     version = cli.run("--version")
     assert version.returncode == 0
     assert version.stdout.strip() == f"klatch {__version__}"
@@ -562,3 +596,63 @@ def test_user_lifecycle_commands(cli: Cli) -> None:
     assert cli.json("users", "enable", "ann@example.com")["disabled"] is False
     assert asyncio.run(can_log_in()) is True
     assert cli.fails("users", "disable", "nobody@example.com")["code"] == "user_not_found"
+
+
+def test_every_command_as_a_real_process(tmp_path: Path) -> None:
+    """Each command, and each kind of outcome, once as the process an operator
+    starts (SQLite): the other tests run them in this process."""
+    env = {
+        **clean_env(),
+        "KLATCH_DATA_DIR": str(tmp_path / "data"),
+        "KLATCH_WEBHOOK_ALLOW_HTTP": "1",
+        "KLATCH_WEBHOOK_ALLOW_PRIVATE": "1",
+    }
+    cli = Cli(env, tmp_path / "data", None, tmp_path).process()
+    initialised = cli.run("init")
+    assert initialised.returncode == 0 and "Initialised" in initialised.stdout, initialised
+    assert "already set up" in cli.fails_for_people("init")
+    assert cli.json("migrate") == {"revision": head_revision()}
+
+    assert cli.json("attributes", "define", "conversation", "orderNumberStr")["type"] == "string"
+    assert "orderNumberStr" in cli.run("attributes", "list").stdout
+    assert cli.json("attributes", "delete", "conversation", "orderNumberStr")["deleted"]
+
+    key = cli.json("keys", "create", "--role", "org.user", "--name", "Zapier")
+    assert key["id"] in {k["id"] for k in cli.json("keys", "list")}
+    assert cli.json("keys", "revoke", key["id"]) == {"revoked": key["id"]}
+    assert cli.fails("keys", "revoke", "f" * 24)["code"] == "key_not_found"
+    assert "--role" in cli.misused("keys", "create", "--role", "org.root")
+
+    _users_and_teams_as_processes(cli)
+
+    hook = cli.json("webhooks", "create", "CRM", "http://127.0.0.1:9/hook")["data"]
+    assert [h["id"] for h in cli.json("webhooks", "list")["data"]] == [hook["id"]]
+    assert cli.json("webhooks", "delete", hook["id"]) == {"deleted": hook["id"]}
+    assert cli.fails("customers", "delete", "f" * 24, "--yes")["code"] == "customer_not_found"
+
+    demo = Cli({**env, "KLATCH_DATA_DIR": str(tmp_path / "demo")}, tmp_path, None, tmp_path)
+    shown = demo.process().json("demo", "--no-serve", "--port", "8123")
+    assert shown["healthz"] == "http://127.0.0.1:8123/healthz"
+
+
+def _users_and_teams_as_processes(cli: Cli) -> None:
+    asked = cli.run("users", "create", "ann@example.com", "--json", stdin="s3cret-pass\n" * 2)
+    assert asked.returncode == 0, asked.stderr
+    ann = json.loads(asked.stdout[asked.stdout.index("{") :])
+    assert cli.json("users", "edit", ann["id"], "--name", "Ann")["name"] == "Ann"
+    assert cli.json("users", "disable", ann["email"])["disabled"] is True
+    assert cli.json("users", "enable", ann["email"])["disabled"] is False
+    assert cli.json("users", "reset-password", ann["email"], "--password", "an0ther-pass")
+    bob = cli.json("users", "create", "bob@example.com", "--password", "s3cret-pass")
+    assert "bob@example.com" in cli.run("users", "list").stdout
+
+    assert cli.json("teams", "create", "Billing", "--member", ann["email"])["members"] == [
+        "ann@example.com"
+    ]
+    added = cli.json("teams", "add-member", "Billing", bob["email"])
+    assert added["members"] == ["ann@example.com", "bob@example.com"]
+    removed = cli.json("teams", "remove-member", "Billing", ann["email"])
+    assert removed["members"] == ["bob@example.com"]
+    assert "Billing" in cli.run("teams", "list").stdout
+    assert cli.json("teams", "delete", "Billing")["deleted"] is True
+    assert cli.json("users", "delete", bob["email"])["deleted"] is True

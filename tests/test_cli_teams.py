@@ -1,6 +1,7 @@
-"""``klatch teams``, run for real as a subprocess on SQLite and PostgreSQL: create a
-team with members by email, add and remove members, list, delete; every refusal
-is exit code 1 with a code and changes nothing."""
+"""``klatch teams`` on SQLite and PostgreSQL (``test_cli.Cli``: in this process; each
+command also runs as a real process in ``test_every_command_as_a_real_process``):
+create a team with members by email, add and remove members, list, delete; every
+refusal is exit code 1 with a code and changes nothing."""
 
 from __future__ import annotations
 

@@ -17,20 +17,20 @@ import asyncio
 import json
 import os
 import secrets
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from klatch.config import Settings, load_settings
 from klatch.errors import KlatchError
-from klatch.runtime import running
-from klatch.services import Services
+
+if TYPE_CHECKING:  # imported when a command runs: `klatch --help` starts without them
+    from klatch.config import Settings
+    from klatch.services import Services
 
 T = TypeVar("T")
 FAILED = 1  # the command ran and failed; usage errors exit with 2
@@ -47,6 +47,8 @@ OrgOpt = typer.Option(None, "--org", help="Org name or id (default: the only org
 
 def load(data_dir: Path | None, **overrides: Any) -> Settings:
     """The settings of this invocation; invalid ``KLATCH_*`` settings are a message."""
+    from klatch.config import load_settings
+
     try:
         return load_settings(data_dir=data_dir, **overrides)
     except KlatchError as exc:
@@ -55,6 +57,7 @@ def load(data_dir: Path | None, **overrides: Any) -> Settings:
 
 def run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
     """``work`` against services started for ``settings``, stopped afterwards."""
+    from klatch.runtime import running
 
     async def main() -> T:
         async with running(settings, deliver_webhooks=False) as services:
@@ -79,17 +82,26 @@ def run_in_org(
 
 
 def fail(exc: KlatchError) -> NoReturn:
-    if "--json" in sys.argv:
+    if _json_wanted():
         print(json.dumps({"error": {"code": exc.code, "detail": exc.detail}}))
     else:
         err_console.print(f"[red]error[/red] ({exc.code}): {escape(exc.detail)}")
     raise typer.Exit(FAILED)
 
 
+def _json_wanted() -> bool:
+    """Whether the running command was given ``--json`` (the parsed option, so a
+    ``--json`` that is another option's value does not count)."""
+    context = click.get_current_context(silent=True)
+    return context is not None and bool(context.params.get("as_json"))
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """``rows`` under ``headers``: a table on a terminal, plain full-width columns
     when piped (never cut to 80 columns)."""
     if console.is_terminal:
+        from rich.table import Table
+
         table = Table(*headers)
         for row in rows:
             table.add_row(*row)

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, run_in_org
-from klatch.services.orgs import system_actor
 
 app = typer.Typer(help="Customers.", no_args_is_help=True)
 
@@ -23,6 +22,8 @@ def delete(
     """Erase a customer: it, the anonymous customers merged into it, their
     conversations, messages and chat sessions; the event log keeps that it
     happened, without the personal data (as DELETE /v1/customers/{id})."""
+    from klatch.services.orgs import system_actor
+
     if not yes and not as_json:
         typer.confirm(f"Erase customer {customer_id} and all their conversations?", abort=True)
     customer = run_in_org(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from klatch.cli.common import DataDir, JsonOut, console, emit, load, run, write_secret_key
 from klatch.cli.serve import serve_app
-from klatch.services import Services
-from klatch.services.demo import DemoState, seed_demo
+
+if TYPE_CHECKING:
+    from klatch.services import Services
+    from klatch.services.demo import DemoState
 
 
 def demo(
@@ -49,6 +51,8 @@ def _demo_webhooks() -> dict[str, bool]:
 
 async def _seed(services: Services) -> tuple[DemoState, list[str]]:
     """The demo's state and the origins its brand lets open the chat."""
+    from klatch.services.demo import seed_demo
+
     state = await seed_demo(services)
     brand = await services.orgs.brand_for(state.org_id, state.brand_id)
     origins: list[str] = brand.settings.get("allowedOrigins", [])

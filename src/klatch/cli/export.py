@@ -16,18 +16,19 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from klatch.cli.common import DataDir, JsonOut, console, emit, err_console, fail, load
-from klatch.config import Settings
 from klatch.errors import InvalidArguments, KlatchError
-from klatch.services import export as service
-from klatch.storage.backup import backup_sqlite
-from klatch.storage.db import Database, open_database
-from klatch.storage.migrate import alembic_url, upgrade
+
+if TYPE_CHECKING:  # imported when a command runs: `klatch --help` starts without them
+    from rich.progress import Progress
+
+    from klatch.config import Settings
+    from klatch.services import export as service
+    from klatch.storage.db import Database
 
 T = TypeVar("T")
 DatabaseUrl = typer.Option(
@@ -55,6 +56,8 @@ def _progress() -> Iterator[_Bar | None]:
     if not err_console.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -67,6 +70,7 @@ def _progress() -> Iterator[_Bar | None]:
 
 def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """``work`` on the database alone (no bus, no socket hub), closed afterwards."""
+    from klatch.storage.db import open_database
 
     async def main() -> T:
         db = open_database(settings.database_url, settings.sqlite_path)
@@ -125,6 +129,8 @@ def export(
 
     Read on one snapshot while the server runs; without --include-secrets no
     credential leaves the database."""
+    from klatch.services import export as service
+
     settings = load(data_dir, database_url=database_url)
     started = time.monotonic()
     with ExitStack() as stack:
@@ -166,6 +172,9 @@ def import_(
 
     The database is migrated first and filled in one transaction; credentials the
     file withheld are re-issued and printed once."""
+    from klatch.services import export as service
+    from klatch.storage.migrate import alembic_url, upgrade
+
     settings = load(data_dir, database_url=database_url)
     if not source.is_file():
         fail(InvalidArguments(f"No file {source}", code="file_not_found"))
@@ -212,6 +221,8 @@ def backup(
     """Copy the SQLite database consistently while the server runs.
 
     SQLite's online backup API; for PostgreSQL use pg_dump (docs/operations.md)."""
+    from klatch.storage.backup import backup_sqlite
+
     settings = load(data_dir, database_url=database_url)
     if settings.is_postgres:
         fail(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from klatch.cli.common import DataDir, JsonOut, console, emit, load, run, write_secret_key
-from klatch.config import Settings
 from klatch.errors import Conflict
-from klatch.services import Services
-from klatch.services.orgs import Setup
+
+if TYPE_CHECKING:
+    from klatch.config import Settings
+    from klatch.services import Services
+    from klatch.services.orgs import Setup
 
 
 def init(

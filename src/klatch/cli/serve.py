@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from klatch.cli.common import DataDir, fail, load
-from klatch.config import Settings
 from klatch.errors import KlatchError
+
+if TYPE_CHECKING:
+    from klatch.config import Settings
 
 
 def serve(

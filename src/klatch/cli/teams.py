@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
-from klatch.domain.teams import Team
 from klatch.domain.text import name_key
 from klatch.errors import NotFound
-from klatch.services import Services
-from klatch.services.orgs import system_actor
+
+if TYPE_CHECKING:
+    from klatch.domain.models import Actor
+    from klatch.domain.teams import Team
+    from klatch.services import Services
 
 app = typer.Typer(help="Teams of agents (routing rules assign to them).", no_args_is_help=True)
 TeamArg = typer.Argument(..., help="The team's name or id")
 UserArg = typer.Argument(..., help="The user's email or id")
+
+
+def _system(org_id: str) -> Actor:
+    """Who the CLI acts as (imported when a command runs, as the services are)."""
+    from klatch.services.orgs import system_actor
+
+    return system_actor(org_id)
 
 
 def _team_json(team: Team, emails: dict[str, str]) -> dict[str, Any]:
@@ -41,7 +50,7 @@ async def _user_id(services: Services, org_id: str, who: str) -> str:
 
 
 async def _team(services: Services, org_id: str, ref: str) -> Team:
-    for team in await services.teams.list(system_actor(org_id)):
+    for team in await services.teams.list(_system(org_id)):
         if ref == team.id or name_key(ref) == name_key(team.name):
             return team
     raise NotFound(f"No team '{ref}' in this org", code="team_not_found")
@@ -71,7 +80,7 @@ def create(
     async def work(services: Services, org_id: str) -> tuple[Team, dict[str, str]]:
         ids = [await _user_id(services, org_id, m) for m in members]
         team = await services.teams.create(
-            system_actor(org_id), name, display_name=display_name, members=ids
+            _system(org_id), name, display_name=display_name, members=ids
         )
         return team, await _emails(services, org_id)
 
@@ -86,7 +95,7 @@ def list_(
     """List teams with their members."""
 
     async def work(services: Services, org_id: str) -> tuple[list[Team], dict[str, str]]:
-        return await services.teams.list(system_actor(org_id)), await _emails(services, org_id)
+        return await services.teams.list(_system(org_id)), await _emails(services, org_id)
 
     teams, emails = run_in_org(load(data_dir), org, work)
     rows = [_team_json(t, emails) for t in teams]
@@ -109,7 +118,7 @@ def _on_members(
         team = await _team(services, org_id, team_ref)
         user_id = await _user_id(services, org_id, user)
         members = change(list(team.members), user_id)
-        changed = await services.teams.update(system_actor(org_id), team.id, {"members": members})
+        changed = await services.teams.update(_system(org_id), team.id, {"members": members})
         return changed, await _emails(services, org_id)
 
     team, emails = run_in_org(load(data_dir), org, work)
@@ -161,7 +170,7 @@ def delete(
 
     async def work(services: Services, org_id: str) -> Team:
         found = await _team(services, org_id, team)
-        await services.teams.delete(system_actor(org_id), found.id)
+        await services.teams.delete(_system(org_id), found.id)
         return found
 
     found = run_in_org(load(data_dir), org, work)

@@ -9,6 +9,7 @@ REST API's resource (with the signing ``token``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,14 +18,22 @@ from klatch.domain.events import iso
 from klatch.domain.models import Actor, ActorType
 from klatch.domain.webhooks import EVENTS, OutboundWebhook
 from klatch.errors import InvalidArguments
-from klatch.http.rest.webhooks import webhook_resource
-from klatch.services import Services
+
+if TYPE_CHECKING:
+    from klatch.services import Services
 
 app = typer.Typer(help="Outbound webhooks (Kustomer's): where Klatch POSTs each change.")
 
 
 def _actor(org_id: str) -> Actor:
     return Actor(ActorType.SYSTEM, None, org_id, name="cli")
+
+
+def _resource(hook: OutboundWebhook) -> dict[str, Any]:
+    """The REST API's resource for ``hook`` (its module is imported when needed)."""
+    from klatch.http.rest.webhooks import webhook_resource
+
+    return webhook_resource(hook)
 
 
 def _headers(given: list[str]) -> list[dict[str, str]]:
@@ -68,7 +77,7 @@ def create(
     hook = run_in_org(settings, org, work)
     emit(
         as_json,
-        {"data": webhook_resource(hook)},
+        {"data": _resource(hook)},
         lambda: console.print(
             f"Created webhook {hook.id} → {hook.url}\n"
             f"events: {', '.join(hook.events)}\n"
@@ -109,7 +118,7 @@ def list_(
             ],
         )
 
-    emit(as_json, {"data": [webhook_resource(h) for h in hooks]}, human)
+    emit(as_json, {"data": [_resource(h) for h in hooks]}, human)
 
 
 @app.command("delete")
