@@ -105,14 +105,12 @@ async def test_past_the_count_cap_the_total_is_what_is_known_and_paging_still_en
     services.search.count_cap = 3
     actor = api_actor(setup)
     customer = await services.customers.check_create(actor, {"name": "Many"})
-    made = [
-        (
-            await services.conversations.check_create_for_customer(
-                actor, customer.id, brand_id=None
-            )
-        ).id
+    created = [
+        await services.conversations.check_create_for_customer(actor, customer.id, brand_id=None)
         for _ in range(8)
     ]
+    # The order the sort promises: created_at, ties (the same millisecond) by id.
+    made = [c.id for c in sorted(created, key=lambda c: (c.created_at, c.id))]
     body = {"queryContext": "conversation", "sort": [{"conversation_created_at": "asc"}]}
 
     first = await search(admin, body, pageSize=2)

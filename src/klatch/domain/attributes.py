@@ -731,3 +731,14 @@ def filter_value(definition: AttributeDef, raw: str) -> Any:
         raise InvalidArguments(
             exc.message, code=exc.code, pointer=pointer, details=[detail]
         ) from None
+
+
+def merged_custom(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``before`` with ``values`` applied: ``None`` removes a key."""
+    merged = dict(before)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged

@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 
 from klatch.domain import events as ev
+from klatch.domain.attributes import merged_custom
 from klatch.domain.brands import availability
 from klatch.domain.models import (
     Actor,
@@ -33,7 +34,7 @@ from klatch.domain.text import check_text
 from klatch.errors import Forbidden, InvalidArguments, NotFound, Unauthorized, invalid_session
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
-from klatch.services.conversations import ConversationService, merged_custom
+from klatch.services.conversations import ConversationService
 from klatch.services.customers import new_customer
 from klatch.services.orgs import OrgService, check_email
 from klatch.services.unit import Unit

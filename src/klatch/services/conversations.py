@@ -14,7 +14,7 @@ from typing import Any
 
 from klatch import metrics
 from klatch.domain import events as ev
-from klatch.domain.attributes import AttributeDef, check_values, filter_value
+from klatch.domain.attributes import AttributeDef, check_values, filter_value, merged_custom
 from klatch.domain.conversations import STATUSES, check_body, check_title
 from klatch.domain.erasure import scrubbed
 from klatch.domain.models import (
@@ -606,14 +606,3 @@ def _page(
         total, capped = paging.known_total(counted, cap, page, page_size, len(rows))
     has_next = len(rows) > page_size
     return Page(rows[:page_size], page, page_size, total, has_next, total_capped=capped)
-
-
-def merged_custom(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``before`` with ``values`` applied: ``None`` removes a key."""
-    merged = dict(before)
-    for key, value in values.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged

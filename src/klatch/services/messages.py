@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from klatch.domain import events as ev
-from klatch.domain.attributes import check_values
+from klatch.domain.attributes import check_values, merged_custom
 from klatch.domain.conversations import PAYLOAD_MAX, check_body
 from klatch.domain.models import Actor, ActorType, Conversation, Event, Message, Page
 from klatch.errors import Conflict, InvalidArguments, NotFound, conversation_not_found
@@ -106,7 +106,7 @@ class MessageService:
             moved = ev.changes_between(message.custom, values)
             if not moved:
                 return message
-            merged = _merged(message.custom, values)
+            merged = merged_custom(message.custom, values)
             await store.set_message_custom(unit.tx, actor.org_id, message.id, merged, unit.now)
             updated = replace(message, custom=merged, updated_at=unit.now)
             unit.emit(ev.message_updated(updated, moved))
@@ -166,17 +166,6 @@ async def _open_conversation(
 
 def _checked(unit: Unit, custom: Any) -> dict[str, Any]:
     return check_values("message", unit.defs["message"], custom, from_sdk=unit.actor.is_customer)
-
-
-def _merged(before: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``before`` with ``values`` applied: ``None`` removes a key."""
-    merged = dict(before)
-    for key, value in values.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _visible_message(actor: Actor, message_id: str, found: Message | None) -> Message:

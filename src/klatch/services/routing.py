@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from klatch.domain import events as ev
-from klatch.domain.attributes import check_values
+from klatch.domain.attributes import check_values, merged_custom
 from klatch.domain.models import Actor, Conversation, Customer, Event
 from klatch.domain.routing import (
     ADD_TAGS,
@@ -44,7 +44,6 @@ from klatch.errors import InvalidArguments, KlatchError, NotFound
 from klatch.ids import new_id
 from klatch.services.caches import OrgCache
 from klatch.services.context import Context
-from klatch.services.conversations import merged_custom
 from klatch.services.tags import resolve_tags, write_conversation_tags
 from klatch.services.teams import Assignment, assign
 from klatch.services.unit import Unit, WriteFn
