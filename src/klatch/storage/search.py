@@ -56,8 +56,8 @@ from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Row, Tx
 from klatch.storage.migrate import SEARCH_INDEX_PREFIX
 from klatch.storage.tables import conversation, customer, message, note
-from klatch.storage.tags import TAG_COLUMN, tag_condition
-from klatch.storage.teams import ASSIGNMENT_COLUMNS, assignment_condition
+from klatch.storage.tags import TAG_COLUMN, tag_condition, tag_rows
+from klatch.storage.teams import ASSIGNMENT_COLUMNS, assignment_condition, assignment_rows
 
 TABLES: dict[str, sa.Table] = {
     "customer": customer,
@@ -251,23 +251,32 @@ def equals_condition(d: AttributeDef, value: Any) -> Condition:
     return Condition(Field(d.name, ATTRIBUTE_KINDS[d.type], attribute=d), "eq", value)
 
 
-def where(dialect: str, table: sa.Table, node: Node) -> Cond:
-    """The SQL condition of a criteria tree."""
+def where(dialect: str, table: sa.Table, node: Node, *, rows_of: str | None = None) -> Cond:
+    """The SQL condition of a criteria tree.
+
+    ``rows_of`` (an org id): an assignee or tag equality is read from the org's
+    assignment or tag rows first (``id IN (…)``), not tested conversation by
+    conversation (``EXISTS``). A count wants that: a user with 100,000 of a
+    million conversations is counted to the cap from 10,000 index entries
+    (~40 ms) instead of testing rows until 10,000 match (~240 ms). A page sorted by
+    another key wants the test: the order's index finds its 25 first matches in a
+    few hundred rows, where reading the rows first would sort all 100,000."""
     if isinstance(node, All):
-        return sa.and_(*(where(dialect, table, n) for n in node.items))
+        return sa.and_(*(where(dialect, table, n, rows_of=rows_of) for n in node.items))
     if isinstance(node, AnyOf):
-        return sa.or_(*(where(dialect, table, n) for n in node.items))
+        return sa.or_(*(where(dialect, table, n, rows_of=rows_of) for n in node.items))
     if isinstance(node, Not):
         # NOT of "unknown" is unknown in SQL; here a record without the field matches.
-        return sa.not_(sa.func.coalesce(where(dialect, table, node.item), sa.false()))
-    return _condition(dialect, table, node)
+        inner = where(dialect, table, node.item, rows_of=rows_of)
+        return sa.not_(sa.func.coalesce(inner, sa.false()))
+    return _condition(dialect, table, node, rows_of)
 
 
-def _condition(dialect: str, table: sa.Table, cond: Condition) -> Cond:
+def _condition(dialect: str, table: sa.Table, cond: Condition, rows_of: str | None) -> Cond:
     if cond.field.column in ASSIGNMENT_COLUMNS:  # WORKFLOW: rows of conversation_assignment
-        return assignment_condition(table, cond)
+        return assignment_condition(table, cond, rows_of=rows_of)
     if cond.field.column == TAG_COLUMN:  # AGENT TOOLS: rows of conversation_tag
-        return tag_condition(table, cond)
+        return tag_condition(table, cond, rows_of=rows_of)
     col = _column(dialect, table, cond.field)
     if cond.field.column == "phones":
         return _phones(dialect, table, cond)
@@ -445,13 +454,14 @@ def _beyond(dialect: str, o: _Order, value: Any) -> Cond:
 # ---------------------------------------------------------------- statements
 
 
-def _conditions(tx: Tx, org_id: str, q: Query) -> list[Cond]:
+def _conditions(tx: Tx, org_id: str, q: Query, *, counting: bool = False) -> list[Cond]:
     table = TABLES[q.context]
     conditions: list[Cond] = [table.c.org_id == org_id]
     if table is customer:
         conditions.append(customer.c.merged_into.is_(None))
     if q.where is not None:
-        conditions.append(where(tx.dialect, table, q.where))
+        rows_of = org_id if counting else None
+        conditions.append(where(tx.dialect, table, q.where, rows_of=rows_of))
     return conditions
 
 
@@ -511,12 +521,33 @@ async def count(tx: Tx, org_id: str, q: Query, *, cap: int | None = None) -> int
     """How many records ``q`` finds; with a ``cap``, counted up to ``cap + 1`` at most
     (an index range of that many entries, whatever the matches)."""
     table = TABLES[q.context]
-    matches = sa.select(sa.literal(1)).select_from(table).where(*_conditions(tx, org_id, q))
+    matches = _rows_alone(org_id, q)
+    if matches is None:
+        conditions = _conditions(tx, org_id, q, counting=True)
+        matches = sa.select(sa.literal(1)).select_from(table).where(*conditions)
     if cap is not None:
         matches = matches.limit(cap + 1)
     stmt = sa.select(sa.func.count()).select_from(matches.subquery())
     row = await tx.one(stmt)
     return int(row[0]) if row else 0
+
+
+def _rows_alone(org_id: str, q: Query) -> sa.Select[Any] | None:
+    """A count the assignment or tag rows answer by themselves: the whole criteria
+    is one assignee (or tag) equality on conversations. Each row is one
+    conversation of the org (deleted with it), so counting the rows is counting the
+    conversations, from the rows' index alone: ~2 ms to the cap against ~40 ms
+    through the conversations."""
+    cond = q.where
+    while isinstance(cond, All | AnyOf) and len(cond.items) == 1:  # {"and": [one]}
+        cond = cond.items[0]
+    if q.context != "conversation" or not isinstance(cond, Condition) or cond.op != "eq":
+        return None
+    if cond.field.column in ASSIGNMENT_COLUMNS:
+        return assignment_rows(org_id, cond)
+    if cond.field.column == TAG_COLUMN:
+        return tag_rows(org_id, cond)
+    return None
 
 
 def _record(context: str, row: Row) -> Record:

@@ -130,13 +130,25 @@ async def write_tags(
     return int(row[0])
 
 
-def tag_condition(table: sa.Table, cond: Condition) -> sa.ColumnElement[bool]:
+def tag_rows(org_id: str, cond: Condition) -> sa.Select[Any]:
+    """The org's tag rows a tag equality matches, one per conversation (the primary
+    key is the conversation and the tag): what a count of that criterion alone can
+    read instead of the conversations."""
+    return sa.select(sa.literal(1)).where(ct.org_id == org_id, ct.tag_id == cond.value)
+
+
+def tag_condition(
+    table: sa.Table, cond: Condition, *, rows_of: str | None = None
+) -> sa.ColumnElement[bool]:
     """Search's ``conversation_tags``: equals one tag id or one of several, exists
-    (any tag), missing (none)."""
-    test = sa.exists().where(ct.conversation_id == table.c.id)
+    (any tag), missing (none). With ``rows_of`` (the org id), an equality reads the
+    org's tag rows first (see ``search.where``)."""
     value: Any = cond.value
-    if cond.op == "eq":
-        test = test.where(ct.tag_id == value)
-    elif cond.op == "in":
-        test = test.where(ct.tag_id.in_(list(value)))
+    ids = list(value) if cond.op == "in" else [value]
+    if rows_of is not None and cond.op in ("eq", "in"):
+        rows = sa.select(ct.conversation_id).where(ct.org_id == rows_of, ct.tag_id.in_(ids))
+        return table.c.id.in_(rows)
+    test = sa.exists().where(ct.conversation_id == table.c.id)
+    if cond.op in ("eq", "in"):
+        test = test.where(ct.tag_id == value if cond.op == "eq" else ct.tag_id.in_(ids))
     return sa.not_(test) if cond.op == "missing" else test

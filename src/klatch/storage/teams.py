@@ -307,14 +307,31 @@ async def view_counts(
     return out
 
 
-def assignment_condition(table: sa.Table, cond: Condition) -> sa.ColumnElement[bool]:
-    """Search's ``conversation_assigned_users`` / ``_teams``: equals one id or one of
-    several, exists (assigned to any), missing (to none)."""
+def assignment_rows(org_id: str, cond: Condition) -> sa.Select[Any]:
+    """The org's assignment rows an assignee equality matches, one per conversation
+    (the primary key is the conversation, the kind and the assignee): what a count of
+    that criterion alone can read instead of the conversations."""
     kind = ASSIGNMENT_COLUMNS[cond.field.column or ""]
-    test = sa.exists().where(a.conversation_id == table.c.id, a.kind == kind)
+    return sa.select(sa.literal(1)).where(
+        a.org_id == org_id, a.kind == kind, a.assignee_id == cond.value
+    )
+
+
+def assignment_condition(
+    table: sa.Table, cond: Condition, *, rows_of: str | None = None
+) -> sa.ColumnElement[bool]:
+    """Search's ``conversation_assigned_users`` / ``_teams``: equals one id or one of
+    several, exists (assigned to any), missing (to none). With ``rows_of`` (the org
+    id), an equality reads the org's assignment rows first (see ``search.where``)."""
+    kind = ASSIGNMENT_COLUMNS[cond.field.column or ""]
     value: Any = cond.value
-    if cond.op == "eq":
-        test = test.where(a.assignee_id == value)
-    elif cond.op == "in":
-        test = test.where(a.assignee_id.in_(list(value)))
+    ids = list(value) if cond.op == "in" else [value]
+    if rows_of is not None and cond.op in ("eq", "in"):
+        rows = sa.select(a.conversation_id).where(
+            a.org_id == rows_of, a.kind == kind, a.assignee_id.in_(ids)
+        )
+        return table.c.id.in_(rows)
+    test = sa.exists().where(a.conversation_id == table.c.id, a.kind == kind)
+    if cond.op in ("eq", "in"):
+        test = test.where(a.assignee_id == value if cond.op == "eq" else a.assignee_id.in_(ids))
     return sa.not_(test) if cond.op == "missing" else test
