@@ -23,7 +23,24 @@ from klatch.config import Settings
 from klatch.runtime import running
 from klatch.services import Services
 from klatch.services.orgs import Setup
-from support import POSTGRES_URL, Chat, Rest, make_settings, need_service, start_chat
+from support import (
+    POSTGRES_URL,
+    Chat,
+    Rest,
+    create_worker_database,
+    drop_worker_database,
+    make_settings,
+    need_service,
+    start_chat,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    create_worker_database()  # under pytest-xdist: this worker's own PostgreSQL database
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    drop_worker_database()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -19,9 +19,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,21 @@ import pytest
 from klatch.config import Settings
 
 REQUIRE_SERVICES = os.environ.get("KLATCH_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("KLATCH_TEST_POSTGRES_URL")
+# Under pytest-xdist each worker has a database of its own on the same server
+# (KLATCH_TEST_POSTGRES_URL's name + "_gw0", ...; conftest creates and drops it),
+# so two workers never migrate one schema at once.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _worker_database(url: str | None) -> str | None:
+    if not url or not XDIST_WORKER:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}_{XDIST_WORKER}"))
+
+
+_CONFIGURED_POSTGRES_URL = os.environ.get("KLATCH_TEST_POSTGRES_URL")
+POSTGRES_URL = _worker_database(_CONFIGURED_POSTGRES_URL)
 REDIS_URL = os.environ.get("KLATCH_TEST_REDIS_URL")
 
 
@@ -160,6 +177,21 @@ async def _admin_sql(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def create_worker_database() -> None:
+    """This xdist worker's PostgreSQL database (``POSTGRES_URL``), new and empty."""
+    if POSTGRES_URL and _CONFIGURED_POSTGRES_URL and XDIST_WORKER:
+        _, name = _server_and_name(POSTGRES_URL)
+        for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+            asyncio.run(_admin_sql(_CONFIGURED_POSTGRES_URL, sql))
+
+
+def drop_worker_database() -> None:
+    if POSTGRES_URL and _CONFIGURED_POSTGRES_URL and XDIST_WORKER:
+        _, name = _server_and_name(POSTGRES_URL)
+        sql = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        asyncio.run(_admin_sql(_CONFIGURED_POSTGRES_URL, sql))
 
 
 @contextmanager
@@ -289,15 +321,55 @@ class RedisServer:
             self.process = None
 
 
+@contextmanager
+def _as_the_command(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """This process's environment and working directory as a command's, then back."""
+    saved, here = dict(os.environ), Path.cwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def klatch_in_process(
+    env: dict[str, str], cwd: Path, args: Sequence[str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``klatch *args`` in this process, ended as the process would have: Typer's
+    runner on the app the ``klatch`` command runs, with exactly ``env`` as the
+    environment and ``cwd`` as the working directory, giving its exit code, stdout,
+    and stderr with the traceback of any exception nothing caught.
+
+    It runs in a thread of its own, so a caller inside an event loop can use it
+    (the command runs its own loop); starting a Python process for each command
+    cost more than most commands do."""
+    from typer.testing import CliRunner
+
+    from klatch.cli.main import app
+
+    def invoke() -> subprocess.CompletedProcess[str]:
+        with _as_the_command(env, cwd):
+            result = CliRunner().invoke(app, list(args), input=stdin, prog_name="klatch")
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(result.exception))
+        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, stderr)
+
+    with _ONE_COMMAND, ThreadPoolExecutor(1) as thread:
+        return thread.submit(invoke).result()
+
+
+_ONE_COMMAND = threading.Lock()  # the environment and working directory are the process's
+
+
 def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "klatch.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """Run ``klatch *args`` (in this process, ``klatch_in_process``); it must
+    succeed. Its stdout."""
+    done = klatch_in_process(env, cwd, args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

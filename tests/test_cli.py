@@ -5,11 +5,11 @@ Each test gets an empty data dir (``KLATCH_DATA_DIR``) and, for PostgreSQL, a
 database of its own on the test server: ``klatch init`` creates an org, and the
 commands that pick "the only org" need exactly one.
 
-Most commands run in this process (``Cli.run``: the same Typer app ``klatch``
-runs, under exactly the command's environment and working directory, its exit
-code, stdout and stderr, and an uncaught exception's traceback on stderr as the
-interpreter would print it), since starting Python for each one cost most of
-these tests' time. ``Cli.process()`` runs them as the real ``klatch`` process
+Most commands run in this process (``Cli.run``, ``support.klatch_in_process``:
+the Typer app ``klatch`` runs, under exactly the command's environment and
+working directory; its exit code, stdout, and stderr with the traceback of an
+exception nothing caught), since starting Python for each one cost most of these
+tests' time. ``Cli.process()`` runs them as the real ``klatch`` process
 instead: the served-app test does so on both backends, and
 ``test_every_command_as_a_real_process`` runs each command, and each kind of
 outcome (done, failed, usage error, help, version, a prompt), that way once.
@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -32,46 +30,15 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from klatch.cli.main import app
 from klatch.storage.migrate import head_revision
-from support import KlatchProcess, clean_env, fresh_postgres_database
+from support import KlatchProcess, clean_env, fresh_postgres_database, klatch_in_process
 
 SUFFIXES = ("Str", "Txt", "Num", "Bool", "At", "Url")  # Kustomer's type suffixes
 CLI_TIMEOUT = 60
 
 
 # ---------------------------------------------------------------- running the CLI
-
-
-@contextmanager
-def _as_the_command(env: dict[str, str], cwd: Path) -> Iterator[None]:
-    """This process's environment and working directory as the command's, then back."""
-    saved, here = dict(os.environ), Path.cwd()
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    try:
-        yield
-    finally:
-        os.chdir(here)
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def in_process(
-    env: dict[str, str], cwd: Path, args: tuple[str, ...], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``klatch *args`` run by Typer's runner in this process, as the process would
-    have ended: its exit code, stdout, and stderr with the traceback of an
-    exception nothing caught."""
-    with _as_the_command(env, cwd):
-        result = CliRunner().invoke(app, list(args), input=stdin, prog_name="klatch")
-    stderr = result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += "".join(traceback.format_exception(result.exception))
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
 
 
 @dataclass
@@ -90,7 +57,7 @@ class Cli:
         self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         if not self.real:
-            return in_process(env or self.env, self.cwd, args, stdin)
+            return klatch_in_process(env or self.env, self.cwd, args, stdin)
         return subprocess.run(
             [sys.executable, "-m", "klatch.cli", *args],
             env=env or self.env,
