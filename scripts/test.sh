@@ -52,8 +52,16 @@ echo "PostgreSQL: ${KLATCH_TEST_POSTGRES_URL:-not available}  Redis: ${KLATCH_TE
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
 
+# Two workers by default (KLATCH_TEST_WORKERS=0 runs in this process); a test
+# module stays on one worker, as its fixtures are module-scoped.
+workers="${KLATCH_TEST_WORKERS:-2}"
+xdist=()
+if [ "$workers" != 0 ]; then
+  xdist=(-n "$workers" --dist loadfile)
+fi
+
 set +e
-.venv/bin/pytest "$@"
+.venv/bin/pytest "${xdist[@]}" "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then
