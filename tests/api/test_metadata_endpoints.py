@@ -86,10 +86,13 @@ async def test_attachments_of_a_conversation_are_an_empty_page_and_404_elsewhere
 
     found = await listed(admin, f"/v1/conversations/{conv.id}/attachments?pageSize=0")
     assert found["data"] == []
-    assert found["meta"] == {"page": 1, "pageSize": 100, "total": 0, "totalPages": 1}
+    # An empty list counts 0 pages, as an empty search does.
+    assert found["meta"] == {"page": 1, "pageSize": 100, "total": 0, "totalPages": 0}
     assert found["links"]["first"] == (
         f"/v1/conversations/{conv.id}/attachments?page=1&pageSize=100"
     )
+    assert found["links"]["last"] == found["links"]["first"]
+    assert found["links"]["next"] is None
 
     other = await services.orgs.create_org(f"Other {uuid.uuid4().hex[:8]}")
     theirs = Rest(http, other.admin_key.secret)

@@ -242,6 +242,31 @@ async def test_create_and_get_conversation_of_a_customer(
     assert (await admin.get(f"/v1/conversations/{MISSING_ID}")).status_code == 404
 
 
+async def test_a_conversation_created_done_has_ended_as_one_ended_later(
+    setup: Setup, admin: Rest
+) -> None:
+    # An import of a closed case: created with status done, it is ended, by whom
+    # and when, as a conversation PATCHed to done afterwards is.
+    customer = await new_customer(admin, name="Archive")
+    created = await admin.post(
+        "/v1/conversations", json={"customer": customer["id"], "status": "done"}
+    )
+    assert created.status_code == 201, created.text
+    born_done = created.json()["data"]["attributes"]
+    later = await new_conversation(admin, customer["id"])
+    patched = await admin.patch(f"/v1/conversations/{later['id']}", json={"status": "done"})
+    ended_later = patched.json()["data"]["attributes"]
+
+    assert born_done["status"] == "done" and born_done["ended"] is True
+    assert born_done["endedAt"] == born_done["createdAt"]
+    assert born_done["endedByType"] == ended_later["endedByType"] is not None
+    found = await admin.post(
+        "/v1/customers/search",
+        json={"queryContext": "conversation", "and": [{"conversation_ended": {"equals": True}}]},
+    )
+    assert {c["id"] for c in found.json()["data"]} == {created.json()["data"]["id"], later["id"]}
+
+
 async def test_patch_merges_custom_and_put_replace_true_replaces(
     services: Services, setup: Setup, admin: Rest
 ) -> None:

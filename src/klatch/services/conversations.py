@@ -534,6 +534,7 @@ def _new_conversation(
 ) -> Conversation:
     values = {} if custom is None else _checked(unit, unit.actor, custom)
     values.update(answered or {})
+    done = status == "done"  # created ended (an import of a closed case): it ended now
     return Conversation(
         id=new_id(),
         org_id=unit.actor.org_id,
@@ -544,8 +545,8 @@ def _new_conversation(
         custom={k: v for k, v in values.items() if v is not None},
         preview=None,
         message_count=0,
-        ended_at=None,
-        ended_by_type=None,
+        ended_at=unit.now if done else None,
+        ended_by_type=unit.actor.type.value if done else None,
         customer_read_at=None,
         last_message_at=None,
         version=1,

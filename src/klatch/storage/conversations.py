@@ -156,6 +156,8 @@ async def insert_conversation(tx: Tx, conv: Conversation) -> None:
             "title": conv.title,
             "custom": dumps(conv.custom),
             "external_id": conv.external_id,
+            "ended_at": conv.ended_at,
+            "ended_by_type": conv.ended_by_type,
             "created_at": conv.created_at,
             "updated_at": conv.updated_at,
         },

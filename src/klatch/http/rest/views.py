@@ -185,9 +185,10 @@ def list_document(
     meta: dict[str, Any] = {"page": page.page, "pageSize": page.page_size}
     last = None
     if page.total is not None:
-        last = max(1, -(-page.total // page.page_size))
+        # As search: an empty list has 0 pages, and its ``last`` link is page 1.
         meta["total"] = page.total
-        meta["totalPages"] = last
+        meta["totalPages"] = -(-page.total // page.page_size)
+        last = max(1, meta["totalPages"])
         if page.total_capped:  # more than 10,000: what is known to exist (docs/api.md)
             meta["totalRelation"] = "gte"
     following = link(page.page + 1 if page.has_next else None)
