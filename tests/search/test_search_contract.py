@@ -309,16 +309,21 @@ async def test_an_empty_list_and_an_empty_search_count_the_same_pages(
 ) -> None:
     # A sync that reads totalPages must see one rule: nothing found is 0 pages.
     searched = await search(
-        admin, {"queryContext": "conversation", "and": [{"conversation_status": {"equals": "done"}}]}
+        admin,
+        {"queryContext": "conversation", "and": [{"conversation_status": {"equals": "done"}}]},
     )
     answer = await admin.get("/v1/conversations?status=done&pageSize=100")
     assert answer.status_code == 200, answer.text
     listed = answer.json()
     assert searched["data"] == listed["data"] == []
-    assert listed["meta"] == searched["meta"] == {
-        "page": 1,
-        "pageSize": 100,
-        "total": 0,
-        "totalPages": 0,
-    }
+    assert (
+        listed["meta"]
+        == searched["meta"]
+        == {
+            "page": 1,
+            "pageSize": 100,
+            "total": 0,
+            "totalPages": 0,
+        }
+    )
     assert listed["links"]["next"] is None and searched["links"]["next"] is None
