@@ -26,14 +26,32 @@ Id = sa.String(24)
 Millis = sa.BigInteger
 
 
+def _id() -> sa.Column[str]:
+    """The primary key: a 24-hex object id."""
+    return sa.Column("id", Id, primary_key=True)
+
+
+def _ref(name: str, table: str) -> sa.Column[str]:
+    """A required id of a ``table`` row; the row goes when that one is deleted."""
+    return sa.Column(name, Id, sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False)
+
+
 def _org_fk() -> sa.Column[str]:
-    return sa.Column("org_id", Id, sa.ForeignKey("org.id", ondelete="CASCADE"), nullable=False)
+    return _ref("org_id", "org")
+
+
+def _timestamps() -> tuple[sa.Column[int], sa.Column[int]]:
+    """``created_at`` and ``updated_at``, in that order."""
+    return (
+        sa.Column("created_at", Millis, nullable=False),
+        sa.Column("updated_at", Millis, nullable=False),
+    )
 
 
 org = sa.Table(
     "org",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("jwt_secret", sa.String(128), nullable=False),
     # Per-org event sequence: taken last in every write transaction, so event ids
@@ -48,7 +66,7 @@ org = sa.Table(
 brand = sa.Table(
     "brand",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -60,7 +78,7 @@ brand = sa.Table(
 api_key = sa.Table(
     "api_key",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("role", sa.String(32), nullable=False),
@@ -75,7 +93,7 @@ api_key = sa.Table(
 user = sa.Table(
     "user_account",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("email", sa.String(320), nullable=False, unique=True),
     sa.Column("display_name", sa.String(255), nullable=False),
@@ -97,8 +115,7 @@ attribute = sa.Table(
     sa.Column("sdk_writable", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("enumeration", Json, nullable=True),
     sa.Column("tree", Json, nullable=True),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     # Migration 0008: Kustomer's tree metadata (each node's displayName, in the order
     # of ``tree``; whether a value must be a leaf).
     sa.Column("tree_labels", Json, nullable=True),
@@ -109,7 +126,7 @@ attribute = sa.Table(
 customer = sa.Table(
     "customer",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=True),
     sa.Column("external_id", sa.String(256), nullable=True),
@@ -121,8 +138,7 @@ customer = sa.Table(
     sa.Column("custom", Json, nullable=False),
     sa.Column("merged_into", Id, nullable=True),
     sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "updated_at"),
     sa.Index(None, "org_id", "created_at"),  # search by customer_created_at
     sa.Index(
@@ -146,7 +162,7 @@ customer = sa.Table(
 chat_session = sa.Table(
     "chat_session",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("brand_id", Id, nullable=False),
     sa.Column("customer_id", Id, nullable=False),
@@ -159,7 +175,7 @@ chat_session = sa.Table(
 conversation = sa.Table(
     "conversation",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("brand_id", Id, nullable=False),
     sa.Column("customer_id", Id, nullable=False),
@@ -173,8 +189,7 @@ conversation = sa.Table(
     sa.Column("customer_read_at", Millis, nullable=True),
     sa.Column("last_message_at", Millis, nullable=True),
     sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     # An integration's own id for the conversation: unique per org when set, as
     # Kustomer's (GET /v1/conversations/externalId={id} answers one conversation).
     sa.Column("external_id", sa.String(256), nullable=True),
@@ -219,7 +234,7 @@ conversation = sa.Table(
 message = sa.Table(
     "message",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("conversation_id", Id, nullable=False),
     sa.Column("customer_id", Id, nullable=False),
@@ -264,7 +279,7 @@ console_session = sa.Table(
     metadata,
     sa.Column("token_hash", sa.String(64), primary_key=True),
     _org_fk(),
-    sa.Column("user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False),
+    _ref("user_id", "user_account"),
     sa.Column("csrf_token", sa.String(64), nullable=False),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("expires_at", Millis, nullable=False),
@@ -288,7 +303,7 @@ SeqId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: the rowi
 outbound_webhook = sa.Table(
     "outbound_webhook",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
@@ -299,8 +314,7 @@ outbound_webhook = sa.Table(
     # Why it was disabled by Klatch (its receiver failed through the retry schedule).
     sa.Column("disabled_reason", sa.String(1024), nullable=True),
     sa.Column("disabled_at", Millis, nullable=True),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "created_at"),
 )
 
@@ -375,13 +389,12 @@ webhook_attempt = sa.Table(
 team = sa.Table(
     "team",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("display_name", sa.String(255), nullable=False),
     sa.Column("name_key", sa.String(255), nullable=False),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "name_key", unique=True),
 )
 
@@ -389,8 +402,8 @@ team_member = sa.Table(
     "team_member",
     metadata,
     _org_fk(),
-    sa.Column("team_id", Id, sa.ForeignKey("team.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("user_id", Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False),
+    _ref("team_id", "team"),
+    _ref("user_id", "user_account"),
     # Round-robin: the member assigned longest ago (or never) is next.
     sa.Column("last_assigned_at", Millis, nullable=True),
     sa.Column("created_at", Millis, nullable=False),
@@ -413,12 +426,7 @@ conversation_assignment = sa.Table(
     "conversation_assignment",
     metadata,
     _org_fk(),
-    sa.Column(
-        "conversation_id",
-        Id,
-        sa.ForeignKey("conversation.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _ref("conversation_id", "conversation"),
     sa.Column("kind", sa.String(8), nullable=False),  # user | team
     sa.Column("assignee_id", Id, nullable=False),
     sa.PrimaryKeyConstraint("conversation_id", "kind", "assignee_id"),
@@ -428,7 +436,7 @@ conversation_assignment = sa.Table(
 routing_rule = sa.Table(
     "routing_rule",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
@@ -436,8 +444,7 @@ routing_rule = sa.Table(
     sa.Column("triggers", Json, nullable=False),
     sa.Column("criteria", Json, nullable=False),
     sa.Column("actions", Json, nullable=False),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "position"),
 )
 
@@ -448,20 +455,14 @@ routing_rule = sa.Table(
 note = sa.Table(
     "note",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
-    sa.Column(
-        "conversation_id",
-        Id,
-        sa.ForeignKey("conversation.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _ref("conversation_id", "conversation"),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("author_type", sa.String(16), nullable=False),
     sa.Column("author_id", Id, nullable=True),
     sa.Column("author_name", sa.String(255), nullable=True),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "conversation_id", "created_at"),
     sa.Index(None, "org_id", "created_at"),  # search's note context
 )
@@ -469,13 +470,12 @@ note = sa.Table(
 tag = sa.Table(
     "tag",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("color", sa.String(16), nullable=True),
     sa.Column("name_key", sa.String(255), nullable=False),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "name_key", unique=True),
 )
 
@@ -483,13 +483,8 @@ conversation_tag = sa.Table(
     "conversation_tag",
     metadata,
     _org_fk(),
-    sa.Column(
-        "conversation_id",
-        Id,
-        sa.ForeignKey("conversation.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    sa.Column("tag_id", Id, sa.ForeignKey("tag.id", ondelete="CASCADE"), nullable=False),
+    _ref("conversation_id", "conversation"),
+    _ref("tag_id", "tag"),
     sa.Column("created_at", Millis, nullable=False),
     sa.PrimaryKeyConstraint("conversation_id", "tag_id"),
     sa.Index(None, "org_id", "tag_id", "conversation_id"),
@@ -498,11 +493,10 @@ conversation_tag = sa.Table(
 shortcut = sa.Table(
     "shortcut",
     metadata,
-    sa.Column("id", Id, primary_key=True),
+    _id(),
     _org_fk(),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("created_at", Millis, nullable=False),
-    sa.Column("updated_at", Millis, nullable=False),
+    *_timestamps(),
     sa.Index(None, "org_id", "name", unique=True),
 )
