@@ -125,28 +125,19 @@ def _on_members(
     _show(as_json, verb, team, emails)
 
 
-@app.command("add-member")
-def add_member(
-    team: str = TeamArg,
-    user: str = UserArg,
-    org: str | None = OrgOpt,
-    data_dir: Path | None = DataDir,
-    as_json: bool = JsonOut,
-) -> None:
-    """Add a user to a team (last in its round-robin turn)."""
-    _on_members(data_dir, org, team, user, as_json, "Updated", _adding)
+def _member_command(change: Callable[[list[str], str], list[str]]) -> Callable[..., None]:
+    """A command that sets a team's members to ``change(members, user_id)``."""
 
+    def command(
+        team: str = TeamArg,
+        user: str = UserArg,
+        org: str | None = OrgOpt,
+        data_dir: Path | None = DataDir,
+        as_json: bool = JsonOut,
+    ) -> None:
+        _on_members(data_dir, org, team, user, as_json, "Updated", change)
 
-@app.command("remove-member")
-def remove_member(
-    team: str = TeamArg,
-    user: str = UserArg,
-    org: str | None = OrgOpt,
-    data_dir: Path | None = DataDir,
-    as_json: bool = JsonOut,
-) -> None:
-    """Take a user out of a team."""
-    _on_members(data_dir, org, team, user, as_json, "Updated", _removing)
+    return command
 
 
 def _adding(members: list[str], user_id: str) -> list[str]:
@@ -157,6 +148,14 @@ def _removing(members: list[str], user_id: str) -> list[str]:
     if user_id not in members:
         raise NotFound("The user is not a member of this team", code="member_not_found")
     return [m for m in members if m != user_id]
+
+
+add_member = app.command("add-member", help="Add a user to a team (last in its round-robin turn).")(
+    _member_command(_adding)
+)
+remove_member = app.command("remove-member", help="Take a user out of a team.")(
+    _member_command(_removing)
+)
 
 
 @app.command("delete")

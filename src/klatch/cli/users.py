@@ -34,9 +34,7 @@ def create(
 ) -> None:
     """Create a console user."""
     settings = load(data_dir)
-    if password is None:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    secret = str(password)
+    secret = _password(password, "Password")
     user = run_in_org(
         settings,
         org,
@@ -115,6 +113,13 @@ def edit(
     )
 
 
+def _password(given: str | None, prompt: str) -> str:
+    """The password given, or one asked for (hidden, typed twice)."""
+    if given is None:
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+    return given
+
+
 def _on_user(
     data_dir: Path | None,
     org: str | None,
@@ -131,28 +136,28 @@ def _on_user(
     _done(as_json, run_in_org(load(data_dir), org, work), verb)
 
 
-@app.command("disable")
-def disable(
-    user: str = UserArg,
-    org: str | None = OrgOpt,
-    data_dir: Path | None = DataDir,
-    as_json: bool = JsonOut,
-) -> None:
-    """Disable a user: their console sessions and sockets end at once."""
+def _user_command(
+    verb: str, change: Callable[[Any, str, str], Awaitable[User]]
+) -> Callable[..., None]:
+    """A command taking only the user (and the common options) that applies ``change``."""
 
-    _on_user(data_dir, org, user, as_json, "Disabled", lambda s, o, u: s.orgs.disable_user(o, u))
+    def command(
+        user: str = UserArg,
+        org: str | None = OrgOpt,
+        data_dir: Path | None = DataDir,
+        as_json: bool = JsonOut,
+    ) -> None:
+        _on_user(data_dir, org, user, as_json, verb, change)
+
+    return command
 
 
-@app.command("enable")
-def enable(
-    user: str = UserArg,
-    org: str | None = OrgOpt,
-    data_dir: Path | None = DataDir,
-    as_json: bool = JsonOut,
-) -> None:
-    """Let a disabled user log in again."""
-
-    _on_user(data_dir, org, user, as_json, "Enabled", lambda s, o, u: s.orgs.enable_user(o, u))
+disable = app.command(
+    "disable", help="Disable a user: their console sessions and sockets end at once."
+)(_user_command("Disabled", lambda s, o, u: s.orgs.disable_user(o, u)))
+enable = app.command("enable", help="Let a disabled user log in again.")(
+    _user_command("Enabled", lambda s, o, u: s.orgs.enable_user(o, u))
+)
 
 
 @app.command("reset-password")
@@ -170,9 +175,7 @@ def reset_password(
 ) -> None:
     """Set a new password; the user's console sessions end."""
     settings = load(data_dir)
-    if password is None:
-        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    secret = str(password)
+    secret = _password(password, "New password")
 
     async def work(services: Any, org_id: str) -> User:
         user_id = await _user_id(services, org_id, user)
