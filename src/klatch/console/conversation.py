@@ -12,11 +12,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from klatch.console import assignment, tools
-from klatch.console.editors import attribute_errors, editor_for, shown, value_from_form
+from klatch.console.editors import (
+    attribute_errors,
+    custom_changes,
+    editor_for,
+    shown,
+    values_from_form,
+)
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
 from klatch.domain.attributes import AttributeDef
-from klatch.domain.models import Event
 from klatch.domain.shortcuts import shown as readable
 from klatch.errors import KlatchError, NotFound
 
@@ -51,15 +56,6 @@ async def _actor_names(request: Request, agent: Agent) -> dict[str, str]:
     return names
 
 
-def _custom_changes(event: Event) -> dict[str, Any]:
-    """An event's attribute changes, name -> {before, after}; a creation sets its values."""
-    if event.type == "conversation.created":
-        created = (event.payload.get("conversation") or {}).get("custom", {})
-        return {name: {"before": None, "after": value} for name, value in created.items()}
-    changes: dict[str, Any] = (event.payload.get("changes") or {}).get("custom") or {}
-    return changes
-
-
 async def _history(
     request: Request, agent: Agent, conversation_id: str, definitions: list[AttributeDef]
 ) -> list[dict[str, Any]]:
@@ -84,7 +80,7 @@ async def _history(
                 {"when": event.created_at, "who": who, "attribute": what}
                 | {"before": before, "after": after}
             )
-        for name, change in _custom_changes(event).items():
+        for name, change in custom_changes(event, "conversation").items():
             changes.append(
                 {
                     "when": event.created_at,
@@ -180,12 +176,7 @@ def _done(conversation_id: str) -> RedirectResponse:
 async def set_attributes(request: Request) -> Response:
     agent, conversation_id, form = await _write(request)
     definitions = {d.name: d for d in await _definitions(request, agent)}
-    values: dict[str, Any] = {}
-    for key, raw in form.multi_items():
-        if key.startswith("custom.") and isinstance(raw, str):
-            name = key.removeprefix("custom.")
-            definition = definitions.get(name)
-            values[name] = value_from_form(definition, raw) if definition else raw
+    values = values_from_form(form, definitions)
     try:
         conv = await services_of(request).conversations.check_update(
             agent.actor, conversation_id, {"custom": values}

@@ -9,25 +9,23 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from klatch.console.editors import attribute_errors, editor_for, shown, value_from_form
+from klatch.console.editors import (
+    attribute_errors,
+    custom_changes,
+    editor_for,
+    shown,
+    values_from_form,
+)
 from klatch.console.session import Agent
 from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
 from klatch.domain.attributes import AttributeDef
-from klatch.domain.models import Customer, Event
+from klatch.domain.models import Customer
 from klatch.domain.shortcuts import shown as readable
 from klatch.errors import KlatchError, NotFound
 
 
 def _not_found() -> PageError:
     return PageError(404, "Not found", "There is no such customer.")
-
-
-def _changes(event: Event) -> dict[str, Any]:
-    if event.type == "customer.created":
-        created = (event.payload.get("customer") or {}).get("custom", {})
-        return {name: {"before": None, "after": value} for name, value in created.items()}
-    changes: dict[str, Any] = (event.payload.get("changes") or {}).get("custom") or {}
-    return changes
 
 
 async def _history(
@@ -48,7 +46,7 @@ async def _history(
             if event.actor_type == "customer"
             else names.get(f"{event.actor_type}:{event.actor_id}") or event.actor_type
         )
-        for name, change in _changes(event).items():
+        for name, change in custom_changes(event, "customer").items():
             d = by_name.get(name)
             kind = d.type if d else None
             out.append(
@@ -117,12 +115,7 @@ async def set_attributes(request: Request) -> Response:
     customer_id = request.path_params["id"]
     services = services_of(request)
     definitions = {d.name: d for d in await services.attributes.list(agent.user.org_id, "customer")}
-    values: dict[str, Any] = {}
-    for key, raw in form.multi_items():
-        if key.startswith("custom.") and isinstance(raw, str):
-            name = key.removeprefix("custom.")
-            definition = definitions.get(name)
-            values[name] = value_from_form(definition, raw) if definition else raw
+    values = values_from_form(form, definitions)
     try:
         updated = await services.customers.check_describe(
             agent.actor, customer_id, {"custom": values}

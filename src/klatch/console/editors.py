@@ -5,10 +5,13 @@ new in the console."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from starlette.datastructures import FormData
+
 from klatch.domain.attributes import TYPE_SPECS, AttributeDef
+from klatch.domain.models import Event
 from klatch.errors import ErrorDetail, KlatchError
 
 
@@ -65,6 +68,28 @@ def value_from_form(definition: AttributeDef, raw: str) -> Any:
         return None
     read = _READERS.get(TYPE_SPECS[definition.type].editor)
     return read(text, raw) if read else text
+
+
+def values_from_form(form: FormData, definitions: Mapping[str, AttributeDef]) -> dict[str, Any]:
+    """The form's ``custom.<name>`` fields, each read as its attribute's type; one of
+    no known attribute goes as it is, for the server to refuse."""
+    values: dict[str, Any] = {}
+    for key, raw in form.multi_items():
+        if key.startswith("custom.") and isinstance(raw, str):
+            name = key.removeprefix("custom.")
+            definition = definitions.get(name)
+            values[name] = value_from_form(definition, raw) if definition else raw
+    return values
+
+
+def custom_changes(event: Event, klass: str) -> dict[str, Any]:
+    """An event's attribute changes, name -> {before, after}; the creation of the
+    ``klass`` object (``conversation.created`` …) sets its values."""
+    if event.type == f"{klass}.created":
+        created = (event.payload.get(klass) or {}).get("custom", {})
+        return {name: {"before": None, "after": value} for name, value in created.items()}
+    changes: dict[str, Any] = (event.payload.get("changes") or {}).get("custom") or {}
+    return changes
 
 
 # What an agent is told when a value does not fit its type, by kind of input (the

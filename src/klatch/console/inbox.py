@@ -4,7 +4,7 @@ alone (``?partial=rows``) for the live refresh."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -112,24 +112,16 @@ async def inbox(request: Request) -> Response:
         next_cursor = result.next_cursor
     except KlatchError as exc:
         error = exc.detail
-    context = {
-        "agent": agent,
-        "conversations": conversations,
-        "customers": await _customers(request, agent, conversations),
-        "definitions": definitions,
-        "editors": {d.name: editor_for(d) for d in definitions},
-        "status": f.status or "",
-        "attribute": f.attribute or "",
-        "value": f.value,
-        "page": f.page,
-        "has_next": has_next,
-        "prev_url": f.url(f.page - 1),
-        "next_url": f.url(f.page + 1, next_cursor),
-        "error": error,
-        "iso": iso,
-        "tags": await services.tags.all(agent.user.org_id),
-        "tag": f.tag or "",
-    }
+    context = await _context(
+        request,
+        agent,
+        f,
+        definitions,
+        conversations,
+        has_next=has_next,
+        next_url=f.url(f.page + 1, next_cursor),
+        error=error,
+    )
     return await _render(request, agent, f, context, 400 if error else 200)
 
 
@@ -152,24 +144,9 @@ async def _tagged(request: Request, agent: Agent, f: _Filters, definitions: list
         page_size=PAGE_SIZE,
     )
     conversations = [c for c in found.items if isinstance(c, Conversation)]
-    context = {
-        "agent": agent,
-        "conversations": conversations,
-        "customers": await _customers(request, agent, conversations),
-        "definitions": definitions,
-        "editors": {d.name: editor_for(d) for d in definitions},
-        "status": f.status or "",
-        "attribute": f.attribute or "",
-        "value": f.value,
-        "page": f.page,
-        "has_next": found.next_cursor is not None,
-        "prev_url": f.url(f.page - 1),
-        "next_url": f.url(f.page + 1),
-        "error": None,
-        "iso": iso,
-        "tags": await services.tags.all(agent.user.org_id),
-        "tag": f.tag or "",
-    }
+    context = await _context(
+        request, agent, f, definitions, conversations, has_next=found.next_cursor is not None
+    )
     return await _render(request, agent, f, context)
 
 
@@ -182,26 +159,53 @@ async def _searched(
     rows = search_builder.rows_of(q)
     extra = inbox_views.criteria(f.view, agent)
     found = await search_builder.search(request, agent, rows, f.page, PAGE_SIZE, extra)
-    context = {
+    context = await _context(
+        request,
+        agent,
+        replace(f, status=None, attribute=None, value="", tag=None),  # the rows stand for them
+        definitions,
+        found.conversations,
+        has_next=found.has_next,
+        prev_url=search_builder.page_url(q, f.page - 1),
+        next_url=search_builder.page_url(q, f.page + 1),
+        error=found.error,
+    )
+    context.update(await search_builder.builder(request, agent, found.rows))
+    return await _render(request, agent, f, context, 400 if found.error else 200)
+
+
+async def _context(
+    request: Request,
+    agent: Agent,
+    f: _Filters,
+    definitions: list[Any],
+    conversations: list[Conversation],
+    *,
+    has_next: bool,
+    prev_url: str | None = None,
+    next_url: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """What the inbox shows of one page of ``conversations`` under the filters ``f``;
+    the pages before and after are ``f``'s own unless given."""
+    return {
         "agent": agent,
-        "conversations": found.conversations,
-        "customers": await _customers(request, agent, found.conversations),
+        "conversations": conversations,
+        "customers": await _customers(request, agent, conversations),
         "definitions": definitions,
         "editors": {d.name: editor_for(d) for d in definitions},
-        "status": "",
-        "attribute": "",
-        "value": "",
+        "status": f.status or "",
+        "attribute": f.attribute or "",
+        "value": f.value,
         "page": f.page,
-        "has_next": found.has_next,
-        "prev_url": search_builder.page_url(q, f.page - 1),
-        "next_url": search_builder.page_url(q, f.page + 1),
-        "error": found.error,
+        "has_next": has_next,
+        "prev_url": prev_url or f.url(f.page - 1),
+        "next_url": next_url or f.url(f.page + 1),
+        "error": error,
         "iso": iso,
         "tags": await services_of(request).tags.all(agent.user.org_id),
-        "tag": "",
-        **await search_builder.builder(request, agent, found.rows),
+        "tag": f.tag or "",
     }
-    return await _render(request, agent, f, context, 400 if found.error else 200)
 
 
 async def _render(
