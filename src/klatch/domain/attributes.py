@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
-from klatch.domain.text import MAX_EXACT_INTEGER, pointer_token, text_problem, visible
+from klatch.domain.text import MAX_EXACT_INTEGER, json_kind, pointer_token, text_problem, visible
 from klatch.errors import AttributeErrors, ErrorDetail, InvalidArguments
 
 KLASSES = ("conversation", "customer", "message")
@@ -87,24 +87,10 @@ class _ValueProblem(Exception):
         self.message = message
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _mismatch(definition: AttributeDef, value: Any, expected: str) -> _ValueProblem:
     return _ValueProblem(
         "type_mismatch",
-        f"'{definition.name}' is {expected} ({definition.type.value}), got {_describe(value)}",
+        f"'{definition.name}' is {expected} ({definition.type.value}), got {json_kind(value)}",
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from klatch.domain.attributes import AttributeDef, AttrType
-from klatch.domain.text import MAX_EXACT_INTEGER, pointer_token, text_problem
+from klatch.domain.text import MAX_EXACT_INTEGER, json_kind, pointer_token, text_problem
 from klatch.errors import InvalidArguments
 
 MAX_CRITERIA = 20  # per and/or/not array, as Kustomer's
@@ -312,7 +312,7 @@ def _names(fields: Mapping[str, Field]) -> str:
 
 def _text(value: Any, field: Field, pointer: str) -> str:
     if not isinstance(value, str):
-        raise _Bad(f"'{field.name}' takes a string here, got {_shown(value)}", pointer)
+        raise _Bad(f"'{field.name}' takes a string here, got {json_kind(value)}", pointer)
     problem = text_problem(value)
     if problem is not None:
         raise _Bad(f"The value for '{field.name}' {problem}", pointer, "invalid_text")
@@ -329,7 +329,7 @@ def _text(value: Any, field: Field, pointer: str) -> str:
 
 def _number(value: Any, field: Field, pointer: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"'{field.name}' takes a number here, got {_shown(value)}", pointer)
+        raise _Bad(f"'{field.name}' takes a number here, got {json_kind(value)}", pointer)
     if isinstance(value, float) and not math.isfinite(value):
         raise _Bad(f"'{field.name}' takes a finite number", pointer)
     if isinstance(value, int) and abs(value) > MAX_EXACT_INTEGER:
@@ -342,20 +342,8 @@ def _number(value: Any, field: Field, pointer: str) -> int | float:
 
 def _boolean(value: Any, field: Field, pointer: str) -> bool:
     if not isinstance(value, bool):
-        raise _Bad(f"'{field.name}' takes true or false here, got {_shown(value)}", pointer)
+        raise _Bad(f"'{field.name}' takes true or false here, got {json_kind(value)}", pointer)
     return value
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def parse_time_zone(value: Any) -> ZoneInfo:
@@ -381,7 +369,7 @@ def _moment(value: Any, field: Field, zone: ZoneInfo, pointer: str) -> tuple[int
     its whole day in ``zone``; a time the millisecond it falls in (empty when it
     falls between two, so that gt/lte and gte/lt still split the line there)."""
     if not isinstance(value, str):
-        raise _Bad(f"'{field.name}' takes a date as a string, got {_shown(value)}", pointer)
+        raise _Bad(f"'{field.name}' takes a date as a string, got {json_kind(value)}", pointer)
     if _DAY_RE.match(value):
         try:
             day = date.fromisoformat(value)
@@ -488,7 +476,8 @@ def _tests(field: Field, test: Any, scope: _Scope, pointer: str) -> Node:
 def _condition(field: Field, op: str, value: Any, scope: _Scope, pointer: str) -> Node:
     if op == "exists":
         if not isinstance(value, bool):
-            raise _Bad(f"exists takes true (set) or false (not set), got {_shown(value)}", pointer)
+            got = json_kind(value)
+            raise _Bad(f"exists takes true (set) or false (not set), got {got}", pointer)
         return Condition(field, "exists" if value else "missing")
     if op == "contains":
         words = _WORD_RE.findall(_text(value, _without_values(field), pointer).lower())

@@ -118,3 +118,20 @@ def visible(value: str) -> str:
     """``value`` with what is not text spelled ``\\uXXXX``, for an error message,
     which must itself be text."""
     return _NOT_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, as an error message names it: "a string", "null" …"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
