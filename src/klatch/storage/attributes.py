@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from klatch.domain.attributes import AttributeDef, AttrType
@@ -81,42 +83,30 @@ async def get_definition(tx: Tx, org_id: str, klass: str, name: str) -> Attribut
     return _def(row) if row else None
 
 
+def _params(org_id: str, d: AttributeDef) -> dict[str, Any]:
+    """The definition's row as parameters; the update reads only those it names."""
+    return {
+        "org_id": org_id,
+        "klass": d.klass,
+        "name": d.name,
+        "type": d.type.value,
+        "display_name": d.display_name,
+        "sdk_writable": d.sdk_writable,
+        "enumeration": _json_or_none(d.enumeration),
+        "tree": _json_or_none(d.tree),
+        "tree_labels": _json_or_none(d.tree_labels),
+        "last_node_required": d.last_node_required,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    }
+
+
 async def insert_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
-    await tx.execute(
-        _INSERT,
-        {
-            "org_id": org_id,
-            "klass": d.klass,
-            "name": d.name,
-            "type": d.type.value,
-            "display_name": d.display_name,
-            "sdk_writable": d.sdk_writable,
-            "enumeration": _json_or_none(d.enumeration),
-            "tree": _json_or_none(d.tree),
-            "tree_labels": _json_or_none(d.tree_labels),
-            "last_node_required": d.last_node_required,
-            "created_at": d.created_at,
-            "updated_at": d.updated_at,
-        },
-    )
+    await tx.execute(_INSERT, _params(org_id, d))
 
 
 async def update_definition(tx: Tx, org_id: str, d: AttributeDef) -> None:
-    await tx.execute(
-        _UPDATE,
-        {
-            "org_id": org_id,
-            "klass": d.klass,
-            "name": d.name,
-            "display_name": d.display_name,
-            "sdk_writable": d.sdk_writable,
-            "enumeration": _json_or_none(d.enumeration),
-            "tree": _json_or_none(d.tree),
-            "tree_labels": _json_or_none(d.tree_labels),
-            "last_node_required": d.last_node_required,
-            "updated_at": d.updated_at,
-        },
-    )
+    await tx.execute(_UPDATE, _params(org_id, d))
 
 
 async def delete_definition(tx: Tx, org_id: str, klass: str, name: str) -> bool:

@@ -83,7 +83,8 @@ _MOVE_SESSION = Query(
 )
 
 
-def _customer(row: Row) -> Customer:
+def customer_from_row(row: Row) -> Customer:
+    """A customer row as the record: its JSON columns decoded."""
     return record(
         Customer,
         row,
@@ -123,17 +124,17 @@ async def get_customer(
 ) -> Customer | None:
     query = _GET_FOR_UPDATE if for_update else _GET
     row = await tx.one(query, {"org_id": org_id, "customer_id": customer_id})
-    return _customer(row) if row else None
+    return customer_from_row(row) if row else None
 
 
 async def customer_by_external_id(tx: Tx, org_id: str, external_id: str) -> Customer | None:
     row = await tx.one(_BY_EXTERNAL_ID, {"org_id": org_id, "external_id": external_id})
-    return _customer(row) if row else None
+    return customer_from_row(row) if row else None
 
 
 async def customer_by_email(tx: Tx, org_id: str, email: str) -> Customer | None:
     row = await tx.one(_BY_EMAIL, {"org_id": org_id, "email": email})
-    return _customer(row) if row else None
+    return customer_from_row(row) if row else None
 
 
 async def customers_by_ids(tx: Tx, org_id: str, customer_ids: list[str]) -> dict[str, Customer]:
@@ -143,12 +144,12 @@ async def customers_by_ids(tx: Tx, org_id: str, customer_ids: list[str]) -> dict
     stmt = sa.select(customer).where(
         customer.c.org_id == org_id, customer.c.id.in_(sorted(set(customer_ids)))
     )
-    return {c.id: c for c in (_customer(r) for r in await tx.all(stmt))}
+    return {c.id: c for c in (customer_from_row(r) for r in await tx.all(stmt))}
 
 
 async def list_customers(tx: Tx, org_id: str, *, limit: int, offset: int) -> list[Customer]:
     rows = await tx.all(_LIST, {"org_id": org_id, "limit": limit, "offset": offset})
-    return [_customer(r) for r in rows]
+    return [customer_from_row(r) for r in rows]
 
 
 async def count_customers(tx: Tx, org_id: str, *, cap: int) -> int:

@@ -30,7 +30,7 @@ sort values of its records (from the index), then those records by id.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +52,8 @@ from klatch.domain.search import (
     Query,
     SortKey,
 )
-from klatch.storage.codec import dumps, loads, record
+from klatch.storage.codec import dumps, record
+from klatch.storage.customers import customer_from_row
 from klatch.storage.db import Row, Tx
 from klatch.storage.migrate import SEARCH_INDEX_PREFIX
 from klatch.storage.tables import conversation, customer, message, note
@@ -510,8 +511,9 @@ async def find(
         return []
     rows = await tx.all(sa.select(table).where(table.c.org_id == org_id, table.c.id.in_(wanted)))
     by_id = {r["id"]: r for r in rows}
+    decode = _decoder(q.context)
     return [
-        Found(_record(q.context, by_id[r[last]]), [r[f"_k{i}"] for i in range(len(keys))])
+        Found(decode(by_id[r[last]]), [r[f"_k{i}"] for i in range(len(keys))])
         for r in page
         if r[last] in by_id
     ]
@@ -550,27 +552,19 @@ def _rows_alone(org_id: str, q: Query) -> sa.Select[Any] | None:
     return None
 
 
-def _record(context: str, row: Row) -> Record:
+def _decoder(context: str) -> Callable[[Row], Record]:
+    """How a row of the context's table becomes its record."""
+    # Imported when called: conversations.py builds its filters with this module.
+    from klatch.storage.conversations import conversation_from_row, message_from_row
+
     if context == "conversation":
-        return record(
-            Conversation,
-            row,
-            custom=loads(row["custom"]),
-            # WORKFLOW: the assignment lists are JSON like custom.
-            assigned_users=tuple(loads(row["assigned_users"]) or ()),
-            assigned_teams=tuple(loads(row["assigned_teams"]) or ()),
-            tags=tuple(loads(row["tags"]) or ()),  # AGENT TOOLS: tag ids, JSON too
-        )
+        return conversation_from_row
     if context == "customer":
-        return record(
-            Customer,
-            row,
-            verified=bool(row["verified"]),
-            emails=loads(row["emails"]),
-            phones=loads(row["phones"]),
-            socials=loads(row["socials"]),
-            custom=loads(row["custom"]),
-        )
+        return customer_from_row
     if context == "note":
-        return record(Note, row)
-    return record(Message, row, custom=loads(row["custom"]) or {})
+        return _note
+    return message_from_row
+
+
+def _note(row: Row) -> Note:
+    return record(Note, row)
