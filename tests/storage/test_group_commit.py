@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from klatch import metrics
 from klatch.domain.events import EventDraft
 from klatch.domain.models import Actor, ActorType
-from klatch.errors import Conflict
+from klatch.errors import Conflict, Unavailable
 from klatch.ids import new_id
 from klatch.services import Services
 from klatch.services.orgs import Setup
@@ -111,6 +111,91 @@ async def test_a_failing_unit_leaves_its_batch_mates_stored(
         lambda tx: tx.all(sa.select(tables.tag.c.name).where(tables.tag.c.org_id == org))
     )
     assert sorted(r[0] for r in names) == sorted(f"tag {i}" for i in range(WRITERS) if i != failing)
+
+
+async def test_units_refused_before_writing_are_left_out_and_nothing_runs_twice(
+    services: Services, setup: Setup
+) -> None:
+    """The answers a describe gives most (unknown session, bad values, no such
+    conversation) come before any change: such a unit is left out of its batch and
+    the others are stored, each unit run once (on PostgreSQL without savepoints, so
+    without running the batch again); one whose SELECT fails in the database (which
+    refuses the rest of a PostgreSQL transaction) is refused alone too."""
+    org = setup.org.id
+    calls = [0] * WRITERS
+    locked = {i for i in range(WRITERS) if i % 8 == 1}  # lock a row, then refuse
+    refused = {i for i in range(WRITERS) if i % 8 == 2}  # refuse before any statement
+
+    def unit(i: int) -> Work[int]:
+        async def work(tx: Tx) -> int:
+            calls[i] += 1
+            if i in refused:
+                raise Conflict("refused at once", code="test_refusal")
+            if i in locked:
+                await tx.one(
+                    sa.select(tables.org.c.id).where(tables.org.c.id == org).with_for_update()
+                )
+                raise Conflict("refused after a locking read", code="test_refusal")
+            await tx.execute(
+                sa.insert(tables.tag).values(
+                    id=new_id(),
+                    org_id=org,
+                    name=f"kept {i}",
+                    name_key=f"kept {i}",
+                    color=None,
+                    created_at=i,
+                    updated_at=i,
+                )
+            )
+            return i
+
+        return work
+
+    results = await asyncio.gather(
+        *(services.db.write(unit(i)) for i in range(WRITERS)), return_exceptions=True
+    )
+    kept = [i for i in range(WRITERS) if i not in locked | refused]
+    assert [r for r in results if not isinstance(r, Conflict)] == kept
+    assert all(isinstance(results[i], Conflict) for i in locked | refused)
+    assert calls == [1] * WRITERS, "a batch ran again though no unit had changed anything"
+    names = await services.db.read(
+        lambda tx: tx.all(sa.select(tables.tag.c.name).where(tables.tag.c.org_id == org))
+    )
+    assert sorted(r[0] for r in names) == sorted(f"kept {i}" for i in kept)
+
+    # A unit whose read fails in the database: refused alone, the rest stored.
+    def broken(i: int) -> Work[int]:
+        async def work(tx: Tx) -> int:
+            if i == 5:
+                await tx.one(sa.select(sa.func.klatch_no_such_function()))
+            await tx.execute(
+                sa.insert(tables.tag).values(
+                    id=new_id(),
+                    org_id=org,
+                    name=f"after {i}",
+                    name_key=f"after {i}",
+                    color=None,
+                    created_at=i,
+                    updated_at=i,
+                )
+            )
+            return i
+
+        return work
+
+    results = await asyncio.gather(
+        *(services.db.write(broken(i)) for i in range(16)), return_exceptions=True
+    )
+    assert isinstance(results[5], Exception) and not isinstance(results[5], Unavailable)
+    assert [r for i, r in enumerate(results) if i != 5] == [i for i in range(16) if i != 5]
+    names = await services.db.read(
+        lambda tx: tx.all(
+            sa.select(tables.tag.c.name).where(
+                tables.tag.c.org_id == org, tables.tag.c.name.like("after %")
+            )
+        )
+    )
+    assert sorted(r[0] for r in names) == sorted(f"after {i}" for i in range(16) if i != 5)
 
 
 async def test_a_caller_that_goes_away_leaves_its_write_and_batch_mates_stored(

@@ -24,9 +24,11 @@ PostgreSQL commits in groups too, for another reason: every write of an org take
 the org's row (its event sequence, which keeps event ids increasing in commit
 order for resuming sockets) last, and holds it through the commit's flush. A
 committer task runs whatever queued meanwhile in one transaction on one pooled
-connection, each unit in a savepoint, so that row is taken once per batch; reads
-use the rest of the pool. A batch that meets a deadlock or a serialization
-failure (another replica's batch) is rolled back and run again as a whole.
+connection, so that row is taken once per batch; reads use the rest of the pool.
+The units run without savepoints while none fails after changing rows; when one
+does, the batch is run again with a savepoint around each unit. A batch that
+meets a deadlock or a serialization failure (another replica's batch) is rolled
+back and run again as a whole.
 """
 
 from __future__ import annotations
@@ -77,10 +79,11 @@ class Query:
     to the rest); other statements name their parameters with ``sa.bindparam``.
     """
 
-    __slots__ = ("_cache", "stmt")
+    __slots__ = ("_cache", "reads", "stmt")
 
     def __init__(self, stmt: ClauseElement) -> None:
         self.stmt = stmt
+        self.reads = _reads_only(stmt)
         self._cache: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], dict[str, Any]]]
         self._cache = {}
 
@@ -96,6 +99,12 @@ class Query:
             self._cache[cache_key] = entry
         sql, names, defaults = entry
         return sql, [params[n] if n in params else defaults[n] for n in names]
+
+
+def _reads_only(stmt: ClauseElement) -> bool:
+    """Whether a statement changes no row (a SELECT, locking or not): a unit that
+    ran only such statements has nothing to take back when it fails."""
+    return isinstance(stmt, sa.Select | sa.CompoundSelect)
 
 
 def compile_adhoc(stmt: ClauseElement, dialect: Dialect) -> tuple[str, list[Any]]:
@@ -796,25 +805,49 @@ class SqliteDatabase:
 
 
 class _PgTx:
+    """Statements on one connection. ``dirty`` says whether the unit of work running
+    since the last ``clean()`` changed a row or met a database error (after which
+    PostgreSQL refuses the rest of the transaction): only then must its failure be
+    taken back by more than forgetting it."""
+
     dialect = "postgresql"
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
         self._conn = conn
         self._dialect = dialect
         self.batch = Batch()
+        self.dirty = False
+
+    def clean(self) -> None:
+        self.dirty = False
+
+    def _note(self, q: Statement) -> None:
+        if not (q.reads if isinstance(q, Query) else _reads_only(q)):
+            self.dirty = True
 
     async def one(self, q: Statement, params: Mapping[str, Any] | None = None) -> Row | None:
         sql, args = _prepare(q, params, self._dialect)
-        row: Row | None = await self._conn.fetchrow(sql, *args)
+        self._note(q)
+        try:
+            row: Row | None = await self._conn.fetchrow(sql, *args)
+        except BaseException:
+            self.dirty = True
+            raise
         return row
 
     async def all(self, q: Statement, params: Mapping[str, Any] | None = None) -> list[Row]:
         sql, args = _prepare(q, params, self._dialect)
-        rows: list[Row] = await self._conn.fetch(sql, *args)
+        self._note(q)
+        try:
+            rows: list[Row] = await self._conn.fetch(sql, *args)
+        except BaseException:
+            self.dirty = True
+            raise
         return rows
 
     async def execute(self, q: Statement, params: Mapping[str, Any] | None = None) -> int:
         sql, args = _prepare(q, params, self._dialect)
+        self.dirty = True  # execute is for statements that change rows
         status: str = await self._conn.execute(sql, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
@@ -823,6 +856,7 @@ class _PgTx:
         if not params:
             return
         sql, _ = q.prepare(self._dialect, params[0])
+        self.dirty = True
         await self._conn.executemany(sql, [q.prepare(self._dialect, p)[1] for p in params])
 
 
@@ -919,11 +953,15 @@ class PostgresDatabase:
         (another replica's batch), answered 503 when the database is away."""
         import asyncpg
 
+        savepoints = False
         for attempt in range(5):
             started = time.perf_counter()
             try:
                 async with self._pool.acquire() as conn:
-                    outcomes = await self._run_units(conn, batch)
+                    outcomes = await self._run_units(conn, batch, savepoints=savepoints)
+            except _DirtyFailure:  # once more, each unit in a savepoint this time
+                savepoints = True
+                continue
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 if attempt == 4:
                     self._answer_all(
@@ -948,20 +986,33 @@ class PostgresDatabase:
             return
 
     async def _run_units(
-        self, conn: Any, batch: list[tuple[Work[Any], asyncio.Future[Any]]]
+        self,
+        conn: Any,
+        batch: list[tuple[Work[Any], asyncio.Future[Any]]],
+        *,
+        savepoints: bool,
     ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
-        """BEGIN, then each unit between savepoints (one round trip from one unit to
-        the next: ``RELEASE``, then ``SAVEPOINT`` in one simple query), COMMIT."""
+        """BEGIN, each unit, COMMIT.
+
+        First without savepoints, a round trip less per unit: a unit that fails
+        before changing anything (the answers a describe gives: unknown session,
+        bad values, no such conversation) is simply left out; it may keep a row
+        lock until the commit, nothing more. A unit that fails after it changed
+        rows, or on a database error, raises ``_DirtyFailure``: the batch is rolled
+        back and run again with each unit between savepoints (one round trip from
+        one unit to the next: ``RELEASE``, then ``SAVEPOINT`` in one simple query).
+        """
         import asyncpg
 
         tx = _PgTx(conn, self._dialect)
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        await conn.execute("BEGIN; SAVEPOINT unit")
+        await conn.execute("BEGIN; SAVEPOINT unit" if savepoints else "BEGIN")
         try:
             for i, (work, future) in enumerate(batch):
-                if i:
+                if i and savepoints:
                     await conn.execute("RELEASE SAVEPOINT unit; SAVEPOINT unit")
                 saved = tx.batch.snapshot()
+                tx.clean()
                 try:
                     result = await work(tx)
                 except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
@@ -969,7 +1020,10 @@ class PostgresDatabase:
                 except _pg_outages():
                     raise
                 except Exception as exc:
-                    await conn.execute("ROLLBACK TO SAVEPOINT unit")
+                    if not savepoints and tx.dirty:
+                        raise _DirtyFailure from exc
+                    if savepoints:
+                        await conn.execute("ROLLBACK TO SAVEPOINT unit")
                     tx.batch.restore(saved)
                     outcomes.append((future, None, exc))
                     continue
@@ -1002,6 +1056,10 @@ class PostgresDatabase:
 
     async def write_failure(self) -> str | None:
         return await self._health.probe(self, _pg_touch)
+
+
+class _DirtyFailure(Exception):
+    """A unit of a batch run without savepoints failed after changing rows."""
 
 
 def _pg_outages() -> tuple[type[BaseException], ...]:
