@@ -558,6 +558,43 @@ async def test_describe_appends_one_event_with_the_changes(
     assert cleared["payload"]["changes"]["custom"] == {"vipBool": {"before": True, "after": None}}
 
 
+async def test_describe_writes_only_what_really_changes(
+    services: Services, setup: Setup, chat: Chat, admin: Rest
+) -> None:
+    # A describe that changes nothing stores nothing (no event, updatedAt and the
+    # version stay); 1 and 1.0 are different numbers to the event log, as they are
+    # to the stored value; a null for a key never set is no change either.
+    for name in ("totalNum", "cityStr", "issueTree"):
+        options = {"tree": ["shipping.delayed"]} if name == "issueTree" else {}
+        await define(services, setup, name, **options)
+    conversation_id = (await chat.create_conversation())["conversationId"]
+    path = f"/v1/conversations/{conversation_id}"
+    first = {"totalNum": 1, "cityStr": "Åre", "issueTree": "shipping.delayed"}
+    assert (await chat.describe(conversation_id, first)).status_code == 200
+    stamped = (await admin.get(path)).json()["data"]["attributes"]["updatedAt"]
+    events = len(await updated_events(admin, conversation_id))
+
+    for same in (first, {"cityStr": "Åre", "totalNum": 1}):
+        response = await chat.describe(conversation_id, same)
+        assert response.status_code == 200, response.text
+        assert response.json()["custom"] == first
+    await define(services, setup, "neverSetStr")
+    assert (await chat.describe(conversation_id, {"neverSetStr": None})).status_code == 200
+    assert len(await updated_events(admin, conversation_id)) == events
+    assert (await admin.get(path)).json()["data"]["attributes"]["updatedAt"] == stamped
+
+    changed = await chat.describe(conversation_id, {"totalNum": 1.5})
+    assert changed.json()["custom"]["totalNum"] == 1.5
+    back = await chat.describe(conversation_id, {"totalNum": 1})
+    assert back.json()["custom"]["totalNum"] == 1
+    later = await updated_events(admin, conversation_id)
+    assert [e["payload"]["changes"]["custom"] for e in later[events:]] == [
+        {"totalNum": {"before": 1, "after": 1.5}},
+        {"totalNum": {"before": 1.5, "after": 1}},
+    ]
+    assert await custom_of(chat, conversation_id) == {**first, "totalNum": 1}
+
+
 async def test_concurrent_describes_of_different_keys_all_survive(
     services: Services, setup: Setup, chat: Chat, admin: Rest
 ) -> None:

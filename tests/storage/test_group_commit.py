@@ -15,6 +15,7 @@ from klatch.domain.events import EventDraft
 from klatch.domain.models import Actor, ActorType
 from klatch.errors import Conflict, Unavailable
 from klatch.ids import new_id
+from klatch.runtime import running
 from klatch.services import Services
 from klatch.services.orgs import Setup
 from klatch.storage import events as event_store
@@ -71,6 +72,39 @@ async def test_concurrent_describes_of_one_conversation_lose_nothing(
     units, commits = units_after - units_before, commits_after - commits_before
     assert units >= WRITERS
     assert commits < units, f"{units:.0f} writes took {commits:.0f} commits: none were grouped"
+
+
+async def test_describes_of_one_conversation_from_two_processes_lose_nothing(
+    services: Services, setup: Setup
+) -> None:
+    """Two servers on one database (two committers, two transactions at a time on
+    PostgreSQL, taking turns on SQLite's file lock) describing one conversation
+    through chat sessions: every key is stored, each write based on the one before."""
+    org = setup.org.id
+    agent = Actor(ActorType.API_KEY, setup.admin_key.key.id, org, name="Admin")
+    for i in range(WRITERS):
+        await services.attributes.define(org, "conversation", f"key{i}Str")
+    started = await services.chat.start(setup.tracking_key.key)
+    conv = await services.conversations.check_create_for_customer(
+        agent, started.session.customer_id, brand_id=None
+    )
+    async with running(services.settings) as other:
+        writers = [services, other]
+        await asyncio.gather(
+            *(
+                writers[i % 2].conversations.describe_for_session(
+                    setup.tracking_key.key, started.token, conv.id, {f"key{i}Str": str(i)}
+                )
+                for i in range(WRITERS)
+            )
+        )
+    stored = (await services.conversations.get(agent, conv.id)).custom
+    assert stored == {f"key{i}Str": str(i) for i in range(WRITERS)}
+    events = await services.db.read(lambda tx: event_store.events_after(tx, org, 0))
+    versions = [e.payload["version"] for e in events if e.type == "conversation.updated"]
+    assert sorted(versions) == list(range(versions[0], versions[0] + WRITERS))
+    ids = [e.id for e in events]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "event ids have gaps or repeats"
 
 
 @pytest.mark.parametrize("failing", [0, 7, WRITERS - 1])

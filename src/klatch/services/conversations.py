@@ -308,30 +308,51 @@ class ConversationService:
         """
         token_hash = hash_secret(session_token) if session_token else ""
 
-        async def lock(unit: Unit) -> Locked | None:
+        async def refused(unit: Unit, problem: KlatchError | None) -> KlatchError:
+            """Why the write is refused, in the order the SDKs have always seen: the
+            session, then the body, then the values, then the conversation."""
             found = await store.custom_for_session_update(
                 unit.tx, key.org_id, token_hash, conversation_id
             )
             if found is None:
                 session = await customer_store.session_by_token_hash(unit.tx, token_hash)
                 if session is None or session.org_id != key.org_id:
-                    raise invalid_session()
-            if body_error is not None:
-                raise body_error
+                    return invalid_session()
+            return problem or conversation_not_found(safe_id(conversation_id))
+
+        async def work(unit: Unit) -> dict[str, Any]:
+            values, problem = ({}, body_error) if body_error else _sdk_values(unit, custom)
+            found = None
+            if problem is None:
+                found = await store.merge_custom_for_session(
+                    unit.tx, key.org_id, token_hash, conversation_id, values, unit.now
+                )
             if found is None:
-                return None
-            session_id, customer_id, before, version = found
-            actor = Actor(
+                raise await refused(unit, problem)
+            session_id, customer_id, before, version, written = found
+            unit.actor = Actor(
                 ActorType.CUSTOMER,
                 session_id,
                 key.org_id,
                 customer_id=customer_id,
                 role=Role.TRACKING,
             )
-            return actor, customer_id, before, version
+            changes = ev.changes_between(before, values)
+            if not changes:
+                return before
+            merged = merged_custom(before, values)
+            if not written:  # the database saw no change where this rule sees one
+                await store.set_custom(
+                    unit.tx, key.org_id, conversation_id, merged, version + 1, unit.now
+                )
+            unit.emit(
+                ev.custom_described(conversation_id, customer_id, version + 1, changes, merged)
+            )
+            return merged
 
         provisional = Actor(ActorType.CUSTOMER, None, key.org_id, role=Role.TRACKING)
-        return await self._describe(provisional, conversation_id, custom, lock)
+        write = self.ctx.uow.write(provisional, work, schema=True)
+        return await metrics.counted_describe("conversation", True, write)
 
     async def _describe(
         self, actor: Actor, conversation_id: str, custom: Any, lock: Lock
@@ -553,6 +574,14 @@ def _new_conversation(
         created_at=unit.now,
         updated_at=unit.now,
     )
+
+
+def _sdk_values(unit: Unit, custom: Any) -> tuple[dict[str, Any], KlatchError | None]:
+    """A chat session's custom values, checked; or why they are refused."""
+    try:
+        return check_values("conversation", unit.defs["conversation"], custom, from_sdk=True), None
+    except KlatchError as exc:
+        return {}, exc
 
 
 def _checked(unit: Unit, actor: Actor, custom: Any) -> dict[str, Any]:
