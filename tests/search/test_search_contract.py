@@ -327,3 +327,53 @@ async def test_an_empty_list_and_an_empty_search_count_the_same_pages(
         }
     )
     assert listed["links"]["next"] is None and searched["links"]["next"] is None
+
+
+async def test_syncing_every_customer_conversation_and_message_returns_each_once(
+    services: Services, setup: Setup, admin: Rest
+) -> None:
+    """A warehouse sync of a whole org, as the Kustomer taps run it, per object: sort
+    by ``<ctx>_updated_at`` asc, filter ``gte`` the last ``updatedAt`` seen, follow
+    ``links.next`` until it is null. Over many pages, with records updated after
+    they were made (so updatedAt and creation order differ), each record arrives
+    exactly once, with what GET answers for it."""
+    actor = api_actor(setup)
+    made: dict[str, set[str]] = {"customer": set(), "conversation": set(), "message": set()}
+    for c in range(9):
+        customer = await services.customers.check_create(actor, {"name": f"Customer {c}"})
+        made["customer"].add(customer.id)
+        for _ in range(2):
+            conv = await services.conversations.check_create_for_customer(
+                actor, customer.id, brand_id=None
+            )
+            made["conversation"].add(conv.id)
+            for m in range(2):
+                sent = await services.messages.check_send(actor, conv.id, f"Message {m}")
+                made["message"].add(sent.id)
+    first = sorted(made["customer"])[0]  # updated last: it moves to the end
+    renamed = await admin.patch(f"/v1/customers/{first}", json={"name": "Renamed"})
+    assert renamed.status_code == 200, renamed.text
+
+    for context, objects in made.items():
+        body = {
+            "queryContext": context,
+            "and": [{f"{context}_updated_at": {"gte": "2000-01-01T00:00:00Z"}}],
+            "sort": [{f"{context}_updated_at": "asc"}],
+        }
+        pages = await every_page(admin, body, pageSize=4)
+        seen = [item for page in pages for item in page["data"]]
+        assert len(pages) > 2, context
+        assert [i["id"] for i in seen if i["id"] in objects] == [i["id"] for i in seen]
+        assert sorted(i["id"] for i in seen) == sorted(objects), context
+        stamps = [i["attributes"]["updatedAt"] for i in seen]
+        assert stamps == sorted(stamps), context
+        if context == "customer":
+            assert seen[-1]["id"] == first  # updated after the rest
+        sample = seen[len(seen) // 2]
+        plural = {"customer": "customers", "conversation": "conversations"}.get(context, "messages")
+        got = await admin.get(f"/v1/{plural}/{sample['id']}")
+        assert got.json()["data"] == sample
+    customers = [
+        i for p in await every_page(admin, {"queryContext": "customer"}) for i in p["data"]
+    ]
+    assert {i["id"] for i in customers} == made["customer"]
