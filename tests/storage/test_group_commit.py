@@ -26,6 +26,21 @@ from klatch.storage.db import Tx, Work
 WRITERS = 64
 
 
+async def _insert_tag(tx: Tx, org: str, name: str, at: int) -> None:
+    """A write any unit can make: a tag row of ``org``."""
+    await tx.execute(
+        sa.insert(tables.tag).values(
+            id=new_id(),
+            org_id=org,
+            name=name,
+            name_key=name,
+            color=None,
+            created_at=at,
+            updated_at=at,
+        )
+    )
+
+
 def _batched_units(backend: str) -> tuple[float, float]:
     """(units committed, commits) so far on ``backend``, from /metrics' histogram."""
     units = commits = 0.0
@@ -117,17 +132,7 @@ async def test_a_failing_unit_leaves_its_batch_mates_stored(
 
     def unit(i: int) -> Work[int]:
         async def work(tx: Tx) -> int:
-            await tx.execute(
-                sa.insert(tables.tag).values(
-                    id=new_id(),
-                    org_id=org,
-                    name=f"tag {i}",
-                    name_key=f"tag {i}",
-                    color=None,
-                    created_at=i,
-                    updated_at=i,
-                )
-            )
+            await _insert_tag(tx, org, f"tag {i}", i)
             if i == failing:
                 raise Conflict("refused after writing", code="test_refusal")
             return i
@@ -170,17 +175,7 @@ async def test_units_refused_before_writing_are_left_out_and_nothing_runs_twice(
                     sa.select(tables.org.c.id).where(tables.org.c.id == org).with_for_update()
                 )
                 raise Conflict("refused after a locking read", code="test_refusal")
-            await tx.execute(
-                sa.insert(tables.tag).values(
-                    id=new_id(),
-                    org_id=org,
-                    name=f"kept {i}",
-                    name_key=f"kept {i}",
-                    color=None,
-                    created_at=i,
-                    updated_at=i,
-                )
-            )
+            await _insert_tag(tx, org, f"kept {i}", i)
             return i
 
         return work
@@ -202,17 +197,7 @@ async def test_units_refused_before_writing_are_left_out_and_nothing_runs_twice(
         async def work(tx: Tx) -> int:
             if i == 5:
                 await tx.one(sa.select(sa.func.klatch_no_such_function()))
-            await tx.execute(
-                sa.insert(tables.tag).values(
-                    id=new_id(),
-                    org_id=org,
-                    name=f"after {i}",
-                    name_key=f"after {i}",
-                    color=None,
-                    created_at=i,
-                    updated_at=i,
-                )
-            )
+            await _insert_tag(tx, org, f"after {i}", i)
             return i
 
         return work
@@ -241,17 +226,7 @@ async def test_a_caller_that_goes_away_leaves_its_write_and_batch_mates_stored(
 
     def unit(i: int) -> Work[int]:
         async def work(tx: Tx) -> int:
-            await tx.execute(
-                sa.insert(tables.tag).values(
-                    id=new_id(),
-                    org_id=org,
-                    name=f"gone {i}",
-                    name_key=f"gone {i}",
-                    color=None,
-                    created_at=i,
-                    updated_at=i,
-                )
-            )
+            await _insert_tag(tx, org, f"gone {i}", i)
             return i
 
         return work
