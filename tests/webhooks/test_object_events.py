@@ -10,6 +10,9 @@ import hmac
 import uuid
 from typing import Any
 
+from klatch.domain.models import Actor, ActorType, Role, UserRole
+from klatch.services import Services
+from klatch.services.orgs import Setup
 from support import Receiver, Rest, eventually
 
 OBJECT_EVENTS = [
@@ -103,6 +106,7 @@ async def test_a_user_created_renamed_and_disabled_arrives_without_secrets(
     user_id = made.json()["data"]["id"]
     created = await _one(receiver, "kustomer.user.create", user_id)
     assert created["data"] == made.json()["data"] and created["changes"] is None
+    assert created["client"] == "api"  # made with an API key, not by the system
     renamed = await admin.patch(f"/v1/users/{user_id}", json={"name": "Grace H."})
     assert renamed.status_code == 200, renamed.text
     update = await _one(receiver, "kustomer.user.update", user_id)
@@ -119,6 +123,7 @@ async def test_a_user_created_renamed_and_disabled_arrives_without_secrets(
         return found if len(found) >= 2 else []
 
     off = (await eventually(updates, "the disabling"))[-1]
+    assert off["client"] == "api"
     assert off["changes"]["attributes"]["deleted"] == {
         "op": "replace",
         "before": False,
@@ -144,3 +149,24 @@ async def test_a_subscription_without_object_events_gets_none(
     update = await _one(receiver, "kustomer.tag.update", tag_id)
     assert update["changes"]["attributes"]["color"]["after"] == "#00ff00"
     assert [h["x-kustomer-webhook-event"] for h, _ in receiver.received] == ["kustomer.tag.update"]
+
+
+async def test_a_user_an_admin_makes_in_the_console_says_console(
+    services: Services, setup: Setup, admin: Rest, receiver: Receiver
+) -> None:
+    # What the console's Users page calls: the admin who acts is the writer.
+    await _subscribe(admin, receiver, OBJECT_EVENTS)
+    boss = await services.orgs.create_user(
+        setup.org.id, f"boss-{uuid.uuid4().hex}@example.com", PASSWORD, role=UserRole.ADMIN
+    )
+    in_console = Actor(ActorType.USER, boss.id, setup.org.id, role=Role.ADMIN)
+    made = await services.orgs.create_user(
+        setup.org.id, f"ada-{uuid.uuid4().hex}@example.com", PASSWORD, role=UserRole.AGENT,
+        by=in_console,
+    )  # fmt: skip
+    await services.orgs.disable_user(setup.org.id, made.id, by=in_console)
+    created = await _one(receiver, "kustomer.user.create", made.id)
+    disabled = await _one(receiver, "kustomer.user.update", made.id)
+    assert created["client"] == disabled["client"] == "console"
+    system_made = await _one(receiver, "kustomer.user.create", boss.id)
+    assert system_made["client"] == "system"  # as the CLI makes users

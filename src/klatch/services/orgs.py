@@ -221,7 +221,11 @@ class OrgService:
         *,
         role: UserRole,
         display_name: str | None = None,
+        by: Actor | None = None,
     ) -> User:
+        """A console user; ``by`` is who makes it (an admin in the console, a key over
+        REST), as the event log and webhooks' ``client`` tell; the CLI's writes are
+        the system's."""
         address = check_email(email)
         if not isinstance(password, str) or len(password) < 8:
             raise InvalidArguments(
@@ -244,7 +248,7 @@ class OrgService:
             await store.insert_user(unit.tx, user, password_hash)
             unit.emit(ev.user_created(user))
 
-        await self.ctx.uow.write(system_actor(org_id), work)
+        await self.ctx.uow.write(by or system_actor(org_id), work)
         return user
 
     async def authenticate_user(self, email: str, password: str) -> User:
@@ -285,7 +289,7 @@ class OrgService:
     async def get_user(self, org_id: str, user_id: str) -> User | None:
         return await self.ctx.db.read(lambda tx: store.get_user(tx, org_id, user_id))
 
-    async def disable_user(self, org_id: str, user_id: str) -> User:
+    async def disable_user(self, org_id: str, user_id: str, *, by: Actor | None = None) -> User:
         """Disable the user: their console sessions end and their sockets close
         (``credential.revoked``). Disabling a disabled user changes nothing."""
 
@@ -296,7 +300,7 @@ class OrgService:
                 unit.emit(ev.credential_revoked("user", user_id))
             return await _emit_user_updated(unit, org_id, user_id, before)
 
-        user = await self.ctx.uow.write(system_actor(org_id), work)
+        user = await self.ctx.uow.write(by or system_actor(org_id), work)
         if user is None:
             raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
         return user
@@ -305,7 +309,13 @@ class OrgService:
     # Whatever ends a user's access ends their console sessions and sockets at once.
 
     async def update_user(
-        self, org_id: str, user_id: str, *, name: str | None = None, role: UserRole | None = None
+        self,
+        org_id: str,
+        user_id: str,
+        *,
+        name: str | None = None,
+        role: UserRole | None = None,
+        by: Actor | None = None,
     ) -> User:
         """A new display name and/or role (an admin's pages open or close at once)."""
         if name is not None and (not name.strip() or len(name) > 255):
@@ -326,9 +336,9 @@ class OrgService:
             )
             return await _emit_user_updated(unit, org_id, user_id, found)
 
-        return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
+        return _found_user(await self.ctx.uow.write(by or system_actor(org_id), work), user_id)
 
-    async def enable_user(self, org_id: str, user_id: str) -> User:
+    async def enable_user(self, org_id: str, user_id: str, *, by: Actor | None = None) -> User:
         """Let a disabled user log in again (their old sessions stay ended)."""
 
         async def work(unit: Unit) -> User | None:
@@ -336,9 +346,11 @@ class OrgService:
             await store.enable_user(unit.tx, org_id, user_id)
             return await _emit_user_updated(unit, org_id, user_id, before)
 
-        return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
+        return _found_user(await self.ctx.uow.write(by or system_actor(org_id), work), user_id)
 
-    async def reset_password(self, org_id: str, user_id: str, password: str) -> User:
+    async def reset_password(
+        self, org_id: str, user_id: str, password: str, *, by: Actor | None = None
+    ) -> User:
         """Set a new password; every console session of the user ends."""
         _check_password(password)
         password_hash = _hasher.hash(password)
@@ -350,9 +362,9 @@ class OrgService:
             unit.emit(ev.credential_revoked("user", user_id))
             return await store.get_user(unit.tx, org_id, user_id)
 
-        return _found_user(await self.ctx.uow.write(system_actor(org_id), work), user_id)
+        return _found_user(await self.ctx.uow.write(by or system_actor(org_id), work), user_id)
 
-    async def delete_user(self, org_id: str, user_id: str) -> None:
+    async def delete_user(self, org_id: str, user_id: str, *, by: Actor | None = None) -> None:
         """Delete the user: sessions end and sockets close first. Their messages and
         notes keep the name they were written under."""
 
@@ -363,7 +375,7 @@ class OrgService:
             unit.emit(ev.credential_revoked("user", user_id), ev.user_deleted(user_id))
             return await store.delete_user(unit.tx, org_id, user_id)
 
-        if not await self.ctx.uow.write(system_actor(org_id), work):
+        if not await self.ctx.uow.write(by or system_actor(org_id), work):
             raise NotFound(f"No user with id '{user_id}'", code="user_not_found")
 
 

@@ -60,6 +60,7 @@ async def create_user(request: Request) -> Response:
             text(form, "password"),
             role=role(UserRole, values["role"], "agent or admin"),
             display_name=values["display_name"] or None,
+            by=agent.actor,
         )
     except KlatchError as exc:
         return await _page(
@@ -78,19 +79,20 @@ async def user_action(request: Request) -> Response:
     action = request.path_params["action"]
     try:
         if action == "disable":
-            await orgs.disable_user(org_id, user_id)
+            await orgs.disable_user(org_id, user_id, by=agent.actor)
         elif action == "enable":
-            await orgs.enable_user(org_id, user_id)
+            await orgs.enable_user(org_id, user_id, by=agent.actor)
         elif action == "delete":
-            await orgs.delete_user(org_id, user_id)
+            await orgs.delete_user(org_id, user_id, by=agent.actor)
         elif action == "password":
-            await orgs.reset_password(org_id, user_id, text(form, "password"))
+            await orgs.reset_password(org_id, user_id, text(form, "password"), by=agent.actor)
         elif action == "edit":
             await orgs.update_user(
                 org_id,
                 user_id,
                 name=text(form, "display_name").strip() or None,
                 role=role(UserRole, text(form, "role"), "agent or admin"),
+                by=agent.actor,
             )
         else:
             return await _page(request, agent, status=404, form_errors=["No such action."])

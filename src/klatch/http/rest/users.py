@@ -93,7 +93,12 @@ async def _user_document(request: Request, org_id: str, user_id: str) -> dict[st
 @router.post("/users", status_code=201, description="Create a console user (agent or admin).")
 async def create_user(request: Request, body: UserCreate, actor: Admin) -> dict[str, Any]:
     user = await services_of(request).orgs.create_user(
-        actor.org_id, body.email, body.password, role=UserRole(body.role), display_name=body.name
+        actor.org_id,
+        body.email,
+        body.password,
+        role=UserRole(body.role),
+        display_name=body.name,
+        by=actor,
     )
     return await _user_document(request, actor.org_id, user.id)
 
@@ -109,14 +114,18 @@ async def update_user(
     orgs = services_of(request).orgs
     if body.name is not None or body.role is not None:
         await orgs.update_user(
-            actor.org_id, user_id, name=body.name, role=UserRole(body.role) if body.role else None
+            actor.org_id,
+            user_id,
+            name=body.name,
+            role=UserRole(body.role) if body.role else None,
+            by=actor,
         )
     if body.password is not None:
-        await orgs.reset_password(actor.org_id, user_id, body.password)
+        await orgs.reset_password(actor.org_id, user_id, body.password, by=actor)
     if body.disabled is True:
-        await orgs.disable_user(actor.org_id, user_id)
+        await orgs.disable_user(actor.org_id, user_id, by=actor)
     elif body.disabled is False:
-        await orgs.enable_user(actor.org_id, user_id)
+        await orgs.enable_user(actor.org_id, user_id, by=actor)
     return await _user_document(request, actor.org_id, user_id)
 
 
@@ -126,4 +135,4 @@ async def update_user(
     description="Delete a console user; their sessions and sockets end at once.",
 )
 async def delete_user(request: Request, user_id: str, actor: Admin) -> None:
-    await services_of(request).orgs.delete_user(actor.org_id, user_id)
+    await services_of(request).orgs.delete_user(actor.org_id, user_id, by=actor)
