@@ -10,6 +10,7 @@ done is checked on the server through the REST API with the admin key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -20,7 +21,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Locator,
+    Page,
+    WebSocketRoute,
+    expect,
+)
 
 from support import KlatchProcess, PageServer, cli, eventually, prepare
 
@@ -456,6 +465,35 @@ async def test_an_agent_sets_a_read_only_number_and_sees_the_servers_refusal(
     await expect(entry.locator(".after")).to_have_text("3")
     await page.reload()
     await expect(attribute_input(page, "Priority")).to_have_value("3")
+
+
+async def test_a_message_sent_before_the_pages_socket_opens_still_shows(
+    browsers: Browsers, served: Served
+) -> None:
+    # The conversation page is read, then its socket opens: a message that comes in
+    # between reaches neither. The page knows the newest event it was read at and
+    # reads its thread again when the socket opens on a newer one.
+    agent = await browsers.agent()
+    page = agent.page
+    customer = Customer(served)
+    release = asyncio.Event()
+
+    async def held_back(ws: WebSocketRoute) -> None:
+        await release.wait()
+        ws.connect_to_server()
+
+    try:
+        conversation_id = customer.start("First question", {})
+        await page.route_web_socket(re.compile(r"/v1/realtime"), held_back)
+        await page.goto(f"{served.server.url}/console/conversations/{conversation_id}")
+        await expect(page.locator("#messages .message-in")).to_have_count(1)
+        customer.say(conversation_id, "Sent while the page had no socket")
+        release.set()
+        messages = page.locator("#messages .message-in")
+        await expect(messages).to_have_count(2, timeout=REALTIME_TIMEOUT)
+        await expect(messages.last).to_have_text(re.compile("Sent while the page had no socket"))
+    finally:
+        customer.close()
 
 
 async def test_values_from_customers_are_shown_as_text_never_as_markup(

@@ -26,6 +26,10 @@ class Agent:
     availability: str = "available"  # for round-robin: available or away (the header's toggle)
     # Admins: webhooks Klatch disabled, whose alert this browser has not dismissed.
     disabled_webhooks: tuple[OutboundWebhook, ...] = ()
+    # The org's newest event id before the page read anything: console.js re-reads
+    # the page's live parts when its socket opens on a newer one (an event between
+    # the page's reads and the socket's start would otherwise never show).
+    events_seen: int = 0
 
     @classmethod
     def of(cls, session: ConsoleSession) -> Agent:

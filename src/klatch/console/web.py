@@ -59,8 +59,9 @@ async def current(request: Request) -> Agent | None:
     if session is None:
         return None
     agent = Agent.of(session)
+    seen = await services.orgs.last_event_id(agent.user.org_id)
     shown = await services.teams.availability(agent.actor, [agent.user.id])
-    agent = replace(agent, availability=shown[agent.user.id])
+    agent = replace(agent, availability=shown[agent.user.id], events_seen=seen)
     if agent.is_admin:
         cookie = request.cookies.get(alerts.DISMISSED_COOKIE)
         hooks = await alerts.disabled_webhooks(services, agent.actor, cookie)

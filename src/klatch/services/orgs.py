@@ -30,6 +30,7 @@ from klatch.ids import hash_secret, new_id, new_secret, now_ms
 from klatch.services.context import Context
 from klatch.services.unit import Unit
 from klatch.storage import console as console_store
+from klatch.storage import events as event_store
 from klatch.storage import orgs as store
 from klatch.storage.db import Tx
 
@@ -285,6 +286,10 @@ class OrgService:
         if found is None:
             raise NotFound("No user with this id", code="user_not_found", pointer="/path/id")
         return found
+
+    async def last_event_id(self, org_id: str) -> int:
+        """The newest event id of the org: what a page read after it has seen."""
+        return await self.ctx.db.read(lambda tx: event_store.last_event_id(tx, org_id))
 
     async def get_user(self, org_id: str, user_id: str) -> User | None:
         return await self.ctx.db.read(lambda tx: store.get_user(tx, org_id, user_id))

@@ -7,6 +7,9 @@
 
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.content : '';
+  // The org's newest event when the page was read (see Agent.events_seen).
+  var seenMeta = document.querySelector('meta[name="klatch-events-seen"]');
+  var pageSeen = seenMeta ? Number(seenMeta.content) : 0;
 
   function send(url, body, contentType) {
     var headers = { 'X-Requested-With': 'fetch', 'X-CSRF-Token': csrf };
@@ -25,7 +28,9 @@
         try { frame = JSON.parse(message.data); } catch (e) { return; }
         if (frame.op === 'hello') {
           delay = 500;
-          if (!first) onEvent(null);  // reconnected: what happened meanwhile is re-read
+          // Reconnected, or events came between the page's reads and this socket:
+          // what happened meanwhile is re-read.
+          if (!first || frame.lastEventId > pageSeen) onEvent(null);
           first = false;
         } else if (frame.op === 'event') {
           onEvent(frame);
