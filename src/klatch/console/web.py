@@ -59,7 +59,9 @@ async def current(request: Request) -> Agent | None:
     if session is None:
         return None
     agent = Agent.of(session)
-    seen = await services.orgs.last_event_id(agent.user.org_id)
+    # Only a whole page carries it (base.html); a live refresh's fragment does not.
+    partial = "partial" in request.query_params
+    seen = 0 if partial else await services.orgs.last_event_id(agent.user.org_id)
     shown = await services.teams.availability(agent.actor, [agent.user.id])
     agent = replace(agent, availability=shown[agent.user.id], events_seen=seen)
     if agent.is_admin:

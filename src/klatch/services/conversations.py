@@ -311,17 +311,14 @@ class ConversationService:
         async def refused(unit: Unit, problem: KlatchError | None) -> KlatchError:
             """Why the write is refused, in the order the SDKs have always seen: the
             session, then the body, then the values, then the conversation."""
-            found = await store.custom_for_session_update(
-                unit.tx, key.org_id, token_hash, conversation_id
-            )
-            if found is None:
-                session = await customer_store.session_by_token_hash(unit.tx, token_hash)
-                if session is None or session.org_id != key.org_id:
-                    return invalid_session()
+            session = await customer_store.session_by_token_hash(unit.tx, token_hash)
+            if session is None or session.org_id != key.org_id:
+                return invalid_session()
             return problem or conversation_not_found(safe_id(conversation_id))
 
         async def work(unit: Unit) -> dict[str, Any]:
             values, problem = ({}, body_error) if body_error else _sdk_values(unit, custom)
+            # With valid values, one statement checks the session, locks, merges, writes.
             found = None
             if problem is None:
                 found = await store.merge_custom_for_session(
@@ -341,7 +338,9 @@ class ConversationService:
             if not changes:
                 return before
             merged = merged_custom(before, values)
-            if not written:  # the database saw no change where this rule sees one
+            # PostgreSQL compares numbers as jsonb does (1e16 equals 10**16, which
+            # this rule counts as a change): what it did not write is written here.
+            if not written:
                 await store.set_custom(
                     unit.tx, key.org_id, conversation_id, merged, version + 1, unit.now
                 )
@@ -579,7 +578,7 @@ def _new_conversation(
 def _sdk_values(unit: Unit, custom: Any) -> tuple[dict[str, Any], KlatchError | None]:
     """A chat session's custom values, checked; or why they are refused."""
     try:
-        return check_values("conversation", unit.defs["conversation"], custom, from_sdk=True), None
+        return _checked(unit, unit.actor, custom), None
     except KlatchError as exc:
         return {}, exc
 

@@ -806,7 +806,7 @@ class SqliteDatabase:
 
 class _PgTx:
     """Statements on one connection. ``dirty`` says whether the unit of work running
-    since the last ``clean()`` changed a row or met a database error (after which
+    since it was last cleared changed a row or met a database error (after which
     PostgreSQL refuses the rest of the transaction): only then must its failure be
     taken back by more than forgetting it."""
 
@@ -816,9 +816,6 @@ class _PgTx:
         self._conn = conn
         self._dialect = dialect
         self.batch = Batch()
-        self.dirty = False
-
-    def clean(self) -> None:
         self.dirty = False
 
     def _note(self, q: Statement) -> None:
@@ -1012,7 +1009,7 @@ class PostgresDatabase:
                 if i and savepoints:
                     await conn.execute("RELEASE SAVEPOINT unit; SAVEPOINT unit")
                 saved = tx.batch.snapshot()
-                tx.clean()
+                tx.dirty = False
                 try:
                     result = await work(tx)
                 except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
