@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from klatch.storage.migrations._ddl import JSON, org_fk
 
 revision = "0001"
 down_revision = None
@@ -58,9 +59,7 @@ def _org_keys_brands() -> None:
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("revoked_at", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_api_key_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("api_key"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_key")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_key_key_hash")),
     )
@@ -75,15 +74,9 @@ def _org_keys_brands() -> None:
         sa.Column("org_id", sa.String(length=24), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("is_default", sa.Boolean(), server_default=sa.false(), nullable=False),
-        sa.Column(
-            "settings",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("settings", JSON, nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_brand_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("brand"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_brand")),
     )
     with op.batch_alter_table("brand", schema=None) as batch_op:
@@ -100,9 +93,7 @@ def _sessions_and_conversations() -> None:
         sa.Column("api_key_id", sa.String(length=24), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_chat_session_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("chat_session"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_session")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_chat_session_token_hash")),
     )
@@ -121,11 +112,7 @@ def _sessions_and_conversations() -> None:
         sa.Column("customer_id", sa.String(length=24), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("title", sa.String(length=256), nullable=True),
-        sa.Column(
-            "custom",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("custom", JSON, nullable=False),
         sa.Column("preview", sa.String(length=256), nullable=True),
         sa.Column("message_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("ended_at", sa.BigInteger(), nullable=True),
@@ -135,9 +122,7 @@ def _sessions_and_conversations() -> None:
         sa.Column("version", sa.BigInteger(), server_default="1", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_conversation_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("conversation"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation")),
     )
     with op.batch_alter_table("conversation", schema=None) as batch_op:
@@ -160,33 +145,15 @@ def _customers_and_events() -> None:
         sa.Column("external_id", sa.String(length=256), nullable=True),
         sa.Column("email", sa.String(length=320), nullable=True),
         sa.Column("verified", sa.Boolean(), server_default=sa.false(), nullable=False),
-        sa.Column(
-            "emails",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "phones",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "socials",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "custom",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("emails", JSON, nullable=False),
+        sa.Column("phones", JSON, nullable=False),
+        sa.Column("socials", JSON, nullable=False),
+        sa.Column("custom", JSON, nullable=False),
         sa.Column("merged_into", sa.String(length=24), nullable=True),
         sa.Column("version", sa.BigInteger(), server_default="1", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_customer_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("customer"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer")),
     )
     with op.batch_alter_table("customer", schema=None) as batch_op:
@@ -217,15 +184,9 @@ def _customers_and_events() -> None:
         sa.Column("customer_id", sa.String(length=24), nullable=True),
         sa.Column("actor_type", sa.String(length=16), nullable=False),
         sa.Column("actor_id", sa.String(length=24), nullable=True),
-        sa.Column(
-            "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("payload", JSON, nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_event_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("event"),
         sa.PrimaryKeyConstraint("org_id", "id", name=op.f("pk_event")),
     )
     with op.batch_alter_table("event", schema=None) as batch_op:
@@ -250,21 +211,11 @@ def _attributes_messages_users() -> None:
         sa.Column("type", sa.String(length=8), nullable=False),
         sa.Column("display_name", sa.String(length=255), nullable=False),
         sa.Column("sdk_writable", sa.Boolean(), server_default=sa.true(), nullable=False),
-        sa.Column(
-            "enumeration",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column(
-            "tree",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("enumeration", JSON, nullable=True),
+        sa.Column("tree", JSON, nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_klass_attribute_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("klass_attribute"),
         sa.PrimaryKeyConstraint("org_id", "klass", "name", name=op.f("pk_klass_attribute")),
     )
     op.create_table(
@@ -280,9 +231,7 @@ def _attributes_messages_users() -> None:
         sa.Column("sent_by_id", sa.String(length=24), nullable=True),
         sa.Column("sent_by_name", sa.String(length=255), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_message_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("message"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message")),
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
@@ -302,9 +251,7 @@ def _attributes_messages_users() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("disabled_at", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_user_account_org_id_org"), ondelete="CASCADE"
-        ),
+        org_fk("user_account"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_account")),
         sa.UniqueConstraint("email", name=op.f("uq_user_account_email")),
     )

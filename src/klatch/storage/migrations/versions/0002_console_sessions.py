@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from klatch.storage.migrations._ddl import fk, org_fk
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -25,15 +27,8 @@ def upgrade() -> None:
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["org.id"], name=op.f("fk_console_session_org_id_org"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user_account.id"],
-            name=op.f("fk_console_session_user_id_user_account"),
-            ondelete="CASCADE",
-        ),
+        org_fk("console_session"),
+        fk("console_session", "user_id", "user_account"),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_console_session")),
     )
     op.create_index(

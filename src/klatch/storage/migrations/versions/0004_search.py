@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from klatch.storage.migrations._ddl import create_attribute_indexes, drop_attribute_indexes
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -39,35 +41,11 @@ def upgrade() -> None:
         sqlite_where=sa.text("ended_at IS NOT NULL"),
         postgresql_where=sa.text("ended_at IS NOT NULL"),
     )
-    _attribute_indexes()
-
-
-def _attribute_indexes() -> None:
-    from klatch.domain.attributes import AttributeDef, AttrType
-    from klatch.storage.search import create_index_sql
-
-    bind = op.get_bind()
-    rows = bind.execute(sa.text("SELECT DISTINCT klass, name, type FROM klass_attribute"))
-    for klass, name, type_ in list(rows):
-        definition = AttributeDef(klass, name, AttrType(type_), name)
-        sql = create_index_sql(bind.dialect.name, definition, concurrently=False)
-        if sql is not None:
-            op.execute(sql)
+    create_attribute_indexes()
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    for (name,) in list(
-        bind.execute(
-            sa.text(
-                "SELECT name FROM sqlite_master WHERE type = 'index' "
-                "AND name LIKE 'ixs\\_%' ESCAPE '\\'"
-                if bind.dialect.name == "sqlite"
-                else "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ixs\\_%'"
-            )
-        )
-    ):
-        op.execute(f"DROP INDEX IF EXISTS {name}")
+    drop_attribute_indexes()
     op.drop_index("ix_conversation_org_ended_at", table_name="conversation")
     for name, table, _ in reversed(_STANDARD):
         op.drop_index(name, table_name=table)

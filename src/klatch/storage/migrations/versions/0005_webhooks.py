@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+
+from klatch.storage.migrations._ddl import JSON, fk, org_fk, stamps
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _PENDING = sa.text("state = 'pending'")
-
-
-def _org_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        ["org_id"], ["org.id"], name=op.f(f"fk_{table}_org_id_org"), ondelete="CASCADE"
-    )
 
 
 def upgrade() -> None:
@@ -39,15 +33,14 @@ def _subscriptions() -> None:
         sa.Column("org_id", sa.String(length=24), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("url", sa.String(length=2048), nullable=False),
-        sa.Column("events", _JSON, nullable=False),
-        sa.Column("headers", _JSON, nullable=False),
+        sa.Column("events", JSON, nullable=False),
+        sa.Column("headers", JSON, nullable=False),
         sa.Column("token", sa.String(length=128), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("disabled_reason", sa.String(length=1024), nullable=True),
         sa.Column("disabled_at", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        _org_fk("outbound_webhook"),
+        *stamps(),
+        org_fk("outbound_webhook"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_webhook")),
     )
     op.create_index(
@@ -78,7 +71,7 @@ def _deliveries() -> None:
         sa.Column("last_error", sa.String(length=1024), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("delivered_at", sa.BigInteger(), nullable=True),
-        _org_fk("webhook_delivery"),
+        org_fk("webhook_delivery"),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_webhook_delivery")),
     )
     op.create_index(
@@ -116,13 +109,8 @@ def _deliveries() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.Column("error", sa.String(length=1024), nullable=True),
         sa.Column("response", sa.String(length=1024), nullable=True),
-        _org_fk("webhook_attempt"),
-        sa.ForeignKeyConstraint(
-            ["delivery_seq"],
-            ["webhook_delivery.seq"],
-            name=op.f("fk_webhook_attempt_delivery_seq_webhook_delivery"),
-            ondelete="CASCADE",
-        ),
+        org_fk("webhook_attempt"),
+        fk("webhook_attempt", "delivery_seq", "webhook_delivery", "seq"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempt")),
     )
     op.create_index(op.f("ix_webhook_attempt_delivery_seq"), "webhook_attempt", ["delivery_seq"])

@@ -9,77 +9,52 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+
+from klatch.storage.migrations._ddl import ID, JSON, fk, org_fk, stamps
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
-_ID = sa.String(length=24)
-
-
-def _org_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        ["org_id"], ["org.id"], name=op.f(f"fk_{table}_org_id_org"), ondelete="CASCADE"
-    )
-
-
-def _fk(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"), ondelete="CASCADE"
-    )
-
 
 def upgrade() -> None:
     # Nullable columns without a default: ALTER TABLE ADD COLUMN, no table rewrite.
-    op.add_column("conversation", sa.Column("assigned_users", _JSON, nullable=True))
-    op.add_column("conversation", sa.Column("assigned_teams", _JSON, nullable=True))
+    op.add_column("conversation", sa.Column("assigned_users", JSON, nullable=True))
+    op.add_column("conversation", sa.Column("assigned_teams", JSON, nullable=True))
     op.create_table(
         "team",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("display_name", sa.String(length=255), nullable=False),
         sa.Column("name_key", sa.String(length=255), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        _org_fk("team"),
+        *stamps(),
+        org_fk("team"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_team")),
     )
     op.create_index(op.f("ix_team_org_id_name_key"), "team", ["org_id", "name_key"], unique=True)
     op.create_table(
         "team_member",
-        sa.Column("org_id", _ID, nullable=False),
-        sa.Column("team_id", _ID, nullable=False),
-        sa.Column("user_id", _ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
+        sa.Column("team_id", ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
         sa.Column("last_assigned_at", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        _org_fk("team_member"),
-        _fk("team_member", "team_id", "team"),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user_account.id"],
-            name=op.f("fk_team_member_user_id_user_account"),
-            ondelete="CASCADE",
-        ),
+        org_fk("team_member"),
+        fk("team_member", "team_id", "team"),
+        fk("team_member", "user_id", "user_account"),
         sa.PrimaryKeyConstraint("team_id", "user_id", name=op.f("pk_team_member")),
     )
     op.create_index(op.f("ix_team_member_org_id_user_id"), "team_member", ["org_id", "user_id"])
     op.create_table(
         "agent_status",
-        sa.Column("user_id", _ID, nullable=False),
-        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
         sa.Column("availability", sa.String(length=16), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user_account.id"],
-            name=op.f("fk_agent_status_user_id_user_account"),
-            ondelete="CASCADE",
-        ),
-        _org_fk("agent_status"),
+        fk("agent_status", "user_id", "user_account"),
+        org_fk("agent_status"),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_agent_status")),
     )
     _assignments_and_rules()
@@ -88,12 +63,12 @@ def upgrade() -> None:
 def _assignments_and_rules() -> None:
     op.create_table(
         "conversation_assignment",
-        sa.Column("org_id", _ID, nullable=False),
-        sa.Column("conversation_id", _ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
+        sa.Column("conversation_id", ID, nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
-        sa.Column("assignee_id", _ID, nullable=False),
-        _org_fk("conversation_assignment"),
-        _fk("conversation_assignment", "conversation_id", "conversation"),
+        sa.Column("assignee_id", ID, nullable=False),
+        org_fk("conversation_assignment"),
+        fk("conversation_assignment", "conversation_id", "conversation"),
         sa.PrimaryKeyConstraint(
             "conversation_id", "kind", "assignee_id", name=op.f("pk_conversation_assignment")
         ),
@@ -105,17 +80,16 @@ def _assignments_and_rules() -> None:
     )
     op.create_table(
         "routing_rule",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("triggers", _JSON, nullable=False),
-        sa.Column("criteria", _JSON, nullable=False),
-        sa.Column("actions", _JSON, nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        _org_fk("routing_rule"),
+        sa.Column("triggers", JSON, nullable=False),
+        sa.Column("criteria", JSON, nullable=False),
+        sa.Column("actions", JSON, nullable=False),
+        *stamps(),
+        org_fk("routing_rule"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_rule")),
     )
     op.create_index(op.f("ix_routing_rule_org_id_position"), "routing_rule", ["org_id", "position"])

@@ -9,51 +9,30 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+
+from klatch.storage.migrations._ddl import ID, JSON, fk, org_fk, stamps
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
-_ID = sa.String(length=24)
-
-
-def _org_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        ["org_id"], ["org.id"], name=op.f(f"fk_{table}_org_id_org"), ondelete="CASCADE"
-    )
-
-
-def _fk(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(
-        [column], [f"{target}.id"], name=op.f(f"fk_{table}_{column}_{target}"), ondelete="CASCADE"
-    )
-
-
-def _stamps() -> list[sa.Column[int]]:
-    return [
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
-    ]
-
 
 def upgrade() -> None:
     # A nullable column without a default: ALTER TABLE ADD COLUMN, no table rewrite.
-    op.add_column("conversation", sa.Column("tags", _JSON, nullable=True))
+    op.add_column("conversation", sa.Column("tags", JSON, nullable=True))
     op.create_table(
         "note",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("org_id", _ID, nullable=False),
-        sa.Column("conversation_id", _ID, nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
+        sa.Column("conversation_id", ID, nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("author_type", sa.String(length=16), nullable=False),
-        sa.Column("author_id", _ID, nullable=True),
+        sa.Column("author_id", ID, nullable=True),
         sa.Column("author_name", sa.String(length=255), nullable=True),
-        *_stamps(),
-        _org_fk("note"),
-        _fk("note", "conversation_id", "conversation"),
+        *stamps(),
+        org_fk("note"),
+        fk("note", "conversation_id", "conversation"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_note")),
     )
     op.create_index(
@@ -64,25 +43,25 @@ def upgrade() -> None:
     op.create_index(op.f("ix_note_org_id_created_at"), "note", ["org_id", "created_at"])
     op.create_table(
         "tag",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("color", sa.String(length=16), nullable=True),
         sa.Column("name_key", sa.String(length=255), nullable=False),
-        *_stamps(),
-        _org_fk("tag"),
+        *stamps(),
+        org_fk("tag"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tag")),
     )
     op.create_index(op.f("ix_tag_org_id_name_key"), "tag", ["org_id", "name_key"], unique=True)
     op.create_table(
         "conversation_tag",
-        sa.Column("org_id", _ID, nullable=False),
-        sa.Column("conversation_id", _ID, nullable=False),
-        sa.Column("tag_id", _ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
+        sa.Column("conversation_id", ID, nullable=False),
+        sa.Column("tag_id", ID, nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        _org_fk("conversation_tag"),
-        _fk("conversation_tag", "conversation_id", "conversation"),
-        _fk("conversation_tag", "tag_id", "tag"),
+        org_fk("conversation_tag"),
+        fk("conversation_tag", "conversation_id", "conversation"),
+        fk("conversation_tag", "tag_id", "tag"),
         sa.PrimaryKeyConstraint("conversation_id", "tag_id", name=op.f("pk_conversation_tag")),
     )
     op.create_index(
@@ -92,12 +71,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "shortcut",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("org_id", _ID, nullable=False),
+        sa.Column("id", ID, nullable=False),
+        sa.Column("org_id", ID, nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        *_stamps(),
-        _org_fk("shortcut"),
+        *stamps(),
+        org_fk("shortcut"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shortcut")),
     )
     op.create_index(op.f("ix_shortcut_org_id_name"), "shortcut", ["org_id", "name"], unique=True)

@@ -15,23 +15,22 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+
+from klatch.storage.migrations._ddl import JSON
 
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
-
 
 def upgrade() -> None:
     with op.batch_alter_table("klass_attribute") as batch:
-        batch.add_column(sa.Column("tree_labels", _JSON, nullable=True))
+        batch.add_column(sa.Column("tree_labels", JSON, nullable=True))
         batch.add_column(
             sa.Column("last_node_required", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-    op.add_column("message", sa.Column("custom", _JSON, nullable=True))
+    op.add_column("message", sa.Column("custom", JSON, nullable=True))
 
 
 def downgrade() -> None:

@@ -15,8 +15,7 @@ Create Date: 2026-12-02 14:05:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from klatch.storage.migrations._ddl import create_attribute_indexes, drop_attribute_indexes
 
 revision = "0009"
 down_revision = "0008"
@@ -24,29 +23,9 @@ branch_labels = None
 depends_on = None
 
 
-def _search_indexes() -> list[str]:
-    bind = op.get_bind()
-    sql = (
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ixs\\_%' ESCAPE '\\'"
-        if bind.dialect.name == "sqlite"
-        else "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ixs\\_%'"
-    )
-    return [name for (name,) in bind.execute(sa.text(sql))]
-
-
 def upgrade() -> None:
-    from klatch.domain.attributes import AttributeDef, AttrType
-    from klatch.storage.search import create_index_sql
-
-    for name in _search_indexes():
-        op.execute(f"DROP INDEX IF EXISTS {name}")
-    bind = op.get_bind()
-    rows = bind.execute(sa.text("SELECT DISTINCT klass, name, type FROM klass_attribute"))
-    for klass, name, type_ in list(rows):
-        definition = AttributeDef(klass, name, AttrType(type_), name)
-        sql = create_index_sql(bind.dialect.name, definition, concurrently=False)
-        if sql is not None:
-            op.execute(sql)
+    drop_attribute_indexes()
+    create_attribute_indexes()
 
 
 def downgrade() -> None:
