@@ -227,18 +227,54 @@ class _WriteHealth:
         return self.failure
 
 
-async def _queued(
-    pending: list[tuple[Work[Any], asyncio.Future[Any]]], wake: asyncio.Event, work: Work[T]
-) -> T:
-    """Queue ``work`` for a committer and wait until its batch is durable. A caller
-    that goes away does not take its unit back: it may already be in the batch being
-    committed, and its batch-mates must not notice. (Its cancellation cancels the
-    future, which the committer then leaves unanswered; the unit still runs and
-    commits, so no ``shield`` is needed, nor its second future per write.)"""
-    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    pending.append((work, future))
-    wake.set()
-    return await future
+class _GroupCommit:
+    """The queue both databases commit from: ``write`` queues a unit of work and
+    waits until its batch is durable; a committer task (``_commit_loop``, each
+    database's own) runs what queued meanwhile in one transaction."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def _is_open(self) -> bool:
+        raise NotImplementedError
+
+    async def _commit_loop(self) -> None:
+        raise NotImplementedError
+
+    def _start_committer(self, name: str) -> None:
+        self._closing = False
+        self._committer = asyncio.create_task(self._commit_loop(), name=name)
+
+    async def _stop_committer(self) -> None:
+        if self._committer is not None:
+            # The committer stores what is queued, then stops; new writes are refused.
+            self._closing = True
+            self._wake.set()
+            await self._committer
+            self._committer = None
+
+    async def _woken(self) -> None:
+        """Wait until a unit is queued (or the database closes)."""
+        await self._wake.wait()
+        self._wake.clear()
+
+    async def write(self, work: Work[T]) -> T:
+        """Queue ``work`` for the committer; return its result once it is durable.
+
+        A caller that goes away does not take its unit back: it may already be in
+        the batch being committed, and its batch-mates must not notice. (Its
+        cancellation cancels the future, which the committer then leaves unanswered;
+        the unit still runs and commits, so no ``shield`` is needed, nor its second
+        future per write.)"""
+        if not self._is_open() or self._closing:
+            raise Unavailable("The database is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        self._wake.set()
+        return await future
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -414,12 +450,13 @@ async def _touch(tx: Tx) -> None:
     await tx.execute(sa.text(f"PRAGMA user_version = {version}"))
 
 
-class SqliteDatabase:
+class SqliteDatabase(_GroupCommit):
     """One file, WAL, one writer connection with group commit, one reader connection."""
 
     dialect = "sqlite"
 
     def __init__(self, path: Path, *, checkpoint_pages: int = 4000) -> None:
+        super().__init__()
         self.path = path
         self.url = f"sqlite:///{path}"
         self._checkpoint_bytes = checkpoint_pages * _PAGE
@@ -427,11 +464,7 @@ class SqliteDatabase:
         self._reader: sqlite3.Connection | None = None
         self._wtx: _SqliteTx | None = None
         self._rtx: _SqliteTx | None = None
-        self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._committer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-commit")
         self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="klatch-checkpoint")
         # Set from the moment a checkpoint is scheduled until its truncating pass is done.
@@ -460,9 +493,8 @@ class SqliteDatabase:
         self._reader = _connect_sqlite(self.path, writer=False)
         self._wtx = _SqliteTx(self._writer)
         self._rtx = _SqliteTx(self._reader)
-        self._closing = False
         self._loop = asyncio.get_running_loop()
-        self._committer = asyncio.create_task(self._commit_loop(), name="klatch-sqlite-committer")
+        self._start_committer("klatch-sqlite-committer")
         self._statistics = asyncio.create_task(self._statistics_loop(), name="klatch-sqlite-stats")
 
     async def close(self) -> None:
@@ -471,12 +503,7 @@ class SqliteDatabase:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._statistics
             self._statistics = None
-        if self._committer is not None:
-            # The committer stores what is queued, then stops; new writes are refused.
-            self._closing = True
-            self._wake.set()
-            await self._committer
-            self._committer = None
+        await self._stop_committer()
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
             self._quiet_timer = None
@@ -559,16 +586,12 @@ class SqliteDatabase:
         finally:
             conn.close()
 
-    async def write(self, work: Work[T]) -> T:
-        """Queue ``work`` for the committer; return its result once it is durable."""
-        if self._writer is None or self._closing:
-            raise Unavailable("The database is not open")
-        return await _queued(self._pending, self._wake, work)
+    def _is_open(self) -> bool:
+        return self._writer is not None
 
     async def _commit_loop(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._woken()
             while self._pending or self._reset_due:
                 if self._pending:
                     async with self._ddl_lock:
@@ -864,7 +887,7 @@ def asyncpg_dsn(url: str) -> str:
     return url
 
 
-class PostgresDatabase:
+class PostgresDatabase(_GroupCommit):
     """A pool of asyncpg connections for reads, and group commit for writes: a
     committer task takes every unit of work queued meanwhile and runs them in one
     transaction, each in a savepoint, as SQLite's committer does. Every write of an
@@ -877,16 +900,13 @@ class PostgresDatabase:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
+        super().__init__()
         self.url = url
         self._dsn = asyncpg_dsn(url)
         self._pool_size = pool_size
         self._pool: Any = None
         self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
         self._health = _WriteHealth()
-        self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._committer: asyncio.Task[None] | None = None
-        self._closing = False
 
     async def open(self) -> None:
         import asyncpg
@@ -897,15 +917,10 @@ class PostgresDatabase:
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise Unavailable(f"Cannot connect to PostgreSQL: {exc}") from exc
-        self._closing = False
-        self._committer = asyncio.create_task(self._commit_loop(), name="klatch-pg-committer")
+        self._start_committer("klatch-pg-committer")
 
     async def close(self) -> None:
-        if self._committer is not None:
-            self._closing = True  # what is queued is still committed
-            self._wake.set()
-            await self._committer
-            self._committer = None
+        await self._stop_committer()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -927,16 +942,12 @@ class PostgresDatabase:
         ):
             return await work(_PgTx(conn, self._dialect))
 
-    async def write(self, work: Work[T]) -> T:
-        """Queue ``work`` for the committer; return its result once it is durable."""
-        if self._pool is None or self._closing:
-            raise Unavailable("The database is not open")
-        return await _queued(self._pending, self._wake, work)
+    def _is_open(self) -> bool:
+        return self._pool is not None
 
     async def _commit_loop(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._woken()
             while self._pending:
                 batch = self._pending[:_PG_MAX_BATCH]
                 del self._pending[:_PG_MAX_BATCH]
