@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from klatch.domain.models import ChatSession, Customer
-from klatch.storage.codec import dumps, loads, record
+from klatch.storage.codec import dumps, loads, record, row_of
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import chat_session, customer
 
@@ -198,18 +198,7 @@ def _session(row: Row) -> ChatSession:
 
 
 async def insert_session(tx: Tx, s: ChatSession, token_hash: str) -> None:
-    await tx.execute(
-        _INSERT_SESSION,
-        {
-            "id": s.id,
-            "org_id": s.org_id,
-            "brand_id": s.brand_id,
-            "customer_id": s.customer_id,
-            "api_key_id": s.api_key_id,
-            "token_hash": token_hash,
-            "created_at": s.created_at,
-        },
-    )
+    await tx.execute(_INSERT_SESSION, row_of(chat_session, s, token_hash=token_hash))
 
 
 async def session_by_token_hash(tx: Tx, token_hash: str) -> ChatSession | None:

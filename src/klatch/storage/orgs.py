@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from klatch.domain.models import ApiKey, Brand, Org, Principal, Role, User, UserRole
 from klatch.storage import events as event_store
-from klatch.storage.codec import dumps, loads, record
+from klatch.storage.codec import dumps, loads, record, row_of
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import api_key, brand, org, user
 
@@ -158,10 +158,7 @@ def user_from_row(row: Row) -> User:
 
 
 async def insert_org(tx: Tx, o: Org) -> None:
-    await tx.execute(
-        _INSERT_ORG,
-        {"id": o.id, "name": o.name, "jwt_secret": o.jwt_secret, "created_at": o.created_at},
-    )
+    await tx.execute(_INSERT_ORG, row_of(org, o))
 
 
 async def get_org(tx: Tx, org_id: str) -> Org | None:
@@ -191,17 +188,7 @@ async def schema_version(tx: Tx, org_id: str) -> int:
 
 
 async def insert_brand(tx: Tx, br: Brand) -> None:
-    await tx.execute(
-        _INSERT_BRAND,
-        {
-            "id": br.id,
-            "org_id": br.org_id,
-            "name": br.name,
-            "is_default": br.is_default,
-            "settings": dumps(br.settings),
-            "created_at": br.created_at,
-        },
-    )
+    await tx.execute(_INSERT_BRAND, row_of(brand, br, settings=dumps(br.settings)))
 
 
 async def get_brand(
@@ -231,19 +218,7 @@ async def update_brand_settings(
 
 
 async def insert_key(tx: Tx, key: ApiKey, key_hash: str) -> None:
-    await tx.execute(
-        _INSERT_KEY,
-        {
-            "id": key.id,
-            "org_id": key.org_id,
-            "name": key.name,
-            "role": key.role.value,
-            "brand_id": key.brand_id,
-            "prefix": key.prefix,
-            "key_hash": key_hash,
-            "created_at": key.created_at,
-        },
-    )
+    await tx.execute(_INSERT_KEY, row_of(api_key, key, role=key.role.value, key_hash=key_hash))
 
 
 async def key_by_hash(tx: Tx, key_hash: str) -> ApiKey | None:
@@ -260,18 +235,8 @@ async def revoke_key(tx: Tx, org_id: str, key_id: str, now: int) -> bool:
 
 
 async def insert_user(tx: Tx, u: User, password_hash: str) -> None:
-    await tx.execute(
-        _INSERT_USER,
-        {
-            "id": u.id,
-            "org_id": u.org_id,
-            "email": u.email,
-            "display_name": u.display_name,
-            "role": u.role.value,
-            "password_hash": password_hash,
-            "created_at": u.created_at,
-        },
-    )
+    row = row_of(user, u, role=u.role.value, password_hash=password_hash)
+    await tx.execute(_INSERT_USER, row)
 
 
 async def user_by_email(tx: Tx, email: str) -> tuple[User, str] | None:

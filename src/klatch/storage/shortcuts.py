@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from klatch.domain.shortcuts import Shortcut
+from klatch.storage import records
 from klatch.storage.codec import record
 from klatch.storage.db import Tx
 from klatch.storage.tables import shortcut
@@ -13,24 +14,16 @@ s = shortcut.c
 
 
 async def list_shortcuts(tx: Tx, org_id: str, *, limit: int, offset: int = 0) -> list[Shortcut]:
-    rows = await tx.all(
-        sa.select(shortcut)
-        .where(s.org_id == org_id)
-        .order_by(s.name, s.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [record(Shortcut, r) for r in rows]
+    by_name = sa.select(shortcut).where(s.org_id == org_id).order_by(s.name, s.id)
+    return await records.page(tx, Shortcut, by_name, limit=limit, offset=offset)
 
 
 async def count_shortcuts(tx: Tx, org_id: str) -> int:
-    row = await tx.one(sa.select(sa.func.count()).select_from(shortcut).where(s.org_id == org_id))
-    return int(row[0]) if row else 0
+    return await records.count(tx, shortcut, s.org_id == org_id)
 
 
 async def get_shortcut(tx: Tx, org_id: str, shortcut_id: str) -> Shortcut | None:
-    row = await tx.one(sa.select(shortcut).where(s.org_id == org_id, s.id == shortcut_id))
-    return record(Shortcut, row) if row else None
+    return await records.get(tx, shortcut, Shortcut, org_id, shortcut_id)
 
 
 async def shortcut_by_name(tx: Tx, org_id: str, name: str) -> Shortcut | None:
@@ -39,16 +32,7 @@ async def shortcut_by_name(tx: Tx, org_id: str, name: str) -> Shortcut | None:
 
 
 async def insert_shortcut(tx: Tx, item: Shortcut) -> None:
-    await tx.execute(
-        sa.insert(shortcut).values(
-            id=item.id,
-            org_id=item.org_id,
-            name=item.name,
-            body=item.body,
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-        )
-    )
+    await records.insert(tx, shortcut, item)
 
 
 async def update_shortcut(tx: Tx, item: Shortcut) -> None:
@@ -60,4 +44,4 @@ async def update_shortcut(tx: Tx, item: Shortcut) -> None:
 
 
 async def delete_shortcut(tx: Tx, org_id: str, shortcut_id: str) -> bool:
-    return await tx.execute(sa.delete(shortcut).where(s.org_id == org_id, s.id == shortcut_id)) == 1
+    return await records.delete(tx, shortcut, org_id, shortcut_id)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from klatch.domain.search import Condition
 from klatch.domain.tags import Tag
 from klatch.domain.text import name_key
+from klatch.storage import records
 from klatch.storage.codec import dumps, loads, record
 from klatch.storage.db import Tx
 from klatch.storage.tables import conversation, conversation_tag, tag
@@ -22,24 +23,16 @@ TAG_COLUMN = "tags"  # the search field's column name (domain/search.py)
 
 
 async def list_tags(tx: Tx, org_id: str, *, limit: int, offset: int = 0) -> list[Tag]:
-    rows = await tx.all(
-        sa.select(tag)
-        .where(t.org_id == org_id)
-        .order_by(sa.func.lower(t.name), t.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [record(Tag, r) for r in rows]
+    by_name = sa.select(tag).where(t.org_id == org_id).order_by(sa.func.lower(t.name), t.id)
+    return await records.page(tx, Tag, by_name, limit=limit, offset=offset)
 
 
 async def count_tags(tx: Tx, org_id: str) -> int:
-    row = await tx.one(sa.select(sa.func.count()).select_from(tag).where(t.org_id == org_id))
-    return int(row[0]) if row else 0
+    return await records.count(tx, tag, t.org_id == org_id)
 
 
 async def get_tag(tx: Tx, org_id: str, tag_id: str) -> Tag | None:
-    row = await tx.one(sa.select(tag).where(t.org_id == org_id, t.id == tag_id))
-    return record(Tag, row) if row else None
+    return await records.get(tx, tag, Tag, org_id, tag_id)
 
 
 async def find_tags(tx: Tx, org_id: str, ids_or_names: Sequence[str]) -> list[Tag]:
@@ -57,17 +50,7 @@ async def find_tags(tx: Tx, org_id: str, ids_or_names: Sequence[str]) -> list[Ta
 
 
 async def insert_tag(tx: Tx, item: Tag) -> None:
-    await tx.execute(
-        sa.insert(tag).values(
-            id=item.id,
-            org_id=item.org_id,
-            name=item.name,
-            name_key=name_key(item.name),
-            color=item.color,
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-        )
-    )
+    await records.insert(tx, tag, item, name_key=name_key(item.name))
 
 
 async def update_tag(tx: Tx, item: Tag) -> None:
@@ -98,36 +81,18 @@ async def delete_tag(tx: Tx, org_id: str, tag_id: str) -> bool:
             .values(tags=dumps(kept) if kept else None)
         )
     await tx.execute(sa.delete(conversation_tag).where(ct.org_id == org_id, ct.tag_id == tag_id))
-    return await tx.execute(sa.delete(tag).where(t.org_id == org_id, t.id == tag_id)) == 1
+    return await records.delete(tx, tag, org_id, tag_id)
 
 
 async def write_tags(
     tx: Tx, org_id: str, conversation_id: str, tag_ids: Sequence[str], now: int
 ) -> int:
     """The (locked) conversation carries exactly ``tag_ids``; its new version."""
-    row = await tx.one(
-        sa.update(conversation)
-        .where(c.org_id == org_id, c.id == conversation_id)
-        .values(
-            tags=dumps(list(tag_ids)) if tag_ids else None,
-            version=c.version + 1,
-            updated_at=now,
-        )
-        .returning(c.version)
+    tags = dumps(list(tag_ids)) if tag_ids else None
+    rows = [{"tag_id": tag_id, "created_at": now + i} for i, tag_id in enumerate(tag_ids)]
+    return await records.write_conversation_list(
+        tx, org_id, conversation_id, now, {"tags": tags}, conversation_tag, rows
     )
-    assert row is not None
-    await tx.execute(
-        sa.delete(conversation_tag).where(
-            ct.org_id == org_id, ct.conversation_id == conversation_id
-        )
-    )
-    for i, tag_id in enumerate(tag_ids):
-        await tx.execute(
-            sa.insert(conversation_tag).values(
-                org_id=org_id, conversation_id=conversation_id, tag_id=tag_id, created_at=now + i
-            )
-        )
-    return int(row[0])
 
 
 def tag_rows(org_id: str, cond: Condition) -> sa.Select[Any]:

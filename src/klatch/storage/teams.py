@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from klatch.domain.search import Condition
 from klatch.domain.teams import AVAILABLE, Team
 from klatch.domain.text import name_key
+from klatch.storage import records
 from klatch.storage.codec import dumps
 from klatch.storage.db import Row, Tx
 from klatch.storage.tables import (
@@ -86,17 +87,7 @@ async def team_by_name(tx: Tx, org_id: str, name: str) -> Team | None:
 
 
 async def insert_team(tx: Tx, tm: Team) -> None:
-    await tx.execute(
-        sa.insert(team).values(
-            id=tm.id,
-            org_id=tm.org_id,
-            name=tm.name,
-            name_key=name_key(tm.name),
-            display_name=tm.display_name,
-            created_at=tm.created_at,
-            updated_at=tm.updated_at,
-        )
-    )
+    await records.insert(tx, team, tm, name_key=name_key(tm.name))
     await set_members(tx, tm.org_id, tm.id, tm.members, tm.created_at)
 
 
@@ -134,7 +125,7 @@ async def set_members(tx: Tx, org_id: str, team_id: str, users: Sequence[str], n
 
 async def delete_team(tx: Tx, org_id: str, team_id: str) -> bool:
     await tx.execute(sa.delete(team_member).where(m.org_id == org_id, m.team_id == team_id))
-    return await tx.execute(sa.delete(team).where(t.org_id == org_id, t.id == team_id)) == 1
+    return await records.delete(tx, team, org_id, team_id)
 
 
 async def teams_of_user(tx: Tx, org_id: str, user_id: str) -> list[Team]:
@@ -239,31 +230,18 @@ async def write_assignment(
     now: int,
 ) -> int:
     """Assign a (locked) conversation to exactly these users and teams; its new version."""
-    row = await tx.one(
-        sa.update(conversation)
-        .where(c.org_id == org_id, c.id == conversation_id)
-        .values(
-            assigned_users=dumps(list(users)) if users else None,
-            assigned_teams=dumps(list(teams)) if teams else None,
-            version=c.version + 1,
-            updated_at=now,
-        )
-        .returning(c.version)
+    lists = {
+        "assigned_users": dumps(list(users)) if users else None,
+        "assigned_teams": dumps(list(teams)) if teams else None,
+    }
+    rows = [
+        {"kind": kind, "assignee_id": assignee}
+        for kind, ids in ((USER, users), (TEAM, teams))
+        for assignee in ids
+    ]
+    return await records.write_conversation_list(
+        tx, org_id, conversation_id, now, lists, conversation_assignment, rows
     )
-    assert row is not None
-    await tx.execute(
-        sa.delete(conversation_assignment).where(
-            a.org_id == org_id, a.conversation_id == conversation_id
-        )
-    )
-    for kind, ids in ((USER, users), (TEAM, teams)):
-        for assignee in ids:
-            await tx.execute(
-                sa.insert(conversation_assignment).values(
-                    org_id=org_id, conversation_id=conversation_id, kind=kind, assignee_id=assignee
-                )
-            )
-    return int(row[0])
 
 
 def view_condition(org_id: str, view: tuple[str, str | None]) -> sa.ColumnElement[bool] | None:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from klatch.domain.models import Message
 from klatch.domain.webhooks import Attempt, Delivery, OutboundWebhook
-from klatch.storage.codec import dumps, loads, record
+from klatch.storage.codec import dumps, loads, record, row_of
 from klatch.storage.db import Query, Row, Tx
 from klatch.storage.tables import message, org, outbound_webhook, webhook_attempt, webhook_delivery
 
@@ -188,21 +188,8 @@ def _delivery(row: Row) -> Delivery:
 
 
 async def insert_webhook(tx: Tx, hook: OutboundWebhook) -> None:
-    await tx.execute(
-        _INSERT,
-        {
-            "id": hook.id,
-            "org_id": hook.org_id,
-            "name": hook.name,
-            "url": hook.url,
-            "events": dumps(hook.events),
-            "headers": dumps(hook.headers),
-            "token": hook.token,
-            "enabled": hook.enabled,
-            "created_at": hook.created_at,
-            "updated_at": hook.updated_at,
-        },
-    )
+    row = row_of(outbound_webhook, hook, events=dumps(hook.events), headers=dumps(hook.headers))
+    await tx.execute(_INSERT, row)
 
 
 async def get_webhook(tx: Tx, org_id: str, webhook_id: str) -> OutboundWebhook | None:
