@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from klatch.domain.attributes import AttributeDef, AttrType
 from klatch.storage.codec import dumps, loads
-from klatch.storage.db import Query, Row, Tx
+from klatch.storage.db import Query, Row, Tx, bound
 from klatch.storage.tables import attribute
 
 b = sa.bindparam
@@ -28,13 +28,15 @@ _UPDATE = Query(
     sa.update(attribute)
     .where(*_KEY)
     .values(
-        display_name=b("display_name"),
-        sdk_writable=b("sdk_writable"),
-        enumeration=b("enumeration"),
-        tree=b("tree"),
-        tree_labels=b("tree_labels"),
-        last_node_required=b("last_node_required"),
-        updated_at=b("updated_at"),
+        **bound(
+            "display_name",
+            "sdk_writable",
+            "enumeration",
+            "tree",
+            "tree_labels",
+            "last_node_required",
+            "updated_at",
+        )
     )
 )
 _DELETE = Query(sa.delete(attribute).where(*_KEY))

@@ -11,7 +11,7 @@ from klatch.domain.events import changes_between
 from klatch.domain.models import Conversation, Message
 from klatch.storage import search
 from klatch.storage.codec import dumps, loads, record
-from klatch.storage.db import Query, Row, Tx
+from klatch.storage.db import Query, Row, Tx, bound
 from klatch.storage.tables import chat_session, conversation, message
 
 b = sa.bindparam
@@ -87,11 +87,7 @@ _SET_FIELDS = Query(
     sa.update(conversation)
     .where(*_BY_ID)
     .values(
-        status=b("status"),
-        title=b("title"),
-        external_id=b("external_id"),
-        ended_at=b("ended_at"),
-        ended_by_type=b("ended_by_type"),
+        **bound("status", "title", "external_id", "ended_at", "ended_by_type"),
         version=c.version + 1,
         updated_at=b("now"),
     )

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from klatch.domain.models import ChatSession, Customer
 from klatch.storage.codec import dumps, loads, record, row_of
-from klatch.storage.db import Query, Row, Tx
+from klatch.storage.db import Query, Row, Tx, bound
 from klatch.storage.tables import chat_session, customer
 
 b = sa.bindparam
@@ -49,16 +49,18 @@ _UPDATE = Query(
     sa.update(customer)
     .where(customer.c.org_id == b("org_id"), customer.c.id == b("customer_id"))
     .values(
-        name=b("name"),
-        external_id=b("external_id"),
-        email=b("email"),
-        verified=b("verified"),
-        emails=b("emails"),
-        phones=b("phones"),
-        socials=b("socials"),
-        custom=b("custom"),
+        **bound(
+            "name",
+            "external_id",
+            "email",
+            "verified",
+            "emails",
+            "phones",
+            "socials",
+            "custom",
+            "updated_at",
+        ),
         version=customer.c.version + 1,
-        updated_at=b("updated_at"),
     )
 )
 _MERGED = Query(
@@ -96,27 +98,24 @@ def customer_from_row(row: Row) -> Customer:
     )
 
 
-def _params(c: Customer) -> dict[str, Any]:
-    return {
-        "org_id": c.org_id,
-        "name": c.name,
-        "external_id": c.external_id,
-        "email": c.email,
-        "verified": c.verified,
-        "emails": dumps(c.emails),
-        "phones": dumps(c.phones),
-        "socials": dumps(c.socials),
-        "custom": dumps(c.custom),
-        "updated_at": c.updated_at,
-    }
+def _row(c: Customer) -> dict[str, Any]:
+    """The customer's row; its update reads only the parameters it names."""
+    return row_of(
+        customer,
+        c,
+        emails=dumps(c.emails),
+        phones=dumps(c.phones),
+        socials=dumps(c.socials),
+        custom=dumps(c.custom),
+    )
 
 
 async def insert_customer(tx: Tx, c: Customer) -> None:
-    await tx.execute(_INSERT, {**_params(c), "id": c.id, "created_at": c.created_at})
+    await tx.execute(_INSERT, _row(c))
 
 
 async def update_customer(tx: Tx, c: Customer) -> None:
-    await tx.execute(_UPDATE, {**_params(c), "customer_id": c.id})
+    await tx.execute(_UPDATE, {**_row(c), "customer_id": c.id})
 
 
 async def get_customer(

@@ -101,6 +101,12 @@ class Query:
         return sql, [params[n] if n in params else defaults[n] for n in names]
 
 
+def bound(*columns: str) -> dict[str, sa.BindParameter[Any]]:
+    """Each column set from the parameter of its name, for a statement's ``values``:
+    ``.values(**bound("name", "url"))`` is ``.values(name=bindparam("name"), url=...)``."""
+    return {c: sa.bindparam(c) for c in columns}
+
+
 def _reads_only(stmt: ClauseElement) -> bool:
     """Whether a statement changes no row (a SELECT, locking or not): a unit that
     ran only such statements has nothing to take back when it fails."""

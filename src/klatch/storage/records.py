@@ -43,6 +43,14 @@ async def insert(tx: Tx, table: sa.Table, item: Any, **encoded: Any) -> None:
     await tx.execute(sa.insert(table).values(row_of(table, item, **encoded)))
 
 
+async def update(tx: Tx, table: sa.Table, item: Any, *fields: str, **encoded: Any) -> None:
+    """Write the record's ``fields`` (and the ``encoded`` columns) on its row."""
+    values = {f: getattr(item, f) for f in fields}
+    await tx.execute(
+        sa.update(table).where(*_by_id(table, item.org_id, item.id)).values(**values, **encoded)
+    )
+
+
 async def delete(tx: Tx, table: sa.Table, org_id: str, item_id: str) -> bool:
     """Delete the org's ``table`` row with this id; False when there was none."""
     return await tx.execute(sa.delete(table).where(*_by_id(table, org_id, item_id))) == 1

@@ -36,11 +36,7 @@ async def insert_shortcut(tx: Tx, item: Shortcut) -> None:
 
 
 async def update_shortcut(tx: Tx, item: Shortcut) -> None:
-    await tx.execute(
-        sa.update(shortcut)
-        .where(s.org_id == item.org_id, s.id == item.id)
-        .values(name=item.name, body=item.body, updated_at=item.updated_at)
-    )
+    await records.update(tx, shortcut, item, "name", "body", "updated_at")
 
 
 async def delete_shortcut(tx: Tx, org_id: str, shortcut_id: str) -> bool:

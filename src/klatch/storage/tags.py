@@ -54,16 +54,7 @@ async def insert_tag(tx: Tx, item: Tag) -> None:
 
 
 async def update_tag(tx: Tx, item: Tag) -> None:
-    await tx.execute(
-        sa.update(tag)
-        .where(t.org_id == item.org_id, t.id == item.id)
-        .values(
-            name=item.name,
-            name_key=name_key(item.name),
-            color=item.color,
-            updated_at=item.updated_at,
-        )
-    )
+    await records.update(tx, tag, item, "name", "color", "updated_at", name_key=name_key(item.name))
 
 
 async def delete_tag(tx: Tx, org_id: str, tag_id: str) -> bool:

@@ -92,16 +92,8 @@ async def insert_team(tx: Tx, tm: Team) -> None:
 
 
 async def update_team(tx: Tx, tm: Team) -> None:
-    await tx.execute(
-        sa.update(team)
-        .where(t.org_id == tm.org_id, t.id == tm.id)
-        .values(
-            name=tm.name,
-            name_key=name_key(tm.name),
-            display_name=tm.display_name,
-            updated_at=tm.updated_at,
-        )
-    )
+    fields = ("name", "display_name", "updated_at")
+    await records.update(tx, team, tm, *fields, name_key=name_key(tm.name))
     await set_members(tx, tm.org_id, tm.id, tm.members, tm.updated_at)
 
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from klatch.domain.models import Message
 from klatch.domain.webhooks import Attempt, Delivery, OutboundWebhook
 from klatch.storage.codec import dumps, loads, record, row_of
-from klatch.storage.db import Query, Row, Tx
+from klatch.storage.db import Query, Row, Tx, bound
 from klatch.storage.tables import message, org, outbound_webhook, webhook_attempt, webhook_delivery
 
 b = sa.bindparam
@@ -44,13 +44,7 @@ _UPDATE = Query(
     sa.update(outbound_webhook)
     .where(*_BY_ID)
     .values(
-        name=b("name"),
-        url=b("url"),
-        events=b("events"),
-        headers=b("headers"),
-        enabled=b("enabled"),
-        disabled_reason=b("disabled_reason"),
-        disabled_at=b("disabled_at"),
+        **bound("name", "url", "events", "headers", "enabled", "disabled_reason", "disabled_at"),
         updated_at=b("now"),
     )
 )
