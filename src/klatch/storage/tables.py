@@ -8,6 +8,8 @@ PostgreSQL; JSON columns are JSONB on PostgreSQL and JSON text on SQLite.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -38,6 +40,12 @@ def _ref(name: str, table: str) -> sa.Column[str]:
 
 def _org_fk() -> sa.Column[str]:
     return _ref("org_id", "org")
+
+
+def _partial(condition: str) -> dict[str, Any]:
+    """A partial index's condition, said once for both backends."""
+    where = sa.text(condition)
+    return {"sqlite_where": where, "postgresql_where": where}
 
 
 def _timestamps() -> tuple[sa.Column[int], sa.Column[int]]:
@@ -146,16 +154,14 @@ customer = sa.Table(
         "org_id",
         "external_id",
         unique=True,
-        sqlite_where=sa.text("external_id IS NOT NULL"),
-        postgresql_where=sa.text("external_id IS NOT NULL"),
+        **_partial("external_id IS NOT NULL"),
     ),
     sa.Index(
         "ix_customer_org_email",
         "org_id",
         "email",
         unique=True,
-        sqlite_where=sa.text("email IS NOT NULL"),
-        postgresql_where=sa.text("email IS NOT NULL"),
+        **_partial("email IS NOT NULL"),
     ),
 )
 
@@ -204,8 +210,7 @@ conversation = sa.Table(
         "org_id",
         "external_id",
         unique=True,
-        sqlite_where=sa.text("external_id IS NOT NULL"),
-        postgresql_where=sa.text("external_id IS NOT NULL"),
+        **_partial("external_id IS NOT NULL"),
     ),
     # Few indexes on purpose: every describe rewrites updated_at, and each index
     # holding it costs the chat hot path (measured: +5 µs per index on SQLite).
@@ -219,8 +224,7 @@ conversation = sa.Table(
         "ix_conversation_org_ended_at",
         "org_id",
         "ended_at",
-        sqlite_where=sa.text("ended_at IS NOT NULL"),
-        postgresql_where=sa.text("ended_at IS NOT NULL"),
+        **_partial("ended_at IS NOT NULL"),
     ),
     # PostgreSQL only: filtering by any custom attribute (custom @> '{"k": v}') uses it.
     sa.Index(
@@ -350,16 +354,14 @@ webhook_delivery = sa.Table(
     sa.Index(
         "ix_webhook_delivery_pending",
         "due_at",
-        sqlite_where=sa.text("state = 'pending'"),
-        postgresql_where=sa.text("state = 'pending'"),
+        **_partial("state = 'pending'"),
     ),
     sa.Index(
         "ix_webhook_delivery_pending_order",
         "webhook_id",
         "ordering_key",
         "seq",
-        sqlite_where=sa.text("state = 'pending'"),
-        postgresql_where=sa.text("state = 'pending'"),
+        **_partial("state = 'pending'"),
     ),
     sa.Index(None, "delivered_at"),
 )

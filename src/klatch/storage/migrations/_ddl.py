@@ -9,6 +9,8 @@ added to. (The attribute indexes are the exception on purpose: they are built as
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,6 +32,12 @@ def fk(table: str, column: str, target: str, key: str = "id") -> sa.ForeignKeyCo
         name=op.f(f"fk_{table}_{column}_{target}"),
         ondelete="CASCADE",
     )
+
+
+def partial(condition: str) -> dict[str, Any]:
+    """A partial index's condition, said once for both backends."""
+    where = sa.text(condition)
+    return {"sqlite_where": where, "postgresql_where": where}
 
 
 def stamps() -> list[sa.Column[int]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from klatch.storage.migrations._ddl import JSON, org_fk
+from klatch.storage.migrations._ddl import JSON, org_fk, partial
 
 revision = "0001"
 down_revision = None
@@ -161,15 +161,13 @@ def _customers_and_events() -> None:
             "ix_customer_org_email",
             ["org_id", "email"],
             unique=True,
-            sqlite_where=sa.text("email IS NOT NULL"),
-            postgresql_where=sa.text("email IS NOT NULL"),
+            **partial("email IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_customer_org_external_id",
             ["org_id", "external_id"],
             unique=True,
-            sqlite_where=sa.text("external_id IS NOT NULL"),
-            postgresql_where=sa.text("external_id IS NOT NULL"),
+            **partial("external_id IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_customer_org_id_updated_at"), ["org_id", "updated_at"], unique=False
@@ -283,13 +281,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_org_id_updated_at"))
         batch_op.drop_index(
             "ix_customer_org_external_id",
-            sqlite_where=sa.text("external_id IS NOT NULL"),
-            postgresql_where=sa.text("external_id IS NOT NULL"),
+            **partial("external_id IS NOT NULL"),
         )
         batch_op.drop_index(
             "ix_customer_org_email",
-            sqlite_where=sa.text("email IS NOT NULL"),
-            postgresql_where=sa.text("email IS NOT NULL"),
+            **partial("email IS NOT NULL"),
         )
 
     op.drop_table("customer")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from klatch.storage.migrations._ddl import partial
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -25,8 +27,7 @@ def upgrade() -> None:
         "conversation",
         ["org_id", "external_id"],
         unique=True,
-        sqlite_where=sa.text("external_id IS NOT NULL"),
-        postgresql_where=sa.text("external_id IS NOT NULL"),
+        **partial("external_id IS NOT NULL"),
     )
 
 

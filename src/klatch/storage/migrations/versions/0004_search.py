@@ -13,10 +13,13 @@ Create Date: 2026-12-02 09:15:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from klatch.storage.migrations._ddl import create_attribute_indexes, drop_attribute_indexes
+from klatch.storage.migrations._ddl import (
+    create_attribute_indexes,
+    drop_attribute_indexes,
+    partial,
+)
 
 revision = "0004"
 down_revision = "0003"
@@ -38,8 +41,7 @@ def upgrade() -> None:
         "ix_conversation_org_ended_at",
         "conversation",
         ["org_id", "ended_at"],
-        sqlite_where=sa.text("ended_at IS NOT NULL"),
-        postgresql_where=sa.text("ended_at IS NOT NULL"),
+        **partial("ended_at IS NOT NULL"),
     )
     create_attribute_indexes()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from klatch.storage.migrations._ddl import JSON, fk, org_fk, stamps
+from klatch.storage.migrations._ddl import JSON, fk, org_fk, partial, stamps
 
 revision = "0005"
 down_revision = "0004"
@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_PENDING = sa.text("state = 'pending'")
+_PENDING = partial("state = 'pending'")
 
 
 def upgrade() -> None:
@@ -88,15 +88,13 @@ def _deliveries() -> None:
         "ix_webhook_delivery_pending",
         "webhook_delivery",
         ["due_at"],
-        sqlite_where=_PENDING,
-        postgresql_where=_PENDING,
+        **_PENDING,
     )
     op.create_index(
         "ix_webhook_delivery_pending_order",
         "webhook_delivery",
         ["webhook_id", "ordering_key", "seq"],
-        sqlite_where=_PENDING,
-        postgresql_where=_PENDING,
+        **_PENDING,
     )
     op.create_index(op.f("ix_webhook_delivery_delivered_at"), "webhook_delivery", ["delivered_at"])
     op.create_table(
