@@ -15,11 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from klatch.storage.migrations._ddl import (
-    create_attribute_indexes,
-    drop_attribute_indexes,
-    partial,
-)
+from klatch.storage.migrations._ddl import create_attribute_indexes, drop_attribute_indexes, partial
 
 revision = "0004"
 down_revision = "0003"
