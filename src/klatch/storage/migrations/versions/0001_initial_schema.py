@@ -1,9 +1,5 @@
 """Initial schema: orgs, brands, keys, users, klass attributes, customers,
 sessions, conversations, messages and the event log.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25 07:18:43.953069
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from klatch.storage.migrations._ddl import JSON, org_fk, partial
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""Agent console: login sessions and failed-login counts.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-25 11:00:00
-"""
+"""Agent console: login sessions and failed-login counts."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from klatch.storage.migrations._ddl import fk, org_fk
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

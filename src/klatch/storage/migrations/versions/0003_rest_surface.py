@@ -1,9 +1,4 @@
-"""REST surface: conversations' external id (unique per org when set).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02 09:15:00
-"""
+"""REST surface: conversations' external id (unique per org when set)."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from klatch.storage.migrations._ddl import partial
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,10 +5,6 @@ The per-attribute indexes (``ixs_…``, see ``klatch.storage.search``) are not i
 ``tables.py``: they exist for what orgs define, and are made and dropped at run
 time as definitions come and go. Here they are built for the definitions that
 exist, without CONCURRENTLY (a migration runs in a transaction, before serving).
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02 09:15:00
 """
 
 from __future__ import annotations
@@ -19,8 +15,6 @@ from klatch.storage.migrations._ddl import create_attribute_indexes, drop_attrib
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 _STANDARD = (
     ("ix_customer_org_id_created_at", "customer", ["org_id", "created_at"]),

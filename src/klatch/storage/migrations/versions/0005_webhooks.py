@@ -1,9 +1,4 @@
-"""Outbound webhooks: subscriptions, the transactional outbox, delivery attempts.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-02 09:15:00
-"""
+"""Outbound webhooks: subscriptions, the transactional outbox, delivery attempts."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from klatch.storage.migrations._ddl import JSON, fk, org_fk, partial, stamps
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _PENDING = partial("state = 'pending'")

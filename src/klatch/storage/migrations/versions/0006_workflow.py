@@ -1,9 +1,4 @@
-"""Agents' workflow: teams, membership, availability, assignment, routing rules.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-02 09:15:00
-"""
+"""Agents' workflow: teams, membership, availability, assignment, routing rules."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from klatch.storage.migrations._ddl import ID, JSON, fk, org_fk, stamps
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

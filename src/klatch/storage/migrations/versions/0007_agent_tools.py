@@ -1,9 +1,4 @@
-"""Agents' tools: notes, tags, shortcuts, user lifecycle.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-02 09:15:00
-"""
+"""Agents' tools: notes, tags, shortcuts, user lifecycle."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from klatch.storage.migrations._ddl import ID, JSON, fk, org_fk, stamps
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,10 +5,6 @@ the order of ``tree``) and whether a value must be a leaf (``last_node_required`
 as Kustomer's metadata says them; messages get a ``custom`` object, typed by the
 message klass's definitions (``message_custom_<name>`` in search). Both columns
 are added without rewriting the tables (nullable, or a constant default).
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-02 13:45:00
 """
 
 from __future__ import annotations
@@ -20,8 +16,6 @@ from klatch.storage.migrations._ddl import JSON
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -7,10 +7,6 @@ sorted from the index alone, without reading a record that is not shown (see
 ``klatch.storage.search``). The indexes of the old shape are dropped and those of
 the new one built for the definitions that exist, without CONCURRENTLY (a
 migration runs in a transaction, before serving).
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-02 14:05:00
 """
 
 from __future__ import annotations
@@ -19,8 +15,6 @@ from klatch.storage.migrations._ddl import create_attribute_indexes, drop_attrib
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

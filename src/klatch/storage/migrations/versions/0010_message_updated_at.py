@@ -5,10 +5,6 @@ that exist, and an index ``(org_id, updated_at)``: ``message_updated_at`` in sea
 compares the same value the resource shows as ``updatedAt``, so a sync tool that
 re-queries from the last record's ``updatedAt`` misses nothing. The column is added
 nullable (no table rewrite on SQLite), then filled in one statement.
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-02 18:40:00
 """
 
 from __future__ import annotations
@@ -18,8 +14,6 @@ from alembic import op
 
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
