@@ -1,6 +1,6 @@
 """Every request the REST client makes, as a ``Call``: path, parameters, body and
-the model its answer is read into. ``Client`` and ``AsyncClient`` expose these
-one method each; only here do paths and bodies live.
+the model its answer is read into. The resources (``_resources.py``) expose these
+one method each, for both clients; only here do paths and bodies live.
 """
 
 from __future__ import annotations
