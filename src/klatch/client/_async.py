@@ -9,14 +9,14 @@ from typing import Any, TypeVar
 
 import httpx
 
-from klatch.client._base import BaseClient, Call, LinkWalk, Walk
+from klatch.client._base import AsyncClosing, BaseClient, Call, LinkWalk, Walk
 from klatch.client._resources import Awaiting, Resources
 from klatch.client.models import Page
 
 T = TypeVar("T")
 
 
-class AsyncClient(BaseClient[httpx.AsyncBaseTransport], Resources[Awaiting]):
+class AsyncClient(BaseClient[httpx.AsyncBaseTransport], Resources[Awaiting], AsyncClosing):
     """The Klatch REST API (``/v1``) with one API key::
 
         async with AsyncClient(base_url="https://chat.example.com", api_key="ka_...") as klatch:
@@ -29,15 +29,6 @@ class AsyncClient(BaseClient[httpx.AsyncBaseTransport], Resources[Awaiting]):
     def _open(self, transport: httpx.AsyncBaseTransport | None) -> None:
         self._http = httpx.AsyncClient(timeout=self.timeout, transport=transport)
         self._open_resources(self)
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def send(self, call: Call[T]) -> T:
         """Make one request, retrying a 429 within the bounds; its result."""

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
@@ -81,6 +81,22 @@ def iso_time(value: datetime) -> str:
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class AsyncClosing:
+    """``async with`` and ``aclose()`` for a client of asyncio that sends with one
+    ``httpx.AsyncClient`` (``AsyncClient``, ``klatch.chat.AsyncChatClient``)."""
+
+    _http: httpx.AsyncClient
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
     """One request (``method``, ``path`` under the base URL, query ``params``, a
@@ -126,6 +142,13 @@ def paged(parse: Callable[[Json], T]) -> Callable[[Any], Page[T]]:
         return Page.parse(document if isinstance(document, dict) else {}, parse)
 
     return read
+
+
+def listing(
+    path: str, parse: Callable[[Json], T], page: int | None, page_size: int | None
+) -> Call[Page[T]]:
+    """``GET`` of one page of the list at ``path``, each item read by ``parse``."""
+    return Call("GET", path, paged(parse), params=page_params(page, page_size))
 
 
 def nothing(document: Any) -> None:

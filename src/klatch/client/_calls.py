@@ -11,6 +11,7 @@ from typing import Any
 from klatch.client._base import (
     Call,
     listed,
+    listing,
     nothing,
     page_params,
     paged,
@@ -51,7 +52,7 @@ def customer_by(field: str, value: str) -> Call[Customer]:
 
 
 def list_customers(page: int | None, page_size: int | None) -> Call[Page[Customer]]:
-    return Call("GET", "/v1/customers", paged(Customer.parse), params=page_params(page, page_size))
+    return listing("/v1/customers", Customer.parse, page, page_size)
 
 
 def update_customer(customer_id: str, fields: Json) -> Call[Customer]:
@@ -123,12 +124,8 @@ def list_conversations(
 def list_customer_conversations(
     customer_id: str, page: int | None, page_size: int | None
 ) -> Call[Page[Conversation]]:
-    return Call(
-        "GET",
-        f"/v1/customers/{segment(customer_id)}/conversations",
-        paged(Conversation.parse),
-        params=page_params(page, page_size),
-    )
+    path = f"/v1/customers/{segment(customer_id)}/conversations"
+    return listing(path, Conversation.parse, page, page_size)
 
 
 def update_conversation(
@@ -195,12 +192,8 @@ def update_message(message_id: str, custom: Mapping[str, Any]) -> Call[Message]:
 def list_messages(
     conversation_id: str, page: int | None, page_size: int | None
 ) -> Call[Page[Message]]:
-    return Call(
-        "GET",
-        f"/v1/conversations/{segment(conversation_id)}/messages",
-        paged(Message.parse),
-        params=page_params(page, page_size),
-    )
+    path = f"/v1/conversations/{segment(conversation_id)}/messages"
+    return listing(path, Message.parse, page, page_size)
 
 
 def typing(conversation_id: str, active: bool) -> Call[None]:
@@ -320,7 +313,7 @@ def create_webhook(fields: Json) -> Call[Webhook]:
 
 
 def list_webhooks(page: int | None, page_size: int | None) -> Call[Page[Webhook]]:
-    return Call("GET", WEBHOOKS, paged(Webhook.parse), params=page_params(page, page_size))
+    return listing(WEBHOOKS, Webhook.parse, page, page_size)
 
 
 def get_webhook(webhook_id: str) -> Call[Webhook]:
@@ -354,12 +347,8 @@ def _event_names(document: Any) -> list[str]:
 def list_transactions(
     webhook_id: str, page: int | None, page_size: int | None
 ) -> Call[Page[Transaction]]:
-    return Call(
-        "GET",
-        f"{WEBHOOKS}/{segment(webhook_id)}/transactions",
-        paged(Transaction.parse),
-        params=page_params(page, page_size),
-    )
+    path = f"{WEBHOOKS}/{segment(webhook_id)}/transactions"
+    return listing(path, Transaction.parse, page, page_size)
 
 
 def redeliver(webhook_id: str, transaction_id: str) -> Call[Transaction]:
@@ -378,7 +367,7 @@ def send_test(webhook_id: str) -> Call[Transaction]:
 
 
 def list_users(page: int | None, page_size: int | None) -> Call[Page[User]]:
-    return Call("GET", "/v1/users", paged(User.parse), params=page_params(page, page_size))
+    return listing("/v1/users", User.parse, page, page_size)
 
 
 def get_user(user_id: str) -> Call[User]:
