@@ -3,8 +3,10 @@
 A method of a resource (``klatch.customers.get``) is written once, in
 ``_resources.py``, as what it asks for: the ``Call`` to send (``@endpoint``) or
 the list to walk (``@pages``). The decorator makes of it the method each client
-needs: on ``Client``'s resources it sends and returns the result, on
-``AsyncClient``'s it is a coroutine function (an async iterator for a walk).
+needs (a ``Method``): on ``Client``'s resources it sends and returns the result,
+on ``AsyncClient``'s it is a coroutine function (an async iterator for a walk).
+``search`` builds its two methods from the same parts (``sending``,
+``walking``), with types of their own.
 
 The two ways are a resource's type parameter (``Blocking``, ``Awaiting``), so a
 type checker sees ``(customer_id: str) -> Customer`` on ``Client`` and
@@ -41,7 +43,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 B_co = TypeVar("B_co", covariant=True)
 A_co = TypeVar("A_co", covariant=True)
-R = TypeVar("R", bound="Resource[Any]")
+R = TypeVar("R", bound="Endpoints[Any]")
 
 
 class Blocking:
@@ -65,8 +67,9 @@ class Sender(Protocol):
     def _walk(self, walk: Walk, /) -> Any: ...
 
 
-class Resource(Generic[M]):
-    """A group of one client's methods (``client.customers``, …)."""
+class Endpoints(Generic[M]):
+    """A resource of one client (``client.customers``, …): a group of its
+    methods, which block or are awaited as ``M`` says."""
 
     _awaits: ClassVar[bool] = False
 
@@ -98,12 +101,12 @@ class Method(Generic[B_co, A_co]):
         self._awaiting = awaiting
 
     @overload
-    def __get__(self, resource: None, owner: type[Resource[Any]]) -> Callable[..., Any]: ...
+    def __get__(self, resource: None, owner: type[Endpoints[Any]]) -> Callable[..., Any]: ...
     @overload
-    def __get__(self, resource: Resource[Blocking], owner: type[Resource[Any]]) -> B_co: ...
+    def __get__(self, resource: Endpoints[Blocking], owner: type[Endpoints[Any]]) -> B_co: ...
     @overload
-    def __get__(self, resource: Resource[Awaiting], owner: type[Resource[Any]]) -> A_co: ...
-    def __get__(self, resource: Resource[Any] | None, owner: type[Resource[Any]]) -> Any:
+    def __get__(self, resource: Endpoints[Awaiting], owner: type[Endpoints[Any]]) -> A_co: ...
+    def __get__(self, resource: Endpoints[Any] | None, owner: type[Endpoints[Any]]) -> Any:
         function = self._awaiting if owner._awaits else self._blocking
         return function if resource is None else MethodType(function, resource)
 
@@ -130,10 +133,10 @@ def sending(build: Callable[..., Call[Any]]) -> tuple[Callable[..., Any], Callab
     """The two functions of a method that sends the call ``build`` describes and
     returns its result: plain, and a coroutine function."""
 
-    def blocking(resource: Resource[Blocking], *args: Any, **kwargs: Any) -> Any:
+    def blocking(resource: Endpoints[Blocking], *args: Any, **kwargs: Any) -> Any:
         return resource._client.send(build(resource, *args, **kwargs))
 
-    async def awaiting(resource: Resource[Awaiting], *args: Any, **kwargs: Any) -> Any:
+    async def awaiting(resource: Endpoints[Awaiting], *args: Any, **kwargs: Any) -> Any:
         return await resource._client.send(build(resource, *args, **kwargs))
 
     like(blocking, build, answer(build))
@@ -145,11 +148,11 @@ def walking(build: Callable[..., Walk]) -> tuple[Callable[..., Any], Callable[..
     """The two functions of a method that runs the walk ``build`` makes: a
     generator of what it hands out, and an async generator."""
 
-    def blocking(resource: Resource[Blocking], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    def blocking(resource: Endpoints[Blocking], *args: Any, **kwargs: Any) -> Iterator[Any]:
         yield from resource._client._walk(build(resource, *args, **kwargs))
 
     async def awaiting(
-        resource: Resource[Awaiting], *args: Any, **kwargs: Any
+        resource: Endpoints[Awaiting], *args: Any, **kwargs: Any
     ) -> AsyncIterator[Any]:
         async for found in resource._client._walk(build(resource, *args, **kwargs)):
             yield found
@@ -172,11 +175,11 @@ def pages(
     """A method that walks every page of the list ``build`` describes, along
     ``links.next``: an iterator of the items (async on ``AsyncClient``)."""
 
-    def blocking(resource: Resource[Any], *args: Any, **kwargs: Any) -> Any:
+    def blocking(resource: Endpoints[Any], *args: Any, **kwargs: Any) -> Any:
         return resource._client.walk(build(resource, *args, **kwargs))
 
     # The same work (the client's walk is async or not), under another signature.
-    def awaiting(resource: Resource[Any], *args: Any, **kwargs: Any) -> Any:
+    def awaiting(resource: Endpoints[Any], *args: Any, **kwargs: Any) -> Any:
         return blocking(resource, *args, **kwargs)
 
     item: Any = get_args(answer(build))[0]  # Customer, of a Call[Page[Customer]]

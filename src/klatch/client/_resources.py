@@ -24,9 +24,9 @@ from klatch.client._base import Call, UpdatedAtWalk, without_none
 from klatch.client._endpoints import (
     Awaiting,
     Blocking,
+    Endpoints,
     M,
     Method,
-    Resource,
     Sender,
     endpoint,
     for_client,
@@ -52,7 +52,7 @@ Sort = Sequence[Mapping[str, str]] | Mapping[str, str]
 Headers = Mapping[str, str] | Iterable[Mapping[str, str]]
 
 
-class Customers(Resource[M]):
+class Customers(Endpoints[M]):
     @endpoint
     def create(
         self,
@@ -123,7 +123,7 @@ class Customers(Resource[M]):
         return calls.list_customer_conversations(customer_id, page, page_size)
 
 
-class Conversations(Resource[M]):
+class Conversations(Endpoints[M]):
     @endpoint
     def create(
         self,
@@ -212,7 +212,7 @@ class Conversations(Resource[M]):
         return calls.conversation_history(conversation_id)
 
 
-class Messages(Resource[M]):
+class Messages(Endpoints[M]):
     @endpoint
     def send(
         self,
@@ -249,7 +249,7 @@ class Messages(Resource[M]):
         return calls.typing(conversation_id, active)
 
 
-class MetadataResource(Resource[M]):
+class MetadataResource(Endpoints[M]):
     @endpoint
     def get(self, klass: str) -> Call[Metadata]:
         return calls.get_metadata(klass)
@@ -264,7 +264,7 @@ class MetadataResource(Resource[M]):
         return calls.delete_property(klass, name)
 
 
-class Keys(Resource[M]):
+class Keys(Endpoints[M]):
     @endpoint
     def list(self) -> Call[builtins.list[ApiKey]]:
         return calls.list_keys()
@@ -410,7 +410,7 @@ def _walk(build: Callable[..., UpdatedAtWalk]) -> Method[BlockingWalk, AwaitingW
     return Method(*walking(build))
 
 
-class Search(Resource[M]):
+class Search(Endpoints[M]):
     @_query
     def query(
         self,
@@ -452,7 +452,7 @@ class Search(Resource[M]):
         )
 
 
-class Webhooks(Resource[M]):
+class Webhooks(Endpoints[M]):
     @endpoint
     def create(
         self,
@@ -520,7 +520,7 @@ class Webhooks(Resource[M]):
         return calls.send_test(webhook_id)
 
 
-class Users(Resource[M]):
+class Users(Endpoints[M]):
     @endpoint
     def list(self, *, page: int | None = None, page_size: int | None = None) -> Call[Page[User]]:
         return calls.list_users(page, page_size)
