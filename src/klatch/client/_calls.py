@@ -39,6 +39,15 @@ from klatch.client.models import (
 # -- customers
 
 
+def customer_fields(
+    *, custom: Mapping[str, Any] | None, extra: Mapping[str, Any] | None, **attributes: Any
+) -> Json:
+    """A customer's attributes as the API spells them, without the ones not given;
+    then ``custom`` (a copy) and ``extra``, any other attribute."""
+    fields = without_none(**attributes, custom=dict(custom) if custom is not None else None)
+    return {**fields, **(extra or {})}
+
+
 def create_customer(fields: Json) -> Call[Customer]:
     return Call("POST", "/v1/customers", single(Customer.parse), body=fields)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
 from klatch.client import _calls as calls
-from klatch.client._base import Call, UpdatedAtWalk, without_none
+from klatch.client._base import Call, UpdatedAtWalk
 from klatch.client._endpoints import (
     Awaiting,
     Blocking,
@@ -66,12 +66,16 @@ class Customers(Endpoints[M]):
         fields: Mapping[str, Any] | None = None,
     ) -> Call[Customer]:
         """A new customer; ``fields`` adds any other attribute as the API spells it."""
-        body = without_none(
-            name=name, email=email, externalId=external_id, emails=emails, phones=phones
+        body = calls.customer_fields(
+            name=name,
+            email=email,
+            externalId=external_id,
+            emails=emails,
+            phones=phones,
+            custom=custom,
+            extra=fields,
         )
-        if custom is not None:
-            body["custom"] = dict(custom)
-        return calls.create_customer({**body, **(fields or {})})
+        return calls.create_customer(body)
 
     @endpoint
     def get(self, customer_id: str) -> Call[Customer]:
@@ -107,10 +111,10 @@ class Customers(Endpoints[M]):
         fields: Mapping[str, Any] | None = None,
     ) -> Call[Customer]:
         """Merge attributes; in ``custom``, None clears a key."""
-        body = without_none(name=name, emails=emails, phones=phones)
-        if custom is not None:
-            body["custom"] = dict(custom)
-        return calls.update_customer(customer_id, {**body, **(fields or {})})
+        body = calls.customer_fields(
+            name=name, emails=emails, phones=phones, custom=custom, extra=fields
+        )
+        return calls.update_customer(customer_id, body)
 
     @endpoint
     def delete(self, customer_id: str) -> Call[None]:
