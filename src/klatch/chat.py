@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 import httpx
 import websockets
 
+from klatch.client._base import AsyncClosing
 from klatch.client.errors import ApiError, error_from
 
 __all__ = [
@@ -122,7 +123,7 @@ def _error_from(response: httpx.Response) -> ChatError:
     return error
 
 
-class AsyncChatClient:
+class AsyncChatClient(AsyncClosing):
     """A chat session against a Klatch server (the client API, ``/c/v1``)."""
 
     def __init__(
@@ -147,15 +148,6 @@ class AsyncChatClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/c/v1", timeout=timeout, transport=transport
         )
-
-    async def __aenter__(self) -> AsyncChatClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # -- HTTP
 

@@ -2,7 +2,8 @@
 
 ``Client`` blocks, ``AsyncClient`` is for asyncio; they share one base (every
 request is built and every answer read in ``klatch.client._base``, only sending
-differs) and have the same resources and methods::
+differs) and the same resources, each method written once
+(``klatch.client._resources``)::
 
     from klatch.client import Client, InvalidAttributes
 

@@ -1,20 +1,21 @@
 """What ``Client`` and ``AsyncClient`` share, without I/O: a ``Call`` describes
-one request and how to read its answer; ``BaseClient`` turns a call into an
-``httpx.Request``, an answer into a result or an error, and decides whether a
-429 is retried and after how long. The two clients only send.
+one request and how to read its answer; ``BaseClient`` takes the constructor's
+arguments, turns a call into an ``httpx.Request``, an answer into a result or an
+error, and decides whether a 429 is retried and after how long. The two clients
+only send.
 
-Following a list's ``links.next`` (``Call.follow``) and walking a search by
-``updated_at`` (``UpdatedAtWalk``) are state machines here too, so both clients
-walk pages the same way.
+Following a list's ``links.next`` (``LinkWalk``) and walking a search by
+``updated_at`` (``UpdatedAtWalk``) are state machines here too (``Walk``), so
+both clients walk pages the same way.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
@@ -24,6 +25,7 @@ from klatch.client.errors import ApiError, ConnectionFailed, api_error, retry_af
 from klatch.client.models import Json, Page, parse_time
 
 T = TypeVar("T")
+Transport = TypeVar("Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 Params = tuple[tuple[str, str], ...]
 
 # Kustomer's search takes at most 20 criteria in one list.
@@ -79,6 +81,22 @@ def iso_time(value: datetime) -> str:
     return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class AsyncClosing:
+    """``async with`` and ``aclose()`` for a client of asyncio that sends with one
+    ``httpx.AsyncClient`` (``AsyncClient``, ``klatch.chat.AsyncChatClient``)."""
+
+    _http: httpx.AsyncClient
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
 @dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
     """One request (``method``, ``path`` under the base URL, query ``params``, a
@@ -126,6 +144,13 @@ def paged(parse: Callable[[Json], T]) -> Callable[[Any], Page[T]]:
     return read
 
 
+def listing(
+    path: str, parse: Callable[[Json], T], page: int | None, page_size: int | None
+) -> Call[Page[T]]:
+    """``GET`` of one page of the list at ``path``, each item read by ``parse``."""
+    return Call("GET", path, paged(parse), params=page_params(page, page_size))
+
+
 def nothing(document: Any) -> None:
     return None
 
@@ -137,8 +162,9 @@ def _data(document: Any) -> Json:
     return data
 
 
-class BaseClient:
-    """Settings and request handling of both clients.
+class BaseClient(Generic[Transport]):
+    """Settings and request handling of both clients; ``Transport`` is the kind
+    of httpx transport the client sends with.
 
     ``max_retries`` answers 429 may be retried, each after the answer's
     ``Retry-After`` — and only when that is at most ``max_retry_wait`` seconds;
@@ -152,9 +178,10 @@ class BaseClient:
         *,
         base_url: str,
         api_key: str,
-        timeout: float,
-        max_retries: int,
-        max_retry_wait: float,
+        timeout: float = 10.0,
+        transport: Transport | None = None,
+        max_retries: int = 2,
+        max_retry_wait: float = 30.0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, not {base_url!r}")
@@ -169,6 +196,11 @@ class BaseClient:
             "Accept": "application/json",
             "User-Agent": f"klatch-python/{__version__}",
         }
+        self._open(transport)
+
+    def _open(self, transport: Transport | None) -> None:
+        """Open the client's connections (and its resources) with ``transport``."""
+        raise NotImplementedError
 
     def _request(self, call: Call[Any]) -> httpx.Request:
         headers = self._headers
@@ -216,18 +248,38 @@ class BaseClient:
         return ConnectionFailed("connection_failed", f"{call.method} {call.path}: {reason}")
 
 
-@dataclass(slots=True)
-class Pages:
-    """Where a walk along ``links.next`` stands: a server answering the same link
-    twice ends the walk rather than looping."""
+class Walk(Protocol):
+    """Pages read one after another, without I/O: while not ``done``, send
+    ``call()`` and hand its answer to ``take``, which gives the items to hand
+    out and moves the walk on."""
 
-    seen: set[str] = field(default_factory=set)
+    @property
+    def done(self) -> bool: ...
 
-    def next_call(self, call: Call[Page[T]], page: Page[T]) -> Call[Page[T]] | None:
-        if page.next is None or not page.items or page.next in self.seen:
-            return None
-        self.seen.add(page.next)
-        return call.follow(page.next)
+    def call(self) -> Call[Page[Any]]: ...
+
+    def take(self, page: Page[Any]) -> list[Any]: ...
+
+
+class LinkWalk(Generic[T]):
+    """Every item of a list, page after page along ``links.next``: a server
+    answering the same link twice ends the walk rather than looping."""
+
+    def __init__(self, call: Call[Page[T]]) -> None:
+        self._call = call
+        self._seen: set[str] = set()
+        self.done = False
+
+    def call(self) -> Call[Page[T]]:
+        return self._call
+
+    def take(self, page: Page[T]) -> list[T]:
+        if page.next is None or not page.items or page.next in self._seen:
+            self.done = True
+        else:
+            self._seen.add(page.next)
+            self._call = self._call.follow(page.next)
+        return page.items
 
 
 def search_body(
@@ -268,6 +320,7 @@ class UpdatedAtWalk:
     Records at the cursor are seen again by the next query and dropped by id;
     a page whose records all share one updatedAt is followed by its
     ``links.next``. A record changed during the walk comes again, changed.
+    ``parse`` reads each record handed out (by default, as it came).
     """
 
     def __init__(
@@ -278,6 +331,7 @@ class UpdatedAtWalk:
         page_size: int,
         since: str | datetime | None,
         time_zone: str | None,
+        parse: Callable[[Json], Any] = dict,
     ) -> None:
         self.field = f"{context}_updated_at"
         self.body = search_body(context, criteria, sort=[{self.field: "asc"}], time_zone=time_zone)
@@ -286,7 +340,8 @@ class UpdatedAtWalk:
         self.cursor = iso_time(since) if isinstance(since, datetime) else since
         self._at_cursor: set[str] = set()  # ids seen whose updatedAt is the cursor
         self._link: str | None = None
-        self._pages = Pages()
+        self._links_seen: set[str] = set()
+        self._parse = parse
         self.done = False
 
     def call(self) -> Call[Page[Json]]:
@@ -302,7 +357,7 @@ class UpdatedAtWalk:
         )
         return call.follow(self._link) if self._link is not None else call
 
-    def take(self, page: Page[Json]) -> list[Json]:
+    def take(self, page: Page[Json]) -> list[Any]:
         """The records of ``page`` not handed out before; moves the walk on."""
         cursor_time = parse_time(self.cursor)
         fresh = [
@@ -310,9 +365,13 @@ class UpdatedAtWalk:
             for r in page.items
             if not (str(r.get("id")) in self._at_cursor and _updated(r) == cursor_time)
         ]
+        self._move_on(page, cursor_time)
+        return [self._parse(r) for r in fresh]
+
+    def _move_on(self, page: Page[Json], cursor_time: datetime | None) -> None:
         if page.next is None or not page.items:
             self.done = True
-            return fresh
+            return
         last = _updated_text(page.items[-1])
         if last is None:
             raise ApiError(
@@ -326,10 +385,9 @@ class UpdatedAtWalk:
         else:  # a whole page at one instant: read on in the same query
             self._at_cursor |= {str(r.get("id")) for r in page.items}
             self._link = page.next
-            if page.next in self._pages.seen:
+            if page.next in self._links_seen:
                 self.done = True
-            self._pages.seen.add(page.next)
-        return fresh
+            self._links_seen.add(page.next)
 
 
 def _updated_text(record: Json) -> str | None:

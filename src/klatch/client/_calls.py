@@ -1,6 +1,6 @@
 """Every request the REST client makes, as a ``Call``: path, parameters, body and
-the model its answer is read into. ``Client`` and ``AsyncClient`` expose these
-one method each; only here do paths and bodies live.
+the model its answer is read into. The resources (``_resources.py``) expose these
+one method each, for both clients; only here do paths and bodies live.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 from klatch.client._base import (
     Call,
     listed,
+    listing,
     nothing,
     page_params,
     paged,
@@ -38,6 +39,15 @@ from klatch.client.models import (
 # -- customers
 
 
+def customer_fields(
+    *, custom: Mapping[str, Any] | None, extra: Mapping[str, Any] | None, **attributes: Any
+) -> Json:
+    """A customer's attributes as the API spells them, without the ones not given;
+    then ``custom`` (a copy) and ``extra``, any other attribute."""
+    fields = without_none(**attributes, custom=dict(custom) if custom is not None else None)
+    return {**fields, **(extra or {})}
+
+
 def create_customer(fields: Json) -> Call[Customer]:
     return Call("POST", "/v1/customers", single(Customer.parse), body=fields)
 
@@ -51,7 +61,7 @@ def customer_by(field: str, value: str) -> Call[Customer]:
 
 
 def list_customers(page: int | None, page_size: int | None) -> Call[Page[Customer]]:
-    return Call("GET", "/v1/customers", paged(Customer.parse), params=page_params(page, page_size))
+    return listing("/v1/customers", Customer.parse, page, page_size)
 
 
 def update_customer(customer_id: str, fields: Json) -> Call[Customer]:
@@ -123,12 +133,8 @@ def list_conversations(
 def list_customer_conversations(
     customer_id: str, page: int | None, page_size: int | None
 ) -> Call[Page[Conversation]]:
-    return Call(
-        "GET",
-        f"/v1/customers/{segment(customer_id)}/conversations",
-        paged(Conversation.parse),
-        params=page_params(page, page_size),
-    )
+    path = f"/v1/customers/{segment(customer_id)}/conversations"
+    return listing(path, Conversation.parse, page, page_size)
 
 
 def update_conversation(
@@ -195,12 +201,8 @@ def update_message(message_id: str, custom: Mapping[str, Any]) -> Call[Message]:
 def list_messages(
     conversation_id: str, page: int | None, page_size: int | None
 ) -> Call[Page[Message]]:
-    return Call(
-        "GET",
-        f"/v1/conversations/{segment(conversation_id)}/messages",
-        paged(Message.parse),
-        params=page_params(page, page_size),
-    )
+    path = f"/v1/conversations/{segment(conversation_id)}/messages"
+    return listing(path, Message.parse, page, page_size)
 
 
 def typing(conversation_id: str, active: bool) -> Call[None]:
@@ -320,7 +322,7 @@ def create_webhook(fields: Json) -> Call[Webhook]:
 
 
 def list_webhooks(page: int | None, page_size: int | None) -> Call[Page[Webhook]]:
-    return Call("GET", WEBHOOKS, paged(Webhook.parse), params=page_params(page, page_size))
+    return listing(WEBHOOKS, Webhook.parse, page, page_size)
 
 
 def get_webhook(webhook_id: str) -> Call[Webhook]:
@@ -354,12 +356,8 @@ def _event_names(document: Any) -> list[str]:
 def list_transactions(
     webhook_id: str, page: int | None, page_size: int | None
 ) -> Call[Page[Transaction]]:
-    return Call(
-        "GET",
-        f"{WEBHOOKS}/{segment(webhook_id)}/transactions",
-        paged(Transaction.parse),
-        params=page_params(page, page_size),
-    )
+    path = f"{WEBHOOKS}/{segment(webhook_id)}/transactions"
+    return listing(path, Transaction.parse, page, page_size)
 
 
 def redeliver(webhook_id: str, transaction_id: str) -> Call[Transaction]:
@@ -378,7 +376,7 @@ def send_test(webhook_id: str) -> Call[Transaction]:
 
 
 def list_users(page: int | None, page_size: int | None) -> Call[Page[User]]:
-    return Call("GET", "/v1/users", paged(User.parse), params=page_params(page, page_size))
+    return listing("/v1/users", User.parse, page, page_size)
 
 
 def get_user(user_id: str) -> Call[User]:
