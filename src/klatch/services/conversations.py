@@ -620,9 +620,8 @@ async def _list(
     tx: Tx, actor: Actor, page: int, page_size: int, **filters: Any
 ) -> list[Conversation]:
     """One page of the org's conversations, and one more row to tell if a next exists."""
-    return await store.list_conversations(
-        tx, actor.org_id, limit=page_size + 1, offset=(page - 1) * page_size, **filters
-    )
+    limit, offset = paging.window(page, page_size)
+    return await store.list_conversations(tx, actor.org_id, limit=limit, offset=offset, **filters)
 
 
 def _page(
@@ -633,5 +632,4 @@ def _page(
     total, capped = counted, False
     if counted is not None and cap is not None:
         total, capped = paging.known_total(counted, cap, page, page_size, len(rows))
-    has_next = len(rows) > page_size
-    return Page(rows[:page_size], page, page_size, total, has_next, total_capped=capped)
+    return paging.offset_page(rows, page, page_size, total, capped=capped)

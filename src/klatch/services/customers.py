@@ -125,10 +125,9 @@ class CustomerService:
     async def get(self, actor: Actor, customer_id: str) -> Customer:
         if actor.customer_id is not None and customer_id != actor.customer_id:
             raise customer_not_found(customer_id)
-        found = await self.ctx.db.read(lambda tx: store.get_customer(tx, actor.org_id, customer_id))
-        if found is None:
-            raise customer_not_found(customer_id)
-        return found
+        return await self.ctx.read_one(
+            store.get_customer, actor.org_id, customer_id, customer_not_found
+        )
 
     async def get_many(self, actor: Actor, customer_ids: list[str]) -> dict[str, Customer]:
         """The customers of these ids that exist, by id, in one read (a page of an
@@ -193,22 +192,15 @@ class CustomerService:
         return await self.ctx.uow.write(actor, work)
 
     async def list(self, actor: Actor, *, page: int, page_size: int) -> Page:
-        offset = (page - 1) * page_size
+        limit, offset = paging.window(page, page_size)
 
         async def work(tx: Tx) -> tuple[list[Customer], int]:
-            rows = await store.list_customers(tx, actor.org_id, limit=page_size + 1, offset=offset)
+            rows = await store.list_customers(tx, actor.org_id, limit=limit, offset=offset)
             return rows, await store.count_customers(tx, actor.org_id, cap=self.count_cap)
 
         rows, counted = await self.ctx.db.read(work)
         total, capped = paging.known_total(counted, self.count_cap, page, page_size, len(rows))
-        return Page(
-            rows[:page_size],
-            page,
-            page_size,
-            total=total,
-            has_next=len(rows) > page_size,
-            total_capped=capped,
-        )
+        return paging.offset_page(rows, page, page_size, total, capped=capped)
 
     async def check_create(self, actor: Actor, body: dict[str, Any]) -> Customer:
         """REST ``POST /v1/customers`` with Kustomer's field names."""

@@ -13,6 +13,7 @@ from klatch.domain.conversations import PAYLOAD_MAX, check_body
 from klatch.domain.models import Actor, ActorType, Conversation, Event, Message, Page
 from klatch.errors import Conflict, InvalidArguments, NotFound, conversation_not_found
 from klatch.ids import is_id, new_id, now_ms
+from klatch.services import paging
 from klatch.services.context import Context
 from klatch.services.unit import Unit
 from klatch.storage import conversations as store
@@ -28,22 +29,20 @@ class MessageService:
     ) -> tuple[Conversation, Page]:
         """A page of a conversation's messages, oldest first, with the conversation."""
 
+        limit, offset = paging.window(page, page_size)
+
         async def work(tx: Tx) -> tuple[Conversation | None, list[Message]]:
             conv = await store.get_conversation(tx, actor.org_id, conversation_id)
             if conv is None:
                 return None, []
             rows = await store.list_messages(
-                tx,
-                actor.org_id,
-                conversation_id,
-                limit=page_size + 1,
-                offset=(page - 1) * page_size,
+                tx, actor.org_id, conversation_id, limit=limit, offset=offset
             )
             return conv, rows
 
         conv, rows = await self.ctx.db.read(work)
         conv = visible(actor, conversation_id, conv)
-        return conv, Page(rows[:page_size], page, page_size, has_next=len(rows) > page_size)
+        return conv, paging.offset_page(rows, page, page_size)
 
     async def unread_counts(self, actor: Actor) -> dict[str, int]:
         assert actor.customer_id is not None

@@ -11,6 +11,7 @@ from klatch.domain.models import Actor, Page
 from klatch.domain.notes import Note, check_note_body
 from klatch.errors import conversation_not_found
 from klatch.ids import new_id
+from klatch.services import paging
 from klatch.services.context import Context
 from klatch.services.messages import safe_id
 from klatch.services.unit import Unit
@@ -64,14 +65,14 @@ class NoteService:
     ) -> Page:
         """A page of the conversation's notes, oldest first."""
 
+        limit, offset = paging.window(page, page_size)
+
         async def work(tx: Tx) -> tuple[builtins.list[Note], int]:
             conv = await conversation_store.get_conversation(tx, actor.org_id, conversation_id)
             if conv is None or actor.is_customer:
                 raise conversation_not_found(safe_id(conversation_id))
-            rows = await store.list_notes(
-                tx, actor.org_id, conv.id, limit=page_size + 1, offset=(page - 1) * page_size
-            )
+            rows = await store.list_notes(tx, actor.org_id, conv.id, limit=limit, offset=offset)
             return rows, await store.count_notes(tx, actor.org_id, conv.id)
 
         rows, total = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        return paging.offset_page(rows, page, page_size, total)

@@ -27,6 +27,7 @@ from klatch.domain.models import (
 )
 from klatch.errors import Conflict, InvalidArguments, NotFound, Unauthorized
 from klatch.ids import hash_secret, new_id, new_secret, now_ms
+from klatch.services import paging
 from klatch.services.context import Context
 from klatch.services.unit import Unit
 from klatch.storage import console as console_store
@@ -271,14 +272,9 @@ class OrgService:
 
     async def list_principals(self, org_id: str, *, page: int, page_size: int) -> Page:
         """A page of the org's users and machine users (REST ``GET /v1/users``)."""
-        offset = (page - 1) * page_size
-
-        async def work(tx: Tx) -> tuple[list[Principal], int]:
-            rows = await store.list_principals(tx, org_id, limit=page_size + 1, offset=offset)
-            return rows, await store.count_principals(tx, org_id)
-
-        rows, total = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        return await paging.counted_page(
+            self.ctx.db, org_id, page, page_size, store.list_principals, store.count_principals
+        )
 
     async def get_principal(self, org_id: str, principal_id: str) -> Principal:
         """The user or machine user with this id; 404 otherwise."""

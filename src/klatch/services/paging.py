@@ -1,5 +1,9 @@
-"""Keyset cursors for lists sorted by a key (the conversation list's ``updated_at``
-and id, newest first).
+"""Paging: offset pages, and keyset cursors for lists sorted by a key (the
+conversation list's ``updated_at`` and id, newest first).
+
+An offset page reads one row more than it shows (:func:`window`), which is how it
+knows whether a next page exists (:func:`offset_page`); :func:`counted_page` reads
+such a page of an org's list with the list's total.
 
 ``page=N`` alone reads by offset, which walks every row before the page. Each page
 also hands out a cursor for the next one, carried by ``links.next``: the sort key
@@ -15,17 +19,64 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+
+from klatch.domain.models import Page
+from klatch.storage.db import Database, Tx
 
 MAX_CURSOR = 1024  # characters: a cursor this package made is far shorter
 # Lists and searches count their matches up to this many (an index range of at most
 # that many entries, so counting a whole org of a million costs what a narrow filter
 # does); past it the total is a lower bound (``meta.totalRelation: "gte"``).
 COUNT_CAP = 10_000
+
+
+class OrgRows(Protocol):
+    """A storage function that reads ``limit`` rows of an org's list from ``offset``."""
+
+    def __call__(self, tx: Tx, org_id: str, *, limit: int, offset: int) -> Awaitable[list[Any]]: ...
+
+
+def window(page: int, page_size: int) -> tuple[int, int]:
+    """(limit, offset) that read ``page`` (from 1) by offset, and one row more: the
+    row that says whether a next page exists."""
+    return page_size + 1, (page - 1) * page_size
+
+
+def offset_page(
+    rows: list[Any], page: int, page_size: int, total: int | None = None, *, capped: bool = False
+) -> Page:
+    """The page of ``rows`` read through :func:`window`."""
+    return Page(
+        rows[:page_size],
+        page,
+        page_size,
+        total=total,
+        has_next=len(rows) > page_size,
+        total_capped=capped,
+    )
+
+
+async def counted_page(
+    db: Database,
+    org_id: str,
+    page: int,
+    page_size: int,
+    rows: OrgRows,
+    count: Callable[[Tx, str], Awaitable[int]],
+) -> Page:
+    """``page`` of an org's list by offset, with the list's total, in one read."""
+    limit, offset = window(page, page_size)
+
+    async def work(tx: Tx) -> tuple[list[Any], int]:
+        return await rows(tx, org_id, limit=limit, offset=offset), await count(tx, org_id)
+
+    found, total = await db.read(work)
+    return offset_page(found, page, page_size, total)
 
 
 @dataclass(frozen=True, slots=True)

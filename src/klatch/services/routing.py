@@ -76,10 +76,7 @@ class RoutingService:
         return await self.ctx.db.read(lambda tx: store.list_rules(tx, actor.org_id))
 
     async def get(self, actor: Actor, rule_id: str) -> Rule:
-        found = await self.ctx.db.read(lambda tx: store.get_rule(tx, actor.org_id, rule_id))
-        if found is None:
-            raise rule_not_found(rule_id)
-        return found
+        return await self.ctx.read_one(store.get_rule, actor.org_id, rule_id, rule_not_found)
 
     async def create(self, actor: Actor, body: dict[str, Any]) -> Rule:
         """A new rule, checked against the klass definitions and the org's teams; last

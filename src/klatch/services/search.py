@@ -86,6 +86,7 @@ class SearchService:
         digest = _digest(actor.org_id, body, page_size)
         after, known_total = _resume(cursor, digest, page)
         cap = self.count_cap
+        limit, offset = paging.window(page, page_size)
 
         async def work(tx: Tx) -> tuple[list[store.Found], int]:
             total = known_total
@@ -95,8 +96,8 @@ class SearchService:
                 tx,
                 actor.org_id,
                 query,
-                limit=page_size + 1,
-                offset=(page - 1) * page_size,
+                limit=limit,
+                offset=offset,
                 after=after,
                 few=query.where is not None and total <= cap,
             )

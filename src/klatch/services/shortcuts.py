@@ -13,6 +13,7 @@ from klatch.domain.models import Actor, Conversation, Customer, Page
 from klatch.domain.shortcuts import Filled, Shortcut, check_body, check_name, fill, shown
 from klatch.errors import Conflict, NotFound
 from klatch.ids import new_id
+from klatch.services import paging
 from klatch.services.context import Context, Definitions
 from klatch.services.unit import Unit
 from klatch.storage import shortcuts as store
@@ -27,7 +28,7 @@ class Speaker:
     email: str | None = None
 
 
-def _not_found() -> NotFound:
+def _not_found(shortcut_id: str) -> NotFound:
     return NotFound("No shortcut with this id", code="shortcut_not_found", pointer="/path/id")
 
 
@@ -67,23 +68,15 @@ class ShortcutService:
         self.ctx = ctx
 
     async def list(self, actor: Actor, *, page: int = 1, page_size: int = 100) -> Page:
-        async def work(tx: Tx) -> tuple[builtins.list[Shortcut], int]:
-            rows = await store.list_shortcuts(
-                tx, actor.org_id, limit=page_size + 1, offset=(page - 1) * page_size
-            )
-            return rows, await store.count_shortcuts(tx, actor.org_id)
-
-        rows, total = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        return await paging.counted_page(
+            self.ctx.db, actor.org_id, page, page_size, store.list_shortcuts, store.count_shortcuts
+        )
 
     async def all(self, org_id: str) -> builtins.list[Shortcut]:
         return await self.ctx.db.read(lambda tx: store.list_shortcuts(tx, org_id, limit=1000))
 
     async def get(self, actor: Actor, shortcut_id: str) -> Shortcut:
-        found = await self.ctx.db.read(lambda tx: store.get_shortcut(tx, actor.org_id, shortcut_id))
-        if found is None:
-            raise _not_found()
-        return found
+        return await self.ctx.read_one(store.get_shortcut, actor.org_id, shortcut_id, _not_found)
 
     async def create(self, actor: Actor, name: Any, body: Any) -> Shortcut:
         checked = check_name(name)
@@ -106,7 +99,7 @@ class ShortcutService:
         async def work(unit: Unit) -> Shortcut:
             item = await store.get_shortcut(unit.tx, actor.org_id, shortcut_id)
             if item is None:
-                raise _not_found()
+                raise _not_found(shortcut_id)
             if name is not None and name != item.name:
                 await _refuse_taken(unit.tx, actor.org_id, name)
             updated = replace(
@@ -118,11 +111,7 @@ class ShortcutService:
         return await self.ctx.uow.write(actor, work)
 
     async def delete(self, actor: Actor, shortcut_id: str) -> None:
-        async def work(unit: Unit) -> bool:
-            return await store.delete_shortcut(unit.tx, actor.org_id, shortcut_id)
-
-        if not await self.ctx.uow.write(actor, work):
-            raise _not_found()
+        await self.ctx.delete_one(actor, store.delete_shortcut, shortcut_id, _not_found)
 
     async def filled(
         self, org_id: str, conv: Conversation, customer: Customer | None, speaker: Speaker

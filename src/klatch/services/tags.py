@@ -19,6 +19,7 @@ from klatch.domain.tags import MAX_TAGS, Tag, check_color, check_tag_list, check
 from klatch.domain.text import name_key
 from klatch.errors import Conflict, InvalidArguments, NotFound, conversation_not_found
 from klatch.ids import new_id
+from klatch.services import paging
 from klatch.services.context import Context
 from klatch.services.messages import safe_id
 from klatch.services.unit import Unit
@@ -115,23 +116,15 @@ class TagService:
         self.ctx = ctx
 
     async def list(self, actor: Actor, *, page: int = 1, page_size: int = 100) -> Page:
-        async def work(tx: Tx) -> tuple[builtins.list[Tag], int]:
-            rows = await store.list_tags(
-                tx, actor.org_id, limit=page_size + 1, offset=(page - 1) * page_size
-            )
-            return rows, await store.count_tags(tx, actor.org_id)
-
-        rows, total = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        return await paging.counted_page(
+            self.ctx.db, actor.org_id, page, page_size, store.list_tags, store.count_tags
+        )
 
     async def all(self, org_id: str) -> builtins.list[Tag]:
         return await self.ctx.db.read(lambda tx: store.list_tags(tx, org_id, limit=10_000))
 
     async def get(self, actor: Actor, tag_id: str) -> Tag:
-        found = await self.ctx.db.read(lambda tx: store.get_tag(tx, actor.org_id, tag_id))
-        if found is None:
-            raise _not_found(tag_id)
-        return found
+        return await self.ctx.read_one(store.get_tag, actor.org_id, tag_id, _not_found)
 
     async def create(self, actor: Actor, name: Any, color: Any = None) -> Tag:
         checked, shade = check_tag_name(name), check_color(color)
@@ -171,15 +164,9 @@ class TagService:
 
     async def delete(self, actor: Actor, tag_id: str) -> None:
         """Delete the tag; the conversations that carried it no longer do."""
-
-        async def work(unit: Unit) -> bool:
-            if not await store.delete_tag(unit.tx, actor.org_id, tag_id):
-                return False
-            unit.emit(ev.tag_deleted(tag_id))
-            return True
-
-        if not await self.ctx.uow.write(actor, work):
-            raise _not_found(tag_id)
+        await self.ctx.delete_one(
+            actor, store.delete_tag, tag_id, _not_found, ev.tag_deleted(tag_id)
+        )
 
     async def change(
         self,

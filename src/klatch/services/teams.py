@@ -110,10 +110,7 @@ class TeamService:
         return await self.ctx.db.read(lambda tx: store.list_teams(tx, actor.org_id))
 
     async def get(self, actor: Actor, team_id: str) -> Team:
-        found = await self.ctx.db.read(lambda tx: store.get_team(tx, actor.org_id, team_id))
-        if found is None:
-            raise team_not_found(team_id)
-        return found
+        return await self.ctx.read_one(store.get_team, actor.org_id, team_id, team_not_found)
 
     async def of_user(self, actor: Actor, user_id: str) -> builtins.list[Team]:
         return await self.ctx.db.read(lambda tx: store.teams_of_user(tx, actor.org_id, user_id))
@@ -166,13 +163,9 @@ class TeamService:
 
     async def delete(self, actor: Actor, team_id: str) -> None:
         """Delete a team; conversations assigned to it keep their other assignees."""
-
-        async def work(unit: Unit) -> None:
-            if not await store.delete_team(unit.tx, actor.org_id, team_id):
-                raise team_not_found(team_id)
-            unit.emit(ev.team_deleted(team_id))
-
-        await self.ctx.uow.write(actor, work)
+        await self.ctx.delete_one(
+            actor, store.delete_team, team_id, team_not_found, ev.team_deleted(team_id)
+        )
 
     # -- availability
 

@@ -22,7 +22,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -41,9 +41,10 @@ from klatch.domain.models import (
 from klatch.domain.notes import Note
 from klatch.domain.tags import Tag
 from klatch.domain.teams import Team
-from klatch.domain.webhooks import Announcement, Delivery, OutboundWebhook, Target
+from klatch.domain.webhooks import Announcement, Delivery, Kind, OutboundWebhook, Target
 from klatch.errors import Conflict, InvalidArguments, NotFound
 from klatch.ids import new_id
+from klatch.services import paging
 from klatch.services.caches import OrgCache
 from klatch.services.context import Context
 from klatch.services.unit import Unit
@@ -56,6 +57,7 @@ from klatch.storage import teams as team_store
 from klatch.storage import webhooks as store
 from klatch.storage.db import Tx
 
+T = TypeVar("T")
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 _CACHE_SECONDS = 5.0
 _ANNOUNCED = frozenset(
@@ -92,6 +94,20 @@ class Renderers:
     team: Callable[[Team], dict[str, Any]]
     tag: Callable[[Tag], dict[str, Any]]
     user: Callable[[Principal], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _View(Generic[T]):
+    """One kind of announced object: how the outbox reads it, in the change's
+    transaction, and how ``data`` shows it."""
+
+    get: Callable[[Tx, str, str], Awaitable[T | None]]
+    show: Callable[[T], dict[str, Any]]
+
+    async def render(self, tx: Tx, org_id: str, object_id: str) -> dict[str, Any] | None:
+        """``data`` for the object; None when it is gone within the same write."""
+        found = await self.get(tx, org_id, object_id)
+        return None if found is None else self.show(found)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -135,7 +151,15 @@ class Outbox:
     """The unit of work's hook that enqueues deliveries in the change's transaction."""
 
     def __init__(self, renderers: Renderers) -> None:
-        self.renderers = renderers
+        self._views: dict[Kind, _View[Any]] = {
+            "conversation": _View(conversation_store.get_conversation, renderers.conversation),
+            "customer": _View(customer_store.get_customer, renderers.customer),
+            "message": _View(store.message_by_id, renderers.message),
+            "note": _View(note_store.get_note, renderers.note),
+            "team": _View(team_store.get_team, renderers.team),
+            "tag": _View(tag_store.get_tag, renderers.tag),
+            "user": _View(org_store.get_principal, renderers.user),
+        }
         self.cache: OrgCache[store.OrgHooks] = OrgCache(_CACHE_SECONDS)
         # The last event of each write that enqueued deliveries here, so the delivery
         # worker wakes when such a write is published (after its commit) and for no
@@ -200,26 +224,7 @@ class Outbox:
         ]
 
     async def _render(self, tx: Tx, org_id: str, a: Announcement) -> dict[str, Any] | None:
-        if a.kind == "conversation":
-            conv = await conversation_store.get_conversation(tx, org_id, a.object_id)
-            return None if conv is None else self.renderers.conversation(conv)
-        if a.kind == "customer":
-            customer = await customer_store.get_customer(tx, org_id, a.object_id)
-            return None if customer is None else self.renderers.customer(customer)
-        if a.kind == "note":
-            note = await note_store.get_note(tx, org_id, a.object_id)
-            return None if note is None else self.renderers.note(note)
-        if a.kind == "team":
-            team = await team_store.get_team(tx, org_id, a.object_id)
-            return None if team is None else self.renderers.team(team)
-        if a.kind == "tag":
-            tag = await tag_store.get_tag(tx, org_id, a.object_id)
-            return None if tag is None else self.renderers.tag(tag)
-        if a.kind == "user":
-            user = await org_store.get_principal(tx, org_id, a.object_id)
-            return None if user is None else self.renderers.user(user)
-        found = await store.message_by_id(tx, org_id, a.object_id)
-        return None if found is None else self.renderers.message(found)
+        return await self._views[a.kind].render(tx, org_id, a.object_id)
 
 
 def delivery_row(
@@ -276,18 +281,14 @@ class WebhookService:
     # -- reads
 
     async def list(self, actor: Actor, *, page: int, page_size: int) -> Page:
-        async def work(tx: Tx) -> tuple[builtins.list[OutboundWebhook], int]:
-            rows = await store.list_webhooks(
-                tx, actor.org_id, limit=page_size + 1, offset=(page - 1) * page_size
-            )
-            return rows, await store.count_webhooks(tx, actor.org_id)
-
-        rows, total = await self.ctx.db.read(work)
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        return await paging.counted_page(
+            self.ctx.db, actor.org_id, page, page_size, store.list_webhooks, store.count_webhooks
+        )
 
     async def get(self, actor: Actor, webhook_id: str) -> OutboundWebhook:
-        found = await self.ctx.db.read(lambda tx: store.get_webhook(tx, actor.org_id, webhook_id))
-        return _found(webhook_id, found)
+        return await self.ctx.read_one(
+            store.get_webhook, actor.org_id, webhook_id, webhook_not_found
+        )
 
     async def pending(self, actor: Actor, webhook_id: str) -> int:
         """How many deliveries of the subscription wait (to go out, or to be retried)."""
@@ -301,11 +302,13 @@ class WebhookService:
     ) -> Page:
         """The delivery log: newest first, each delivery with its attempts."""
 
+        limit, offset = paging.window(page, page_size)
+
         async def work(tx: Tx) -> tuple[builtins.list[Delivery], int] | None:
             if await store.get_webhook(tx, actor.org_id, webhook_id) is None:
                 return None
             rows = await store.list_deliveries(
-                tx, actor.org_id, webhook_id, limit=page_size + 1, offset=(page - 1) * page_size
+                tx, actor.org_id, webhook_id, limit=limit, offset=offset
             )
             total, _ = await store.count_deliveries(tx, actor.org_id, webhook_id)
             return rows, total
@@ -314,7 +317,7 @@ class WebhookService:
         if found is None:
             raise webhook_not_found(webhook_id)
         rows, total = found
-        return Page(rows[:page_size], page, page_size, total=total, has_next=len(rows) > page_size)
+        return paging.offset_page(rows, page, page_size, total)
 
     # -- writes
 
@@ -388,12 +391,10 @@ class WebhookService:
         return hook
 
     async def check_delete(self, actor: Actor, webhook_id: str) -> None:
-        async def work(unit: Unit) -> None:
-            if not await store.delete_webhook(unit.tx, actor.org_id, webhook_id):
-                raise webhook_not_found(webhook_id)
-            unit.emit(ev.outbound_webhook_changed(webhook_id, "deleted"))
-
-        await self.ctx.uow.write(actor, work)
+        changed = ev.outbound_webhook_changed(webhook_id, "deleted")
+        await self.ctx.delete_one(
+            actor, store.delete_webhook, webhook_id, webhook_not_found, changed
+        )
 
     async def check_send_test(self, actor: Actor, webhook_id: str) -> Delivery:
         """Enqueue a ``kustomer.webhook.test`` envelope for this subscription only."""

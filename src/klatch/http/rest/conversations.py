@@ -66,11 +66,8 @@ async def list_customer_conversations(
     result = await services_of(request).conversations.list_for_customer(
         actor, customer_id, page=page, page_size=page_size
     )
-    return views.list_document(
-        [views.conversation_resource(c) for c in result.items],
-        result,
-        f"/v1/customers/{customer_id}/conversations",
-        {},
+    return views.page_document(
+        result, views.conversation_resource, f"/v1/customers/{customer_id}/conversations"
     )
 
 
@@ -130,9 +127,9 @@ async def list_conversations(
         },
         cursor=cursor,
     )
-    return views.list_document(
-        [views.conversation_resource(c) for c in result.items],
+    return views.page_document(
         result,
+        views.conversation_resource,
         "/v1/conversations",
         {k: v for k, v in query.items() if k not in ("page", "pageSize", "cursor")},
     )

@@ -48,9 +48,7 @@ async def list_customers(
     request: Request, actor: Agent, page_size: PageSize, page: int = PAGE
 ) -> dict[str, Any]:
     result = await services_of(request).customers.list(actor, page=page, page_size=page_size)
-    return views.list_document(
-        [views.customer_resource(c) for c in result.items], result, "/v1/customers", {}
-    )
+    return views.page_document(result, views.customer_resource, "/v1/customers")
 
 
 # Before /customers/{customer_id}, which would take "email=..." for an id.

@@ -66,11 +66,8 @@ async def list_messages(
         actor, conversation_id, page=page, page_size=page_size
     )
     result.total = conv.message_count  # counted as messages are added
-    return views.list_document(
-        [views.message_resource(m) for m in result.items],
-        result,
-        f"/v1/conversations/{conversation_id}/messages",
-        {},
+    return views.page_document(
+        result, views.message_resource, f"/v1/conversations/{conversation_id}/messages"
     )
 
 

@@ -60,9 +60,4 @@ async def list_notes(
     result = await services_of(request).notes.list(
         actor, conversation_id, page=page, page_size=page_size
     )
-    return views.list_document(
-        [note_resource(n) for n in result.items],
-        result,
-        f"/v1/conversations/{conversation_id}/notes",
-        {},
-    )
+    return views.page_document(result, note_resource, f"/v1/conversations/{conversation_id}/notes")

@@ -49,9 +49,7 @@ async def list_shortcuts(
     request: Request, actor: Agent, page_size: PageSize, page: int = PAGE
 ) -> dict[str, Any]:
     result = await services_of(request).shortcuts.list(actor, page=page, page_size=page_size)
-    return views.list_document(
-        [shortcut_resource(s) for s in result.items], result, "/v1/shortcuts", {}
-    )
+    return views.page_document(result, shortcut_resource, "/v1/shortcuts")
 
 
 @router.post("/shortcuts", status_code=201)

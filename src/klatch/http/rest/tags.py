@@ -51,7 +51,7 @@ async def list_tags(
     request: Request, actor: Agent, page_size: PageSize, page: int = PAGE
 ) -> dict[str, Any]:
     result = await services_of(request).tags.list(actor, page=page, page_size=page_size)
-    return views.list_document([tag_resource(t) for t in result.items], result, "/v1/tags", {})
+    return views.page_document(result, tag_resource, "/v1/tags")
 
 
 @router.post("/tags", status_code=201)

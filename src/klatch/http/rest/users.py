@@ -34,9 +34,7 @@ async def list_users(
     result = await services_of(request).orgs.list_principals(
         actor.org_id, page=page, page_size=page_size
     )
-    return views.list_document(
-        [views.user_resource(p) for p in result.items], result, "/v1/users", {}
-    )
+    return views.page_document(result, views.user_resource, "/v1/users")
 
 
 # Both spellings answer at once: integrations send the trailing slash as a token
@@ -44,22 +42,21 @@ async def list_users(
 # Declared before /users/{user_id}, which would take "current" for an id.
 @router.get("/users/current", description=_CURRENT)
 async def current_user(request: Request, actor: Agent) -> dict[str, Any]:
-    return await _current(request, actor.org_id, actor.id)
+    return await _user_document(request, actor.org_id, actor.id or "")
 
 
 @router.get("/users/current/", description=_CURRENT)
 async def current_user_slash(request: Request, actor: Agent) -> dict[str, Any]:
-    return await _current(request, actor.org_id, actor.id)
-
-
-async def _current(request: Request, org_id: str, key_id: str | None) -> dict[str, Any]:
-    principal = await services_of(request).orgs.get_principal(org_id, key_id or "")
-    return {"data": views.user_resource(principal)}
+    return await _user_document(request, actor.org_id, actor.id or "")
 
 
 @router.get("/users/{user_id}", description="A console user or a machine user (an API key).")
 async def get_user(request: Request, user_id: str, actor: Agent) -> dict[str, Any]:
-    principal = await services_of(request).orgs.get_principal(actor.org_id, user_id)
+    return await _user_document(request, actor.org_id, user_id)
+
+
+async def _user_document(request: Request, org_id: str, user_id: str) -> dict[str, Any]:
+    principal = await services_of(request).orgs.get_principal(org_id, user_id)
     return {"data": views.user_resource(principal)}
 
 
@@ -83,11 +80,6 @@ class UserUpdate(StrictBody):
     password: str | None = Field(
         None, max_length=1024, description="A new password; their sessions end"
     )
-
-
-async def _user_document(request: Request, org_id: str, user_id: str) -> dict[str, Any]:
-    principal = await services_of(request).orgs.get_principal(org_id, user_id)
-    return {"data": views.user_resource(principal)}
 
 
 @router.post("/users", status_code=201, description="Create a console user (agent or admin).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -205,6 +206,16 @@ def list_document(
             "last": link(last),
         },
     }
+
+
+def page_document(
+    page: Page,
+    resource: Callable[[Any], dict[str, Any]],
+    path: str,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """:func:`list_document` of ``page``, each of its items shown by ``resource``."""
+    return list_document([resource(item) for item in page.items], page, path, query or {})
 
 
 def whole_list_document(items: list[dict[str, Any]], path: str) -> dict[str, Any]:

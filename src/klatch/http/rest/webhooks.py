@@ -130,9 +130,7 @@ async def list_webhooks(
     request: Request, actor: Admin, page: int = PAGE, page_size: int = PAGE_SIZE
 ) -> dict[str, Any]:
     result = await services_of(request).webhooks.list(actor, page=page, page_size=page_size)
-    return views.list_document(
-        [webhook_resource(h) for h in result.items], result, "/v1/outbound-webhooks", {}
-    )
+    return views.page_document(result, webhook_resource, "/v1/outbound-webhooks")
 
 
 @router.get("/{webhook_id}")
@@ -177,11 +175,8 @@ async def list_transactions(
     result = await services_of(request).webhooks.transactions(
         actor, webhook_id, page=page, page_size=page_size
     )
-    return views.list_document(
-        [transaction_resource(d) for d in result.items],
-        result,
-        f"/v1/outbound-webhooks/{webhook_id}/transactions",
-        {},
+    return views.page_document(
+        result, transaction_resource, f"/v1/outbound-webhooks/{webhook_id}/transactions"
     )
 
 
