@@ -22,6 +22,7 @@ import orjson
 
 from klatch import metrics
 from klatch.domain.models import Event
+from klatch.tasks import stop_task
 
 log = logging.getLogger("klatch.bus")
 
@@ -158,13 +159,9 @@ class RedisBus:
     async def stop(self) -> None:
         for task in self._tasks:
             # redis-py's pubsub can swallow a cancellation that lands while it
-            # (re)connects, and the task then waits for a message that never
-            # comes (a CLI command hung at exit): cancel until it is done.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.5)
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                task.result()
+            # (re)connects (a CLI command hung at exit): stop_task cancels until
+            # it is done.
+            await stop_task(task, poll=0.5)
         self._tasks = []
         if self._redis is not None:
             await self._redis.aclose()

@@ -33,6 +33,7 @@ from klatch.domain.models import Event
 from klatch.realtime.bus import Bus
 from klatch.storage import events as event_store
 from klatch.storage.db import Database
+from klatch.tasks import stop_task
 
 log = logging.getLogger("klatch.realtime")
 
@@ -215,10 +216,7 @@ class Hub:
         if self._unsubscribe is not None:
             self._unsubscribe()
         for task in (self._poller, *self._tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
         self._orgs.clear()
 
     # -- connections

@@ -46,6 +46,7 @@ from klatch.services.unit import Unit
 from klatch.services.webhooks import WebhookService, reachable_addresses, system_actor
 from klatch.storage import webhooks as store
 from klatch.storage.webhooks import Claimed, Outcome
+from klatch.tasks import stop_task
 
 log = logging.getLogger("klatch.webhooks")
 _READ_BYTES = 64 * 1024
@@ -102,13 +103,8 @@ class Deliverer:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.webhooks.wake = lambda: None
-        if self._loop_task is not None:
-            # Cancelled until it is done: a cancellation that lands as a wait_for
-            # or a shielded write completes can be swallowed (Python 3.11).
-            while not self._loop_task.done():
-                self._loop_task.cancel()
-                await asyncio.wait({self._loop_task}, timeout=0.1)
-            self._loop_task = None
+        await stop_task(self._loop_task)
+        self._loop_task = None
         tasks = list(self._inflight.values())
         if tasks:
             await asyncio.wait(tasks, timeout=_STOP_GRACE)

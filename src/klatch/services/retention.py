@@ -12,7 +12,6 @@ finds nothing left to do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from klatch.services.orgs import system_actor
 from klatch.services.unit import Unit
 from klatch.storage import orgs as org_store
 from klatch.storage import retention as store
+from klatch.tasks import stop_task
 
 log = logging.getLogger("klatch.retention")
 PAGE = 500
@@ -69,11 +69,8 @@ class Retention:
         self._task = asyncio.create_task(self._run(), name="klatch-retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -55,6 +55,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from klatch import metrics
 from klatch.errors import Unavailable
+from klatch.tasks import stop_task
 
 log = logging.getLogger("klatch.storage")
 T = TypeVar("T")
@@ -504,11 +505,8 @@ class SqliteDatabase(_GroupCommit):
         self._statistics = asyncio.create_task(self._statistics_loop(), name="klatch-sqlite-stats")
 
     async def close(self) -> None:
-        if self._statistics is not None:
-            self._statistics.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._statistics
-            self._statistics = None
+        await stop_task(self._statistics)
+        self._statistics = None
         await self._stop_committer()
         if self._quiet_timer is not None:
             self._quiet_timer.cancel()
