@@ -4,7 +4,7 @@ as it was sent, and the notice a redirect asks for."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
@@ -54,7 +54,7 @@ class Refused:
     it was (``key``, as each page names them: an item's, the create form's …)."""
 
     status: int
-    messages: list[str]
+    messages: tuple[str, ...]
     values: dict[str, Any] | None = None  # as submitted
     key: str | None = None
 
@@ -62,15 +62,15 @@ class Refused:
     def of(
         cls, exc: KlatchError, values: dict[str, Any] | None = None, key: str | None = None
     ) -> Refused:
-        return cls(exc.status, messages(exc), values, key)
+        return cls(exc.status, tuple(messages(exc)), values, key)
 
 
-NOTHING = Refused(200, [])  # a page as a GET shows it: nothing was refused
+NOTHING = Refused(200, ())  # a page as a GET shows it: nothing was refused
 
 
 def show_refused(
     values: dict[str, dict[str, Any]], refused: Refused
-) -> tuple[dict[str, list[str]], list[str]]:
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """On a page with one form per item (attribute, brand), put the refused form's
     submitted values in place of its item's; return its errors by item, and the
     errors for the top of the page when its item is gone (deleted meanwhile, or a
@@ -78,7 +78,7 @@ def show_refused(
     if refused.key not in values:
         return {}, refused.messages
     values[refused.key] = refused.values or {}
-    return {refused.key: refused.messages}, []
+    return {refused.key: refused.messages}, ()
 
 
 Show = Callable[[Request, Agent], Awaitable[Response]]
@@ -92,6 +92,12 @@ def admin_page(show: Show) -> Handler:
         return await show(request, await require_agent(request, admin=True))
 
     return get
+
+
+def chosen_notice(request: Request, notices: Mapping[str, str], refused: Refused) -> str | None:
+    """The notice a redirect's ``?notice=…`` chose from ``notices``; none on the page
+    of a refused write."""
+    return notices.get(request.query_params.get("notice", "")) if refused is NOTHING else None
 
 
 class _HasId(Protocol):

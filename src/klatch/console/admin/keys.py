@@ -44,8 +44,8 @@ async def _page(
         "roles": KEY_ROLES,
         "created": created,
         "notice": f"Revoked the key “{revoked.name}”: it no longer works." if revoked else None,
-        "errors": refused.messages if refused.key else [],
-        "form_errors": [] if refused.key else refused.messages,
+        "errors": refused.messages if refused.key else (),
+        "form_errors": () if refused.key else refused.messages,
         "values": refused.values or {"name": "", "role": Role.USER.value},
     }
     return render(request, "admin_keys.html", context, status_code=refused.status)

@@ -16,7 +16,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import NOTHING, Refused, admin_page, admin_write, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    chosen_notice,
+    text,
+)
 from klatch.console.editors import value_from_form
 from klatch.console.session import Agent
 from klatch.console.web import PageError, page, render, see_other, services_of
@@ -126,21 +133,20 @@ def field_refused(
         where = fields[int(parts[1])] if int(parts[1]) < len(fields) else "actions"
     if where == "actions" and not fields:
         where = "team"  # no action chosen: the first of them says so
-    return Refused(exc.status, [exc.detail], values, key=where)
+    return Refused(exc.status, (exc.detail,), values, key=where)
 
 
 async def _context(request: Request, agent: Agent, refused: Refused) -> dict[str, Any]:
     """What both pages show; the refusal by the field it is shown on."""
     services = services_of(request)
     definitions = await services.attributes.list(agent.user.org_id, "conversation")
-    notice = NOTICES.get(request.query_params.get("notice", ""))
     return {
         "agent": agent,
         "teams": await services.teams.list(agent.actor),
         "definitions": definitions,
         "triggers": TRIGGER_LABELS,
         "example": EXAMPLE,
-        "notice": notice if refused is NOTHING else None,
+        "notice": chosen_notice(request, NOTICES, refused),
         "errors": {refused.key or "": refused.messages[0]} if refused.messages else {},
     }
 
@@ -223,7 +229,7 @@ async def _change(request: Request, notice: str, changes: Any) -> Response:
     except KlatchError as exc:
         if exc.code == "rule_not_found":
             raise PageError(404, "Not found", "There is no such routing rule.") from None
-        return await _list_page(request, agent, Refused(exc.status, [exc.detail]))
+        return await _list_page(request, agent, Refused(exc.status, (exc.detail,)))
     return see_other("/console/admin/rules", notice=notice)
 
 

@@ -10,7 +10,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import NOTHING, Refused, admin_page, admin_write, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    chosen_notice,
+    text,
+)
 from klatch.console.session import Agent
 from klatch.console.web import PageError, page, render, see_other, services_of
 from klatch.domain.teams import Team
@@ -37,10 +44,6 @@ async def _users(request: Request, agent: Agent) -> list[Any]:
     return [u for u in users if u.disabled_at is None]
 
 
-def _notice(request: Request, refused: Refused) -> str | None:
-    return NOTICES.get(request.query_params.get("notice", "")) if refused is NOTHING else None
-
-
 async def _list_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
     users = await _users(request, agent)
     context = {
@@ -48,7 +51,7 @@ async def _list_page(request: Request, agent: Agent, refused: Refused = NOTHING)
         "teams": await services_of(request).teams.list(agent.actor),
         "users": users,
         "names": {u.id: u.display_name for u in users},
-        "notice": _notice(request, refused),
+        "notice": chosen_notice(request, NOTICES, refused),
         "form_errors": refused.messages,
         "values": refused.values or {"name": "", "displayName": "", "members": []},
     }
@@ -65,7 +68,7 @@ async def _team_page(request: Request, agent: Agent, refused: Refused = NOTHING)
         "agent": agent,
         "team": team,
         "users": await _users(request, agent),
-        "notice": _notice(request, refused),
+        "notice": chosen_notice(request, NOTICES, refused),
         "form_errors": refused.messages,
         "values": refused.values or _of(team),
     }

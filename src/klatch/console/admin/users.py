@@ -91,7 +91,7 @@ async def user_action(request: Request) -> Response:
                 by=agent.actor,
             )
         else:
-            return await _page(request, agent, Refused(404, ["No such action."]))
+            return await _page(request, agent, Refused(404, ("No such action.",)))
     except KlatchError as exc:
         return await _page(request, agent, Refused.of(exc))
     return see_other("/console/admin/users")

@@ -12,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from klatch.console import alerts
-from klatch.console.admin.forms import NOTHING, Refused, admin_page, admin_write, lines, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    chosen_notice,
+    lines,
+    text,
+)
 from klatch.console.session import Agent
 from klatch.console.web import (
     PageError,
@@ -35,10 +43,6 @@ NOTICES = {
     "redelivered": "The delivery is sent again.",
     "deleted": "Deleted the webhook and its delivery log.",
 }
-
-
-def _notice(request: Request, refused: Refused) -> str | None:
-    return NOTICES.get(request.query_params.get("notice", "")) if refused is NOTHING else None
 
 
 def _form_values(form: FormData) -> dict[str, Any]:
@@ -74,7 +78,7 @@ async def _list_page(request: Request, agent: Agent, refused: Refused = NOTHING)
         "hooks": hooks,
         "failing": [h for h in hooks if h.disabled_reason],
         "events": EVENTS,
-        "notice": _notice(request, refused),
+        "notice": chosen_notice(request, NOTICES, refused),
         "form_errors": refused.messages,
         "values": refused.values
         or {"name": "", "url": "https://", "events": list(EVENTS), "headers": ""},
@@ -100,7 +104,7 @@ async def _hook_page(request: Request, agent: Agent, refused: Refused = NOTHING)
         "events": EVENTS,
         "log": log,
         "pending": await services.webhooks.pending(agent.actor, webhook_id),
-        "notice": _notice(request, refused),
+        "notice": chosen_notice(request, NOTICES, refused),
         "errors": refused.messages,
         "values": refused.values or _of(hook),
     }
