@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,8 +25,8 @@ from klatch.console.web import (
     agent_write,
     back_to,
     check_csrf,
-    conversation_write,
     page,
+    post_text,
     render,
     require_agent,
     services_of,
@@ -193,13 +192,8 @@ async def set_attributes(request: Request) -> Response:
 
 @page
 async def reply(request: Request) -> Response:
-    async def send(agent: Agent, conversation_id: str, form: FormData) -> dict[str, Any]:
-        await services_of(request).messages.check_send(
-            agent.actor, conversation_id, form.get("body")
-        )
-        return {"sent": True}
-
-    return await conversation_write(request, "Not sent", send)
+    messages = services_of(request).messages
+    return await post_text(request, "Not sent", messages.check_send, {"sent": True})
 
 
 @page

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from klatch.console.session import Agent
-from klatch.console.web import conversation_write, page, require_agent, services_of
+from klatch.console.web import conversation_write, page, post_text, require_agent, services_of
 from klatch.domain.models import Conversation, Customer
 from klatch.errors import NotFound
 from klatch.services.shortcuts import Speaker
@@ -35,13 +35,8 @@ async def tag_context(request: Request, agent: Agent, conv: Conversation) -> dic
 
 @page
 async def add_note(request: Request) -> Response:
-    async def note(agent: Agent, conversation_id: str, form: FormData) -> dict[str, Any]:
-        await services_of(request).notes.check_create(
-            agent.actor, conversation_id, form.get("body")
-        )
-        return {"saved": True}
-
-    return await conversation_write(request, "Note not saved", note)
+    notes = services_of(request).notes
+    return await post_text(request, "Note not saved", notes.check_create, {"saved": True})
 
 
 @page

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from klatch.console import alerts
 from klatch.console.session import SESSION_COOKIE, Agent
 from klatch.domain.events import iso
+from klatch.domain.models import Actor
 from klatch.domain.text import check_parameters
 from klatch.errors import InvalidArguments, KlatchError, NotFound
 from klatch.services import Services
@@ -109,22 +110,14 @@ def wants_json(request: Request) -> bool:
     return request.headers.get("x-requested-with") == "fetch"
 
 
-def refused(request: Request, exc: KlatchError, title: str) -> Response:
-    """A write the services refused: its message as JSON for the page's script, or
-    an error page titled ``title`` for a plain form."""
-    if wants_json(request):
-        return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
-    raise PageError(exc.status, title, exc.detail)
-
-
 ConversationWrite = Callable[[Agent, str, FormData], Awaitable[dict[str, Any]]]
 
 
 async def conversation_write(request: Request, title: str, write: ConversationWrite) -> Response:
     """A write from a conversation's page (``write`` gets the agent, the
     conversation id and the form, and returns what the page's script is told): a
-    plain form goes back to the page; a missing conversation is the 404 page, any
-    other refusal ``refused`` under ``title``."""
+    plain form goes back to the page. A missing conversation is the 404 page; any
+    other refusal is told to the script, or is an error page titled ``title``."""
     agent, form = await agent_write(request)
     conversation_id = request.path_params["id"]
     try:
@@ -132,10 +125,28 @@ async def conversation_write(request: Request, title: str, write: ConversationWr
     except NotFound:
         raise PageError(404, "Not found", "There is no such conversation.") from None
     except KlatchError as exc:
-        return refused(request, exc, title)
+        if wants_json(request):
+            return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
+        raise PageError(exc.status, title, exc.detail) from None
     if wants_json(request):
         return JSONResponse(answer)
     return back_to(conversation_id)
+
+
+PostText = Callable[[Actor, str, Any], Awaitable[object]]
+
+
+async def post_text(
+    request: Request, title: str, post: PostText, answer: dict[str, Any]
+) -> Response:
+    """The form's ``body`` written to the conversation by ``post`` (a reply, a note),
+    as ``conversation_write`` does it; ``answer`` is what the page's script is told."""
+
+    async def write(agent: Agent, conversation_id: str, form: FormData) -> dict[str, Any]:
+        await post(agent.actor, conversation_id, form.get("body"))
+        return answer
+
+    return await conversation_write(request, title, write)
 
 
 def back_to(conversation_id: str) -> RedirectResponse:
