@@ -9,13 +9,13 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from klatch.console.session import Agent
-from klatch.console.web import PageError, check_csrf, page, require_agent, services_of
+from klatch.console.web import PageError, agent_write, conversation_write, page, services_of
 from klatch.domain.models import Conversation, Event
 from klatch.domain.teams import MAX_ASSIGNED, check_ids
-from klatch.errors import KlatchError, NotFound
+from klatch.errors import KlatchError
 from klatch.services.teams import Assignment
 
 # The history's words for the assignment fields of ``conversation.updated``.
@@ -93,32 +93,19 @@ def _assignment(agent: Agent, form: FormData) -> Assignment:
 
 @page
 async def assign(request: Request) -> Response:
-    agent = await require_agent(request)
-    form = await request.form()
-    await check_csrf(request, agent, form)
-    conversation_id = request.path_params["id"]
-    try:
+    async def assigned(agent: Agent, conversation_id: str, form: FormData) -> dict[str, Any]:
         conv = await services_of(request).teams.assign(
             agent.actor, conversation_id, _assignment(agent, form)
         )
-    except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
-    except KlatchError as exc:
-        if request.headers.get("x-requested-with") == "fetch":
-            return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
-        raise PageError(exc.status, "Not assigned", exc.detail) from None
-    if request.headers.get("x-requested-with") == "fetch":
-        assigned = {"assignedUsers": conv.assigned_users, "assignedTeams": conv.assigned_teams}
-        return JSONResponse(assigned)
-    return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
+        return {"assignedUsers": conv.assigned_users, "assignedTeams": conv.assigned_teams}
+
+    return await conversation_write(request, "Not assigned", assigned)
 
 
 @page
 async def set_availability(request: Request) -> Response:
     """The header's toggle: the signed-in agent is available or away; back to the page."""
-    agent = await require_agent(request)
-    form = await request.form()
-    await check_csrf(request, agent, form)
+    agent, form = await agent_write(request)
     try:
         await services_of(request).teams.set_availability(
             agent.actor, agent.user.id, form.get("availability")

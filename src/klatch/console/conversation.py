@@ -7,20 +7,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from klatch.console import assignment, tools
 from klatch.console.editors import (
     attribute_errors,
     custom_changes,
     editor_for,
+    errors_json,
     shown,
     values_from_form,
 )
 from klatch.console.session import Agent
-from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
+from klatch.console.web import (
+    PageError,
+    agent_write,
+    back_to,
+    check_csrf,
+    page,
+    post_text,
+    render,
+    require_agent,
+    services_of,
+    wants_json,
+)
 from klatch.domain.attributes import AttributeDef
 from klatch.domain.shortcuts import shown as readable
 from klatch.errors import KlatchError, NotFound
@@ -156,25 +167,10 @@ async def conversation(request: Request) -> Response:
 # ------------------------------------------------------------------ writes
 
 
-async def _write(request: Request) -> tuple[Agent, str, FormData]:
-    """The signed-in agent, the conversation id and the form, CSRF-checked."""
-    agent = await require_agent(request)
-    form = await request.form()
-    await check_csrf(request, agent, form)
-    return agent, request.path_params["id"], form
-
-
-def _wants_json(request: Request) -> bool:
-    return request.headers.get("x-requested-with") == "fetch"
-
-
-def _done(conversation_id: str) -> RedirectResponse:
-    return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
-
-
 @page
 async def set_attributes(request: Request) -> Response:
-    agent, conversation_id, form = await _write(request)
+    agent, form = await agent_write(request)
+    conversation_id = request.path_params["id"]
     definitions = {d.name: d for d in await _definitions(request, agent)}
     values = values_from_form(form, definitions)
     try:
@@ -185,39 +181,25 @@ async def set_attributes(request: Request) -> Response:
         raise _not_found() from None
     except KlatchError as exc:
         errors = attribute_errors(exc, definitions)  # in the console's words
-        if _wants_json(request):
-            return JSONResponse(
-                {"errors": [{"attribute": k, "message": v} for k, v in errors.items()]},
-                status_code=exc.status,
-            )
+        if wants_json(request):
+            return errors_json(errors, exc.status)
         context = await _context(request, agent, conversation_id, errors=errors)
         return render(request, "conversation.html", context, status_code=exc.status)
-    if _wants_json(request):
+    if wants_json(request):
         return JSONResponse({"conversationId": conv.id, "custom": conv.custom})
-    return _done(conversation_id)
+    return back_to(conversation_id)
 
 
 @page
 async def reply(request: Request) -> Response:
-    agent, conversation_id, form = await _write(request)
-    try:
-        await services_of(request).messages.check_send(
-            agent.actor, conversation_id, form.get("body")
-        )
-    except NotFound:
-        raise _not_found() from None
-    except KlatchError as exc:
-        if _wants_json(request):
-            return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
-        raise PageError(exc.status, "Not sent", exc.detail) from None
-    if _wants_json(request):
-        return JSONResponse({"sent": True})
-    return _done(conversation_id)
+    messages = services_of(request).messages
+    return await post_text(request, "Not sent", messages.check_send, {"sent": True})
 
 
 @page
 async def set_status(request: Request) -> Response:
-    agent, conversation_id, form = await _write(request)
+    agent, form = await agent_write(request)
+    conversation_id = request.path_params["id"]
     conversations = services_of(request).conversations
     try:
         if form.get("status") == "done":
@@ -228,7 +210,7 @@ async def set_status(request: Request) -> Response:
         raise _not_found() from None
     except KlatchError as exc:
         raise PageError(exc.status, "Not changed", exc.detail) from None
-    return _done(conversation_id)
+    return back_to(conversation_id)
 
 
 @page

@@ -13,11 +13,20 @@ from klatch.console.editors import (
     attribute_errors,
     custom_changes,
     editor_for,
+    errors_json,
     shown,
     values_from_form,
 )
 from klatch.console.session import Agent
-from klatch.console.web import PageError, check_csrf, page, render, require_agent, services_of
+from klatch.console.web import (
+    PageError,
+    agent_write,
+    page,
+    render,
+    require_agent,
+    services_of,
+    wants_json,
+)
 from klatch.domain.attributes import AttributeDef
 from klatch.domain.models import Customer
 from klatch.domain.shortcuts import shown as readable
@@ -109,9 +118,7 @@ async def customer_page(request: Request) -> Response:
 
 @page
 async def set_attributes(request: Request) -> Response:
-    agent = await require_agent(request)
-    form = await request.form()
-    await check_csrf(request, agent, form)
+    agent, form = await agent_write(request)
     customer_id = request.path_params["id"]
     services = services_of(request)
     definitions = {d.name: d for d in await services.attributes.list(agent.user.org_id, "customer")}
@@ -124,13 +131,10 @@ async def set_attributes(request: Request) -> Response:
         raise _not_found() from None
     except KlatchError as exc:
         errors = attribute_errors(exc, definitions)
-        if request.headers.get("x-requested-with") == "fetch":
-            return JSONResponse(
-                {"errors": [{"attribute": k, "message": v} for k, v in errors.items()]},
-                status_code=exc.status,
-            )
+        if wants_json(request):
+            return errors_json(errors, exc.status)
         context = await _context(request, agent, customer_id, errors)
         return render(request, "customer.html", context, status_code=exc.status)
-    if request.headers.get("x-requested-with") == "fetch":
+    if wants_json(request):
         return JSONResponse({"customerId": updated.id, "custom": updated.custom})
     return RedirectResponse(f"/console/customers/{customer_id}", status_code=303)

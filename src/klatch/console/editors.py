@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.datastructures import FormData
+from starlette.responses import JSONResponse
 
 from klatch.domain.attributes import TYPE_SPECS, AttributeDef
 from klatch.domain.models import Event
@@ -126,3 +127,9 @@ def attribute_errors(exc: KlatchError, definitions: dict[str, AttributeDef]) -> 
         for d in exc.details or []
     }
     return errors or {"": exc.detail}
+
+
+def errors_json(errors: dict[str, str], status: int) -> JSONResponse:
+    """``attribute_errors`` as the page's script shows them, each on its attribute's input."""
+    listed = [{"attribute": k, "message": v} for k, v in errors.items()]
+    return JSONResponse({"errors": listed}, status_code=status)

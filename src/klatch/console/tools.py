@@ -7,22 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from klatch.console.session import Agent
-from klatch.console.web import PageError, check_csrf, page, require_agent, services_of
+from klatch.console.web import conversation_write, page, post_text, require_agent, services_of
 from klatch.domain.models import Conversation, Customer
-from klatch.errors import KlatchError, NotFound
+from klatch.errors import NotFound
 from klatch.services.shortcuts import Speaker
-
-
-def _wants_json(request: Request) -> bool:
-    return request.headers.get("x-requested-with") == "fetch"
-
-
-def _back(conversation_id: str) -> RedirectResponse:
-    return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
 
 
 async def thread(
@@ -40,40 +33,19 @@ async def tag_context(request: Request, agent: Agent, conv: Conversation) -> dic
     return {"tags": [by_id[i] for i in conv.tags if i in by_id], "all_tags": every}
 
 
-async def _write(request: Request) -> tuple[Agent, str, Any]:
-    agent = await require_agent(request)
-    form = await request.form()
-    await check_csrf(request, agent, form)
-    return agent, request.path_params["id"], form
-
-
-def _refused(request: Request, exc: KlatchError, title: str) -> Response:
-    if _wants_json(request):
-        return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
-    raise PageError(exc.status, title, exc.detail)
-
-
 @page
 async def add_note(request: Request) -> Response:
-    agent, conversation_id, form = await _write(request)
-    try:
-        await services_of(request).notes.check_create(
-            agent.actor, conversation_id, form.get("body")
-        )
-    except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
-    except KlatchError as exc:
-        return _refused(request, exc, "Note not saved")
-    return JSONResponse({"saved": True}) if _wants_json(request) else _back(conversation_id)
+    notes = services_of(request).notes
+    return await post_text(request, "Note not saved", notes.check_create, {"saved": True})
 
 
 @page
 async def change_tags(request: Request) -> Response:
     """Add the tag named in ``add`` (created if new) or remove the tag ``remove``."""
-    agent, conversation_id, form = await _write(request)
-    add = str(form.get("add") or "").strip()
-    remove = str(form.get("remove") or "").strip()
-    try:
+
+    async def change(agent: Agent, conversation_id: str, form: FormData) -> dict[str, Any]:
+        add = str(form.get("add") or "").strip()
+        remove = str(form.get("remove") or "").strip()
         await services_of(request).tags.change(
             agent.actor,
             conversation_id,
@@ -81,11 +53,9 @@ async def change_tags(request: Request) -> Response:
             remove=[remove] if remove else [],
             create=True,
         )
-    except NotFound:
-        raise PageError(404, "Not found", "There is no such conversation.") from None
-    except KlatchError as exc:
-        return _refused(request, exc, "Tags not changed")
-    return JSONResponse({"saved": True}) if _wants_json(request) else _back(conversation_id)
+        return {"saved": True}
+
+    return await conversation_write(request, "Tags not changed", change)
 
 
 @page

@@ -1,6 +1,7 @@
 """What every console page shares: the signed-in agent from the session cookie,
 the CSRF check on writes, the Jinja2 templates (autoescaped: attribute values and
-messages are shown as text, never as markup) and error pages."""
+messages are shown as text, never as markup), error pages, and how a write from a
+conversation's page answers (JSON to the page's script, a redirect to a plain form)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from klatch.console import alerts
 from klatch.console.session import SESSION_COOKIE, Agent
 from klatch.domain.events import iso
+from klatch.domain.models import Actor
 from klatch.domain.text import check_parameters
-from klatch.errors import InvalidArguments
+from klatch.errors import InvalidArguments, KlatchError, NotFound
 from klatch.services import Services
 
 HERE = Path(__file__).parent
@@ -91,6 +94,64 @@ async def check_csrf(request: Request, agent: Agent, form: Any | None = None) ->
         raise PageError(
             403, "Request refused", "The form was missing its security token; reload the page."
         )
+
+
+async def agent_write(request: Request, *, admin: bool = False) -> tuple[Agent, FormData]:
+    """The signed-in agent (an admin, with ``admin``) and the posted form, its CSRF
+    token checked."""
+    agent = await require_agent(request, admin=admin)
+    form = await request.form()
+    await check_csrf(request, agent, form)
+    return agent, form
+
+
+def wants_json(request: Request) -> bool:
+    """The page's script sent the write (fetch), not a plain form: it reads JSON."""
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+ConversationWrite = Callable[[Agent, str, FormData], Awaitable[dict[str, Any]]]
+
+
+async def conversation_write(request: Request, title: str, write: ConversationWrite) -> Response:
+    """A write from a conversation's page (``write`` gets the agent, the
+    conversation id and the form, and returns what the page's script is told): a
+    plain form goes back to the page. A missing conversation is the 404 page; any
+    other refusal is told to the script, or is an error page titled ``title``."""
+    agent, form = await agent_write(request)
+    conversation_id = request.path_params["id"]
+    try:
+        answer = await write(agent, conversation_id, form)
+    except NotFound:
+        raise PageError(404, "Not found", "There is no such conversation.") from None
+    except KlatchError as exc:
+        if wants_json(request):
+            return JSONResponse({"errors": [{"message": exc.detail}]}, status_code=exc.status)
+        raise PageError(exc.status, title, exc.detail) from None
+    if wants_json(request):
+        return JSONResponse(answer)
+    return back_to(conversation_id)
+
+
+PostText = Callable[[Actor, str, Any], Awaitable[object]]
+
+
+async def post_text(
+    request: Request, title: str, post: PostText, answer: dict[str, Any]
+) -> Response:
+    """The form's ``body`` written to the conversation by ``post`` (a reply, a note),
+    as ``conversation_write`` does it; ``answer`` is what the page's script is told."""
+
+    async def write(agent: Agent, conversation_id: str, form: FormData) -> dict[str, Any]:
+        await post(agent.actor, conversation_id, form.get("body"))
+        return answer
+
+    return await conversation_write(request, title, write)
+
+
+def back_to(conversation_id: str) -> RedirectResponse:
+    """The conversation's page, after a write to it."""
+    return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
 
 
 def secure_cookies(request: Request) -> bool:

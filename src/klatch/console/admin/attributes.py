@@ -11,7 +11,15 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from klatch.console.admin.forms import Refused, admin_write, lines, messages, show_refused, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    lines,
+    show_refused,
+    text,
+)
 from klatch.console.session import Agent
 from klatch.console.web import PageError, page, render, require_agent, see_other, services_of
 from klatch.domain.attributes import KLASSES, TYPES, AttributeDef
@@ -68,19 +76,12 @@ def _notice(request: Request) -> str | None:
     }.get(q.get("notice", ""))
 
 
-async def _page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    errors: list[str] | None = None,
-    define: dict[str, Any] | None = None,
-    define_errors: list[str] | None = None,
-    edit: Refused | None = None,
-) -> Response:
-    """The page; ``edit`` is the edit form that was refused, keyed klass.name."""
+async def _page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page; a refused form's ``key`` is "" for the define form, klass.name for
+    an edit form (none: the error goes on top)."""
     defs = await services_of(request).attributes.list(agent.user.org_id)
     edit_values = {f"{d.klass}.{d.name}": _edit_values(d) for d in defs}
+    define, edit = (refused, NOTHING) if refused.key == "" else (NOTHING, refused)
     edit_errors, gone = show_refused(edit_values, edit)
     context = {
         "agent": agent,
@@ -90,24 +91,21 @@ async def _page(
         },
         "type_choices": TYPE_CHOICES,
         "with_allowed_values": _WITH_ALLOWED_VALUES,
-        "notice": _notice(request) if status == 200 else None,
-        "errors": [*(errors or []), *gone],
-        "define": define or _NEW,
-        "define_errors": define_errors or [],
+        "notice": _notice(request) if refused is NOTHING else None,
+        "errors": gone,
+        "define": define.values or _NEW,
+        "define_errors": define.messages,
         "edit_values": edit_values,
         "edit_errors": edit_errors,
     }
-    return render(request, "admin_attributes.html", context, status_code=status)
+    return render(request, "admin_attributes.html", context, status_code=refused.status)
 
 
 def _done(notice: str, klass: str, name: str) -> RedirectResponse:
     return see_other(PATH, notice=notice, klass=klass, name=name)
 
 
-@page
-async def attributes(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _page(request, agent)
+attributes = admin_page(_page)
 
 
 @page
@@ -131,9 +129,7 @@ async def define_attribute(request: Request) -> Response:
             tree=lines(submitted["tree"]) or None,
         )
     except KlatchError as exc:
-        return await _page(
-            request, agent, status=exc.status, define=submitted, define_errors=messages(exc)
-        )
+        return await _page(request, agent, Refused.of(exc, submitted, key=""))
     return _done("defined", submitted["klass"], submitted["name"])
 
 
@@ -155,8 +151,7 @@ async def update_attribute(request: Request) -> Response:
     try:
         await services_of(request).attributes.update(agent.user.org_id, klass, name, **changes)
     except KlatchError as exc:
-        refused = Refused(f"{klass}.{name}", submitted, messages(exc))
-        return await _page(request, agent, status=exc.status, edit=refused)
+        return await _page(request, agent, Refused.of(exc, submitted, key=f"{klass}.{name}"))
     return _done("saved", klass, name)
 
 
@@ -181,5 +176,5 @@ async def delete_attribute(request: Request) -> Response:
     try:
         await services_of(request).attributes.delete(agent.user.org_id, klass, name)
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, errors=messages(exc))
+        return await _page(request, agent, Refused.of(exc))
     return _done("deleted", klass, name)

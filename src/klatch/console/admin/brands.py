@@ -14,16 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from klatch.console.admin.forms import (
+    NOTHING,
     Refused,
+    admin_page,
     admin_write,
     lines,
-    messages,
     noticed,
     show_refused,
     text,
 )
 from klatch.console.session import Agent
-from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.console.web import page, render, see_other, services_of
 from klatch.domain.attributes import AttributeDef
 from klatch.domain.brands import WEEKDAYS, rgb_hex, with_defaults
 from klatch.domain.models import Brand
@@ -172,15 +173,14 @@ def _submitted(form: FormData) -> dict[str, Any]:
     }
 
 
-async def _page(
-    request: Request, agent: Agent, *, status: int = 200, refused: Refused | None = None
-) -> Response:
+async def _page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page; a refused form's ``key`` is its brand's id."""
     all_brands = await services_of(request).orgs.list_brands(agent.user.org_id)
     all_brands.sort(key=lambda b: (not b.is_default, b.name))
     values = {b.id: _form_values(b) for b in all_brands}
     definitions = await services_of(request).attributes.list(agent.user.org_id)
     brand_errors, gone = show_refused(values, refused)
-    saved = noticed(request, "saved", all_brands) if status == 200 else None
+    saved = noticed(request, "saved", all_brands) if refused is NOTHING else None
     context = {
         "agent": agent,
         "brands": all_brands,
@@ -192,13 +192,10 @@ async def _page(
         "errors": gone,
         "brand_errors": brand_errors,
     }
-    return render(request, "admin_brands.html", context, status_code=status)
+    return render(request, "admin_brands.html", context, status_code=refused.status)
 
 
-@page
-async def brands(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _page(request, agent)
+brands = admin_page(_page)
 
 
 @page
@@ -211,6 +208,5 @@ async def save_brand(request: Request) -> Response:
         brand = await orgs.brand_for(agent.user.org_id, brand_id)
         await orgs.update_brand_settings(agent.user.org_id, brand.id, _changes(submitted, brand))
     except KlatchError as exc:
-        refused = Refused(brand_id, submitted, messages(exc))
-        return await _page(request, agent, status=exc.status, refused=refused)
+        return await _page(request, agent, Refused.of(exc, submitted, key=brand_id))
     return see_other("/console/admin/brands", notice="saved", id=brand_id)

@@ -1,19 +1,20 @@
-"""What the admin pages share: the admin's posted form, its fields as text, the
-services' refusals as lines, a refused form shown again as it was sent, and the
-notice a redirect asks for."""
+"""What the admin pages share: the page as a GET shows it, the admin's posted form,
+its fields as text, the services' refusals as lines, a refused form shown again
+as it was sent, and the notice a redirect asks for."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
+from starlette.responses import Response
 
 from klatch.console.session import Agent
-from klatch.console.web import check_csrf, require_agent
+from klatch.console.web import Handler, agent_write, page, require_agent
 from klatch.errors import InvalidArguments, KlatchError
 
 R = TypeVar("R", bound=StrEnum)
@@ -21,10 +22,7 @@ R = TypeVar("R", bound=StrEnum)
 
 async def admin_write(request: Request) -> tuple[Agent, FormData]:
     """The signed-in admin and the posted form, its CSRF token checked."""
-    agent = await require_agent(request, admin=True)
-    form = await request.form()
-    await check_csrf(request, agent, form)
-    return agent, form
+    return await agent_write(request, admin=True)
 
 
 def text(form: FormData, key: str) -> str:
@@ -51,25 +49,55 @@ def messages(exc: KlatchError) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A form the services refused, on a page with one form per item (attribute, brand)."""
+    """A write the services refused, shown again on the page it came from: its
+    status and messages, the form as it was sent, and which of the page's forms
+    it was (``key``, as each page names them: an item's, the create form's …)."""
 
-    key: str  # the item's
-    values: dict[str, Any]  # as submitted
-    messages: list[str]
+    status: int
+    messages: tuple[str, ...]
+    values: dict[str, Any] | None = None  # as submitted
+    key: str | None = None
+
+    @classmethod
+    def of(
+        cls, exc: KlatchError, values: dict[str, Any] | None = None, key: str | None = None
+    ) -> Refused:
+        return cls(exc.status, tuple(messages(exc)), values, key)
+
+
+NOTHING = Refused(200, ())  # a page as a GET shows it: nothing was refused
 
 
 def show_refused(
-    values: dict[str, dict[str, Any]], refused: Refused | None
-) -> tuple[dict[str, list[str]], list[str]]:
-    """Put the refused form's submitted values in place of its item's; return its
-    errors by item, and the errors for the top of the page when its item is gone
-    (deleted meanwhile, or a crafted address)."""
-    if refused is None:
-        return {}, []
+    values: dict[str, dict[str, Any]], refused: Refused
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """On a page with one form per item (attribute, brand), put the refused form's
+    submitted values in place of its item's; return its errors by item, and the
+    errors for the top of the page when its item is gone (deleted meanwhile, or a
+    crafted address)."""
     if refused.key not in values:
         return {}, refused.messages
-    values[refused.key] = refused.values
-    return {refused.key: refused.messages}, []
+    values[refused.key] = refused.values or {}
+    return {refused.key: refused.messages}, ()
+
+
+Show = Callable[[Request, Agent], Awaitable[Response]]
+
+
+def admin_page(show: Show) -> Handler:
+    """An admin page's GET: ``show`` it to the signed-in admin."""
+
+    @page
+    async def get(request: Request) -> Response:
+        return await show(request, await require_agent(request, admin=True))
+
+    return get
+
+
+def chosen_notice(request: Request, notices: Mapping[str, str], refused: Refused) -> str | None:
+    """The notice a redirect's ``?notice=…`` chose from ``notices``; none on the page
+    of a refused write."""
+    return notices.get(request.query_params.get("notice", "")) if refused is NOTHING else None
 
 
 class _HasId(Protocol):

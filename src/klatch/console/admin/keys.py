@@ -6,9 +6,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import admin_write, messages, noticed, role, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    noticed,
+    role,
+    text,
+)
 from klatch.console.session import Agent
-from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.console.web import page, render, see_other, services_of
 from klatch.domain.models import Role
 from klatch.errors import KlatchError
 from klatch.services.orgs import CreatedKey
@@ -21,19 +29,14 @@ KEY_ROLES = [
 
 
 async def _page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    created: CreatedKey | None = None,
-    errors: list[str] | None = None,
-    form_errors: list[str] | None = None,
-    values: dict[str, str] | None = None,
+    request: Request, agent: Agent, refused: Refused = NOTHING, created: CreatedKey | None = None
 ) -> Response:
+    """The page; a refused revoke's ``key`` is its key's id (none: the create form)."""
     services = services_of(request)
     all_keys = await services.orgs.list_keys(agent.user.org_id)
     brand_names = {b.id: b.name for b in await services.orgs.list_brands(agent.user.org_id)}
-    revoked = noticed(request, "revoked", all_keys) if status == 200 and created is None else None
+    plain = refused is NOTHING and created is None  # the page as a GET shows it
+    revoked = noticed(request, "revoked", all_keys) if plain else None
     context = {
         "agent": agent,
         "keys": sorted(all_keys, key=lambda k: (k.revoked_at is not None, -k.created_at)),
@@ -41,17 +44,14 @@ async def _page(
         "roles": KEY_ROLES,
         "created": created,
         "notice": f"Revoked the key “{revoked.name}”: it no longer works." if revoked else None,
-        "errors": errors or [],
-        "form_errors": form_errors or [],
-        "values": values or {"name": "", "role": Role.USER.value},
+        "errors": refused.messages if refused.key else (),
+        "form_errors": () if refused.key else refused.messages,
+        "values": refused.values or {"name": "", "role": Role.USER.value},
     }
-    return render(request, "admin_keys.html", context, status_code=status)
+    return render(request, "admin_keys.html", context, status_code=refused.status)
 
 
-@page
-async def keys(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _page(request, agent)
+keys = admin_page(_page)
 
 
 @page
@@ -64,9 +64,7 @@ async def create_key(request: Request) -> Response:
             agent.user.org_id, role=chosen, name=values["name"]
         )
     except KlatchError as exc:
-        return await _page(
-            request, agent, status=exc.status, form_errors=messages(exc), values=values
-        )
+        return await _page(request, agent, Refused.of(exc, values))
     # The secret is in this response only: no redirect, and render() sends no-store.
     return await _page(request, agent, created=created)
 
@@ -78,5 +76,5 @@ async def revoke_key(request: Request) -> Response:
     try:
         await services_of(request).orgs.revoke_key(agent.user.org_id, key_id)
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, errors=messages(exc))
+        return await _page(request, agent, Refused.of(exc, key=key_id))
     return see_other("/console/admin/keys", notice="revoked", id=key_id)

@@ -16,10 +16,17 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import admin_write, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    chosen_notice,
+    text,
+)
 from klatch.console.editors import value_from_form
 from klatch.console.session import Agent
-from klatch.console.web import PageError, page, render, require_agent, see_other, services_of
+from klatch.console.web import PageError, page, render, see_other, services_of
 from klatch.domain.attributes import AttributeDef
 from klatch.domain.routing import ADD_TAGS, ASSIGN_TEAM, ATTRIBUTES_CHANGED, CREATED, Rule
 from klatch.errors import InvalidArguments, KlatchError
@@ -114,8 +121,11 @@ def _body(values: dict[str, Any], defs: dict[str, AttributeDef]) -> Body:
     return body, fields
 
 
-def field_errors(exc: KlatchError, fields: list[str]) -> dict[str, str]:
-    """The refusal on the form field its pointer names ("" for the top of the form)."""
+def field_refused(
+    exc: KlatchError, fields: list[str], values: dict[str, Any] | None = None
+) -> Refused:
+    """The refusal, keyed by the form field its pointer names ("" for the top of the
+    form)."""
     pointer = exc.pointer or (exc.details[0].pointer if exc.details else None) or ""
     parts = pointer.strip("/").split("/")
     where = parts[0] if parts[0] in FIELDS else ""
@@ -123,10 +133,11 @@ def field_errors(exc: KlatchError, fields: list[str]) -> dict[str, str]:
         where = fields[int(parts[1])] if int(parts[1]) < len(fields) else "actions"
     if where == "actions" and not fields:
         where = "team"  # no action chosen: the first of them says so
-    return {where: exc.detail}
+    return Refused(exc.status, (exc.detail,), values, key=where)
 
 
-async def _context(request: Request, agent: Agent) -> dict[str, Any]:
+async def _context(request: Request, agent: Agent, refused: Refused) -> dict[str, Any]:
+    """What both pages show; the refusal by the field it is shown on."""
     services = services_of(request)
     definitions = await services.attributes.list(agent.user.org_id, "conversation")
     return {
@@ -135,51 +146,33 @@ async def _context(request: Request, agent: Agent) -> dict[str, Any]:
         "definitions": definitions,
         "triggers": TRIGGER_LABELS,
         "example": EXAMPLE,
-        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "notice": chosen_notice(request, NOTICES, refused),
+        "errors": {refused.key or "": refused.messages[0]} if refused.messages else {},
     }
 
 
-async def _list_page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> Response:
-    context = await _context(request, agent)
+async def _list_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    context = await _context(request, agent, refused)
     rules = await services_of(request).routing.list(agent.actor)
     fresh = {"name": "", "when": [CREATED, ATTRIBUTES_CHANGED], "criteria": "", "enabled": True}
     fresh |= {"team": "", "roundRobin": True, "tags": "", "attribute": "", "value": ""}
     context |= {
         "rules": rules,
         "team_names": {t.id: t.display_name for t in context["teams"]},
-        "errors": errors or {},
-        "values": values or fresh,
+        "values": refused.values or fresh,
     }
-    if status != 200:
-        context["notice"] = None
-    return render(request, "admin_rules.html", context, status_code=status)
+    return render(request, "admin_rules.html", context, status_code=refused.status)
 
 
-async def _rule_page(
-    request: Request,
-    agent: Agent,
-    rule_id: str,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> Response:
+async def _rule_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page of the rule the path names."""
     try:
-        rule = await services_of(request).routing.get(agent.actor, rule_id)
+        rule = await services_of(request).routing.get(agent.actor, request.path_params["id"])
     except KlatchError:
         raise PageError(404, "Not found", "There is no such routing rule.") from None
-    context = await _context(request, agent)
-    context |= {"rule": rule, "errors": errors or {}, "values": values or _of(rule)}
-    if status != 200:
-        context["notice"] = None
-    return render(request, "admin_rule.html", context, status_code=status)
+    context = await _context(request, agent, refused)
+    context |= {"rule": rule, "values": refused.values or _of(rule)}
+    return render(request, "admin_rule.html", context, status_code=refused.status)
 
 
 async def _definitions(request: Request, agent: Agent) -> dict[str, AttributeDef]:
@@ -187,10 +180,7 @@ async def _definitions(request: Request, agent: Agent) -> dict[str, AttributeDef
     return {d.name: d for d in found}
 
 
-@page
-async def rules(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _list_page(request, agent)
+rules = admin_page(_list_page)
 
 
 @page
@@ -202,15 +192,11 @@ async def create_rule(request: Request) -> Response:
         body, fields = _body(values, await _definitions(request, agent))
         rule = await services_of(request).routing.create(agent.actor, body)
     except KlatchError as exc:
-        errors = field_errors(exc, fields)
-        return await _list_page(request, agent, status=exc.status, errors=errors, values=values)
+        return await _list_page(request, agent, field_refused(exc, fields, values))
     return see_other(f"/console/admin/rules/{rule.id}", notice="created")
 
 
-@page
-async def rule(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _rule_page(request, agent, request.path_params["id"])
+rule = admin_page(_rule_page)
 
 
 @page
@@ -225,10 +211,7 @@ async def save_rule(request: Request) -> Response:
     except KlatchError as exc:
         if exc.code == "rule_not_found":
             raise PageError(404, "Not found", "There is no such routing rule.") from None
-        errors = field_errors(exc, fields)
-        return await _rule_page(
-            request, agent, rule_id, status=exc.status, errors=errors, values=values
-        )
+        return await _rule_page(request, agent, field_refused(exc, fields, values))
     return see_other(f"/console/admin/rules/{rule_id}", notice="saved")
 
 
@@ -246,7 +229,7 @@ async def _change(request: Request, notice: str, changes: Any) -> Response:
     except KlatchError as exc:
         if exc.code == "rule_not_found":
             raise PageError(404, "Not found", "There is no such routing rule.") from None
-        return await _list_page(request, agent, status=exc.status, errors={"": exc.detail})
+        return await _list_page(request, agent, Refused(exc.status, (exc.detail,)))
     return see_other("/console/admin/rules", notice=notice)
 
 

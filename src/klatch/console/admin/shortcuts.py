@@ -7,23 +7,19 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from klatch.console.admin.forms import admin_write, messages, text
+from klatch.console.admin.forms import NOTHING, Refused, admin_page, admin_write, text
 from klatch.console.session import Agent
 from klatch.console.web import page, render, require_agent, see_other, services_of
 from klatch.domain.shortcuts import STANDARD_VARIABLES
 from klatch.errors import KlatchError
 
+PATH = "/console/admin/shortcuts"
 
-async def _page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    form_errors: list[str] | None = None,
-    values: dict[str, str] | None = None,
-    failed: str | None = None,  # the shortcut whose edit was refused
-) -> Response:
+
+async def _page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page; a refused edit's ``key`` is its shortcut's id (none: the create form)."""
     every = await services_of(request).shortcuts.all(agent.user.org_id)
+    failed = refused.key
     if failed and all(s.id != failed for s in every):
         failed = None  # gone, or another org's: the error goes on top
     context = {
@@ -31,22 +27,19 @@ async def _page(
         "shortcuts": every,
         "failed": failed,
         "variables": STANDARD_VARIABLES,
-        "form_errors": form_errors or [],
-        "values": values or {"name": "", "body": ""},
+        "form_errors": refused.messages,
+        "values": refused.values or {"name": "", "body": ""},
     }
-    return render(request, "admin_shortcuts.html", context, status_code=status)
+    return render(request, "admin_shortcuts.html", context, status_code=refused.status)
 
 
-@page
-async def shortcuts(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _page(request, agent)
+shortcuts = admin_page(_page)
 
 
 @page
 async def macros(request: Request) -> Response:
     await require_agent(request, admin=True)
-    return RedirectResponse("/console/admin/shortcuts", status_code=303)
+    return RedirectResponse(PATH, status_code=303)
 
 
 @page
@@ -56,10 +49,8 @@ async def create_shortcut(request: Request) -> Response:
     try:
         await services_of(request).shortcuts.create(agent.actor, values["name"], values["body"])
     except KlatchError as exc:
-        return await _page(
-            request, agent, status=exc.status, form_errors=messages(exc), values=values
-        )
-    return see_other("/console/admin/shortcuts")
+        return await _page(request, agent, Refused.of(exc, values))
+    return see_other(PATH)
 
 
 @page
@@ -70,10 +61,8 @@ async def save_shortcut(request: Request) -> Response:
     try:
         await services_of(request).shortcuts.update(agent.actor, shortcut_id, changes)
     except KlatchError as exc:
-        return await _page(
-            request, agent, status=exc.status, form_errors=messages(exc), failed=shortcut_id
-        )
-    return see_other("/console/admin/shortcuts")
+        return await _page(request, agent, Refused.of(exc, key=shortcut_id))
+    return see_other(PATH)
 
 
 @page
@@ -82,5 +71,5 @@ async def delete_shortcut(request: Request) -> Response:
     try:
         await services_of(request).shortcuts.delete(agent.actor, request.path_params["id"])
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, form_errors=messages(exc))
-    return see_other("/console/admin/shortcuts")
+        return await _page(request, agent, Refused.of(exc))
+    return see_other(PATH)

@@ -8,41 +8,34 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import admin_write, messages, noticed, text
+from klatch.console.admin.forms import NOTHING, Refused, admin_page, admin_write, noticed, text
 from klatch.console.session import Agent
-from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.console.web import page, render, see_other, services_of
 from klatch.errors import KlatchError
 
 PATH = "/console/admin/tags"
 
 
-async def _page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    errors: list[str] | None = None,
-    failed: str | None = None,  # the tag whose form was refused
-) -> Response:
+async def _page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page; a refused form's ``key`` is its tag's id, "" the create form's
+    (none: the error goes on top)."""
     tags = await services_of(request).tags.all(agent.user.org_id)
+    failed = refused.key
     if failed and all(t.id != failed for t in tags):
         failed = None  # gone meanwhile, or another org's: the error goes on top
-    saved = noticed(request, "saved", tags) if status == 200 else None
+    saved = noticed(request, "saved", tags) if refused is NOTHING else None
     context = {
         "agent": agent,
         "tags": sorted(tags, key=lambda t: t.name.casefold()),
         "notice": f"Saved the tag “{saved.name}”." if saved else None,
-        "deleted": status == 200 and request.query_params.get("notice") == "deleted",
-        "errors": errors or [],
+        "deleted": refused is NOTHING and request.query_params.get("notice") == "deleted",
+        "errors": refused.messages,
         "failed": failed,
     }
-    return render(request, "admin_tags.html", context, status_code=status)
+    return render(request, "admin_tags.html", context, status_code=refused.status)
 
 
-@page
-async def tags(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _page(request, agent)
+tags = admin_page(_page)
 
 
 @page
@@ -53,7 +46,7 @@ async def create_tag(request: Request) -> Response:
             agent.actor, text(form, "name").strip(), _color(form)
         )
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, errors=messages(exc), failed="")
+        return await _page(request, agent, Refused.of(exc, key=""))
     return see_other(PATH, notice="saved", id=tag.id)
 
 
@@ -66,7 +59,7 @@ async def save_tag(request: Request) -> Response:
     try:
         await services_of(request).tags.update(agent.actor, tag_id, changes)
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, errors=messages(exc), failed=tag_id)
+        return await _page(request, agent, Refused.of(exc, key=tag_id))
     return see_other(PATH, notice="saved", id=tag_id)
 
 
@@ -76,7 +69,7 @@ async def delete_tag(request: Request) -> Response:
     try:
         await services_of(request).tags.delete(agent.actor, request.path_params["id"])
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, errors=messages(exc))
+        return await _page(request, agent, Refused.of(exc))
     return see_other(PATH, notice="deleted")
 
 

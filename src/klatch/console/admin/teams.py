@@ -10,9 +10,16 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import admin_write, messages, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    chosen_notice,
+    text,
+)
 from klatch.console.session import Agent
-from klatch.console.web import PageError, page, render, require_agent, see_other, services_of
+from klatch.console.web import PageError, page, render, see_other, services_of
 from klatch.domain.teams import Team
 from klatch.errors import KlatchError
 
@@ -37,49 +44,35 @@ async def _users(request: Request, agent: Agent) -> list[Any]:
     return [u for u in users if u.disabled_at is None]
 
 
-async def _list_page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> Response:
+async def _list_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
     users = await _users(request, agent)
     context = {
         "agent": agent,
         "teams": await services_of(request).teams.list(agent.actor),
         "users": users,
         "names": {u.id: u.display_name for u in users},
-        "notice": NOTICES.get(request.query_params.get("notice", "")) if status == 200 else None,
-        "form_errors": errors or [],
-        "values": values or {"name": "", "displayName": "", "members": []},
+        "notice": chosen_notice(request, NOTICES, refused),
+        "form_errors": refused.messages,
+        "values": refused.values or {"name": "", "displayName": "", "members": []},
     }
-    return render(request, "admin_teams.html", context, status_code=status)
+    return render(request, "admin_teams.html", context, status_code=refused.status)
 
 
-async def _team_page(
-    request: Request,
-    agent: Agent,
-    team_id: str,
-    *,
-    status: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> Response:
+async def _team_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page of the team the path names."""
     try:
-        team = await services_of(request).teams.get(agent.actor, team_id)
+        team = await services_of(request).teams.get(agent.actor, request.path_params["id"])
     except KlatchError:
         raise PageError(404, "Not found", "There is no such team.") from None
     context = {
         "agent": agent,
         "team": team,
         "users": await _users(request, agent),
-        "notice": NOTICES.get(request.query_params.get("notice", "")) if status == 200 else None,
-        "form_errors": errors or [],
-        "values": values or _of(team),
+        "notice": chosen_notice(request, NOTICES, refused),
+        "form_errors": refused.messages,
+        "values": refused.values or _of(team),
     }
-    return render(request, "admin_team.html", context, status_code=status)
+    return render(request, "admin_team.html", context, status_code=refused.status)
 
 
 def _changes(values: dict[str, Any]) -> dict[str, Any]:
@@ -90,10 +83,7 @@ def _changes(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@page
-async def teams(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _list_page(request, agent)
+teams = admin_page(_list_page)
 
 
 @page
@@ -108,16 +98,11 @@ async def create_team(request: Request) -> Response:
             members=values["members"],
         )
     except KlatchError as exc:
-        return await _list_page(
-            request, agent, status=exc.status, errors=messages(exc), values=values
-        )
+        return await _list_page(request, agent, Refused.of(exc, values))
     return see_other(f"/console/admin/teams/{team.id}", notice="created")
 
 
-@page
-async def team(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _team_page(request, agent, request.path_params["id"])
+team = admin_page(_team_page)
 
 
 @page
@@ -130,9 +115,7 @@ async def save_team(request: Request) -> Response:
     except KlatchError as exc:
         if exc.status == 404 and exc.code == "team_not_found":
             raise PageError(404, "Not found", "There is no such team.") from None
-        return await _team_page(
-            request, agent, team_id, status=exc.status, errors=messages(exc), values=values
-        )
+        return await _team_page(request, agent, Refused.of(exc, values))
     return see_other(f"/console/admin/teams/{team_id}", notice="saved")
 
 

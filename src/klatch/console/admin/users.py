@@ -5,25 +5,26 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from klatch.console.admin.forms import admin_write, messages, noticed, role, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    noticed,
+    role,
+    text,
+)
 from klatch.console.session import Agent
-from klatch.console.web import page, render, require_agent, see_other, services_of
+from klatch.console.web import page, render, see_other, services_of
 from klatch.domain.models import UserRole
 from klatch.errors import KlatchError
 
 USER_ROLES = [(UserRole.AGENT.value, "Agent"), (UserRole.ADMIN.value, "Admin")]
 
 
-async def _page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    form_errors: list[str] | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+async def _page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
     all_users = await services_of(request).orgs.list_users(agent.user.org_id)
-    created = noticed(request, "created", all_users) if status == 200 else None
+    created = noticed(request, "created", all_users) if refused is NOTHING else None
     context = {
         "agent": agent,
         "users": sorted(all_users, key=lambda u: u.email),
@@ -33,16 +34,13 @@ async def _page(
             if created
             else None
         ),
-        "form_errors": form_errors or [],
-        "values": values or {"email": "", "display_name": "", "role": UserRole.AGENT.value},
+        "form_errors": refused.messages,
+        "values": refused.values or {"email": "", "display_name": "", "role": UserRole.AGENT.value},
     }
-    return render(request, "admin_users.html", context, status_code=status)
+    return render(request, "admin_users.html", context, status_code=refused.status)
 
 
-@page
-async def users(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _page(request, agent)
+users = admin_page(_page)
 
 
 @page
@@ -63,9 +61,7 @@ async def create_user(request: Request) -> Response:
             by=agent.actor,
         )
     except KlatchError as exc:
-        return await _page(
-            request, agent, status=exc.status, form_errors=messages(exc), values=values
-        )
+        return await _page(request, agent, Refused.of(exc, values))
     return see_other("/console/admin/users", notice="created", id=user.id)
 
 
@@ -95,7 +91,7 @@ async def user_action(request: Request) -> Response:
                 by=agent.actor,
             )
         else:
-            return await _page(request, agent, status=404, form_errors=["No such action."])
+            return await _page(request, agent, Refused(404, ("No such action.",)))
     except KlatchError as exc:
-        return await _page(request, agent, status=exc.status, form_errors=messages(exc))
+        return await _page(request, agent, Refused.of(exc))
     return see_other("/console/admin/users")

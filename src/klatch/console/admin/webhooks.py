@@ -12,13 +12,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from klatch.console import alerts
-from klatch.console.admin.forms import admin_write, lines, messages, text
+from klatch.console.admin.forms import (
+    NOTHING,
+    Refused,
+    admin_page,
+    admin_write,
+    chosen_notice,
+    lines,
+    text,
+)
 from klatch.console.session import Agent
 from klatch.console.web import (
     PageError,
     page,
     render,
-    require_agent,
     secure_cookies,
     see_other,
     services_of,
@@ -36,10 +43,6 @@ NOTICES = {
     "redelivered": "The delivery is sent again.",
     "deleted": "Deleted the webhook and its delivery log.",
 }
-
-
-def _notice(request: Request) -> str | None:
-    return NOTICES.get(request.query_params.get("notice", ""))
 
 
 def _form_values(form: FormData) -> dict[str, Any]:
@@ -67,14 +70,7 @@ def _of(hook: OutboundWebhook) -> dict[str, Any]:
     )
 
 
-async def _list_page(
-    request: Request,
-    agent: Agent,
-    *,
-    status: int = 200,
-    form_errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> Response:
+async def _list_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
     listed = await services_of(request).webhooks.list(agent.actor, page=1, page_size=100)
     hooks: list[OutboundWebhook] = list(listed.items)
     context = {
@@ -82,23 +78,18 @@ async def _list_page(
         "hooks": hooks,
         "failing": [h for h in hooks if h.disabled_reason],
         "events": EVENTS,
-        "notice": _notice(request) if status == 200 else None,
-        "form_errors": form_errors or [],
-        "values": values or {"name": "", "url": "https://", "events": list(EVENTS), "headers": ""},
+        "notice": chosen_notice(request, NOTICES, refused),
+        "form_errors": refused.messages,
+        "values": refused.values
+        or {"name": "", "url": "https://", "events": list(EVENTS), "headers": ""},
     }
-    return render(request, "admin_webhooks.html", context, status_code=status)
+    return render(request, "admin_webhooks.html", context, status_code=refused.status)
 
 
-async def _hook_page(
-    request: Request,
-    agent: Agent,
-    webhook_id: str,
-    *,
-    status: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
-) -> Response:
+async def _hook_page(request: Request, agent: Agent, refused: Refused = NOTHING) -> Response:
+    """The page of the webhook the path names."""
     services = services_of(request)
+    webhook_id = request.path_params["id"]
     try:
         hook = await services.webhooks.get(agent.actor, webhook_id)
     except KlatchError:
@@ -113,11 +104,11 @@ async def _hook_page(
         "events": EVENTS,
         "log": log,
         "pending": await services.webhooks.pending(agent.actor, webhook_id),
-        "notice": _notice(request) if status == 200 else None,
-        "errors": errors or [],
-        "values": values or _of(hook),
+        "notice": chosen_notice(request, NOTICES, refused),
+        "errors": refused.messages,
+        "values": refused.values or _of(hook),
     }
-    return render(request, "admin_webhook.html", context, status_code=status)
+    return render(request, "admin_webhook.html", context, status_code=refused.status)
 
 
 def _page_number(request: Request) -> int:
@@ -125,10 +116,7 @@ def _page_number(request: Request) -> int:
     return int(raw) if raw.isdigit() and 1 <= int(raw) <= 10_000 else 1
 
 
-@page
-async def webhooks(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _list_page(request, agent)
+webhooks = admin_page(_list_page)
 
 
 @page
@@ -138,16 +126,11 @@ async def create_webhook(request: Request) -> Response:
     try:
         hook = await services_of(request).webhooks.check_create(agent.actor, values)
     except KlatchError as exc:
-        return await _list_page(
-            request, agent, status=exc.status, form_errors=messages(exc), values=_shown(values)
-        )
+        return await _list_page(request, agent, Refused.of(exc, _shown(values)))
     return see_other(f"/console/admin/webhooks/{hook.id}", notice="created")
 
 
-@page
-async def webhook(request: Request) -> Response:
-    agent = await require_agent(request, admin=True)
-    return await _hook_page(request, agent, request.path_params["id"])
+webhook = admin_page(_hook_page)
 
 
 @page
@@ -158,14 +141,7 @@ async def save_webhook(request: Request) -> Response:
     try:
         await services_of(request).webhooks.check_update(agent.actor, webhook_id, values)
     except KlatchError as exc:
-        return await _hook_page(
-            request,
-            agent,
-            webhook_id,
-            status=exc.status,
-            errors=messages(exc),
-            values=_shown(values),
-        )
+        return await _hook_page(request, agent, Refused.of(exc, _shown(values)))
     return see_other(f"/console/admin/webhooks/{webhook_id}", notice="saved")
 
 
@@ -177,7 +153,7 @@ async def _act(request: Request, notice: str, action: Any) -> Response:
     except KlatchError as exc:
         if exc.status == 404 and notice != "redelivered":
             raise PageError(404, "Not found", "There is no such webhook.") from None
-        return await _hook_page(request, agent, webhook_id, status=exc.status, errors=messages(exc))
+        return await _hook_page(request, agent, Refused.of(exc))
     target = (
         "/console/admin/webhooks"
         if notice == "deleted"

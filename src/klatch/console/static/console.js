@@ -315,20 +315,12 @@
     reply.addEventListener('submit', function (event) {
       event.preventDefault();
       if (!body.value.trim()) return;
-      send(reply.action, new URLSearchParams(new FormData(reply)),
-        'application/x-www-form-urlencoded').then(function (response) {
-        return response.json().then(function (result) {
-          if (!response.ok) {
-            replyError.textContent = (result.errors || [{}])[0].message || 'Not sent.';
-            return;
-          }
-          replyError.textContent = '';
-          body.value = '';
-          clearTimeout(idle);
-          if (typingSent) typing(false);
-          refreshMessages();
-        });
-      }, function () { replyError.textContent = 'Not sent: the server could not be reached.'; });
+      postForm(reply, replyError, function () {
+        body.value = '';
+        clearTimeout(idle);
+        if (typingSent) typing(false);
+        refreshMessages();
+      }, 'Not sent');
     });
   }
 
@@ -399,18 +391,21 @@
 
   // ------------------------------------------------------------------ agents' tools
 
-  function postForm(form, errorBox, done) {
+  // A form sent for JSON (the reply box, a note): the server's refusal in
+  // errorBox, else done(); failed words the refusal ('Not saved' unless told).
+  function postForm(form, errorBox, done, failed) {
+    var said = failed || 'Not saved';
     send(form.action, new URLSearchParams(new FormData(form)),
       'application/x-www-form-urlencoded').then(function (response) {
       return response.json().then(function (result) {
         if (!response.ok) {
-          errorBox.textContent = (result.errors || [{}])[0].message || 'Not saved.';
+          errorBox.textContent = (result.errors || [{}])[0].message || said + '.';
           return;
         }
         errorBox.textContent = '';
         done();
       });
-    }, function () { errorBox.textContent = 'Not saved: the server could not be reached.'; });
+    }, function () { errorBox.textContent = said + ': the server could not be reached.'; });
   }
 
   function agentTools(base, body, refreshMessages) {
