@@ -14,10 +14,8 @@ STATUSES = ("open", "done")
 # The HTTP edge checks the text too; the console posts forms.
 _BODY = RequiredText(
     limit=BODY_MAX,
-    pointer="/body",
     where="The text at /body",
     empty="A message needs a non-empty body",
-    empty_code="invalid_arguments",
     too_long="A message body takes at most {limit} characters",
 )
 

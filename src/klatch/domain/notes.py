@@ -29,7 +29,6 @@ class Note:
 
 _BODY = RequiredText(
     limit=MAX_NOTE_CHARS,
-    pointer="/body",
     where="The note",
     empty="A note needs a body (text)",
     empty_code="invalid_note",

@@ -41,7 +41,6 @@ STANDARD_VARIABLES = (
 _CUSTOM_PREFIXES = {"customer.custom.": "customer", "conversation.custom.": "conversation"}
 _BODY = RequiredText(
     limit=MAX_BODY,
-    pointer="/body",
     where="The shortcut's body",
     empty="A shortcut needs a body",
     empty_code="invalid_shortcut",

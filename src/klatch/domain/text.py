@@ -58,18 +58,18 @@ def invalid_text(where: str, problem: str, pointer: str) -> InvalidArguments:
 
 @dataclass(frozen=True, slots=True)
 class RequiredText:
-    """A required text of at most ``limit`` characters at ``pointer`` (a message's
-    body, a note's, a shortcut's), and what each refusal says: a missing or blank
-    value is ``empty`` (code ``empty_code``); a longer one ``too_long``, with
+    """A required text of at most ``limit`` characters at ``pointer`` (a body: a
+    message's, a note's, a shortcut's), and what each refusal says: a missing or
+    blank value is ``empty`` (code ``empty_code``); a longer one ``too_long``, with
     ``{limit}`` and ``{length}`` filled in (``value_too_long``); one that is not
     text is ``invalid_text`` for ``where``."""
 
     limit: int
-    pointer: str
     where: str
     empty: str
-    empty_code: str
     too_long: str
+    empty_code: str = "invalid_arguments"
+    pointer: str = "/body"
 
     def check(self, value: Any) -> str:
         """``value`` if it is such a text; else the 400 that says why not."""
