@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from klatch.cli.common import (
     run_in_org,
 )
 from klatch.domain.models import User, UserRole
+
+if TYPE_CHECKING:
+    from klatch.config import Settings
 
 app = typer.Typer(help="Console users (agents and admins).", no_args_is_help=True)
 
@@ -109,9 +112,9 @@ def edit(
     as_json: bool = JsonOut,
 ) -> None:
     """Change a user's name or role."""
-
+    settings = load(data_dir)
     _on_user(
-        data_dir,
+        settings,
         org,
         user,
         as_json,
@@ -128,7 +131,7 @@ def _password(given: str | None, prompt: str) -> str:
 
 
 def _on_user(
-    data_dir: Path | None,
+    settings: Settings,
     org: str | None,
     user: str,
     as_json: bool,
@@ -140,7 +143,7 @@ def _on_user(
     async def work(services: Any, org_id: str) -> User:
         return await change(services, org_id, await find_user_id(services, org_id, user))
 
-    _done(as_json, run_in_org(load(data_dir), org, work), verb)
+    _done(as_json, run_in_org(settings, org, work), verb)
 
 
 def _user_command(
@@ -154,7 +157,7 @@ def _user_command(
         data_dir: Path | None = DataDir,
         as_json: bool = JsonOut,
     ) -> None:
-        _on_user(data_dir, org, user, as_json, verb, change)
+        _on_user(load(data_dir), org, user, as_json, verb, change)
 
     return command
 
@@ -178,12 +181,14 @@ def reset_password(
     """Set a new password; the user's console sessions end."""
     settings = load(data_dir)
     secret = _password(password, "New password")
-
-    async def work(services: Any, org_id: str) -> User:
-        user_id = await find_user_id(services, org_id, user)
-        return await services.orgs.reset_password(org_id, user_id, secret)  # type: ignore[no-any-return]
-
-    _done(as_json, run_in_org(settings, org, work), "New password for")
+    _on_user(
+        settings,
+        org,
+        user,
+        as_json,
+        "New password for",
+        lambda s, o, u: s.orgs.reset_password(o, u, secret),
+    )
 
 
 @app.command("delete")
