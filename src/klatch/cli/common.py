@@ -1,7 +1,8 @@
 """What every command shares: its settings, running a use case, errors and output.
 
 A command loads its settings (``load``), then runs one async function against
-started services (``run``, or ``run_in_org`` for the org ``--org`` names). Every
+started services (``run``, or ``run_in_org`` for the org ``--org`` names; a
+command that names a console user finds it with ``find_user_id``). Every
 ``KlatchError`` becomes a message (or a JSON ``error`` under ``--json``) and exit
 code 1, never a traceback; exit code 2 is left to usage errors (an unknown
 option, a missing argument, a value not among an option's choices), which the
@@ -43,7 +44,7 @@ DataDir = typer.Option(
 )
 JsonOut = typer.Option(False, "--json", help="Print JSON for scripts (errors too)")
 OrgOpt = typer.Option(None, "--org", help="Org name or id (default: the only org)")
-# The listener of the commands that serve (serve, demo).
+# Where the commands that serve (serve, demo) listen.
 HostOpt = typer.Option(
     None, "--host", help="Address to listen on (env KLATCH_HOST; default 127.0.0.1)"
 )
