@@ -191,9 +191,8 @@ class Settings(BaseSettings):
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
     def _check_retry_schedule(cls, value: Any) -> tuple[float, ...]:
-        entries = value.split(",") if isinstance(value, str) else list(value)
         try:
-            steps = tuple(float(str(entry).strip()) for entry in entries if str(entry).strip())
+            steps = tuple(float(entry) for entry in _entries(value))
         except ValueError:
             raise ValueError("must be seconds, comma-separated, e.g. 60,60,120") from None
         if any(not 0 <= step <= 86400 * 7 for step in steps):
@@ -209,8 +208,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _check_trusted_proxies(cls, value: Any) -> tuple[str, ...]:
-        entries = value.split(",") if isinstance(value, str) else list(value)
-        proxies = tuple(str(entry).strip() for entry in entries if str(entry).strip())
+        proxies = _entries(value)
         for entry in proxies:
             if entry != "*":
                 try:
@@ -243,6 +241,13 @@ class Settings(BaseSettings):
                 "(klatch init writes one into the data dir), or run `klatch demo`",
                 code="config_invalid",
             )
+
+
+def _entries(value: Any) -> tuple[str, ...]:
+    """The non-empty entries of a list setting: a comma-separated string (as the
+    environment gives it) or a sequence (TOML, overrides), each stripped."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(text for text in (str(item).strip() for item in items) if text)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -1,7 +1,8 @@
 """What every command shares: its settings, running a use case, errors and output.
 
 A command loads its settings (``load``), then runs one async function against
-started services (``run``, or ``run_in_org`` for the org ``--org`` names). Every
+started services (``run``, or ``run_in_org`` for the org ``--org`` names; a
+command that names a console user finds it with ``find_user_id``). Every
 ``KlatchError`` becomes a message (or a JSON ``error`` under ``--json``) and exit
 code 1, never a traceback; exit code 2 is left to usage errors (an unknown
 option, a missing argument, a value not among an option's choices), which the
@@ -26,7 +27,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from klatch.errors import KlatchError
+from klatch.errors import KlatchError, NotFound
 
 if TYPE_CHECKING:  # imported when a command runs: `klatch --help` starts without them
     from klatch.config import Settings
@@ -43,6 +44,11 @@ DataDir = typer.Option(
 )
 JsonOut = typer.Option(False, "--json", help="Print JSON for scripts (errors too)")
 OrgOpt = typer.Option(None, "--org", help="Org name or id (default: the only org)")
+# Where the commands that serve (serve, demo) listen.
+HostOpt = typer.Option(
+    None, "--host", help="Address to listen on (env KLATCH_HOST; default 127.0.0.1)"
+)
+PortOpt = typer.Option(None, "--port", help="Port to listen on (env KLATCH_PORT; default 8000)")
 
 
 def load(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -79,6 +85,14 @@ def run_in_org(
         return await work(services, (await services.orgs.find_org(org)).id)
 
     return run(settings, in_org)
+
+
+async def find_user_id(services: Services, org_id: str, who: str) -> str:
+    """The id of the org's console user whose id or email is ``who``."""
+    for u in await services.orgs.list_users(org_id):
+        if who in (u.id, u.email):
+            return u.id
+    raise NotFound(f"No user '{who}' in this org", code="user_not_found")
 
 
 def fail(exc: KlatchError) -> NoReturn:

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from klatch.cli.common import DataDir, JsonOut, console, emit, load, run, write_secret_key
+from klatch.cli.common import (
+    DataDir,
+    HostOpt,
+    JsonOut,
+    PortOpt,
+    console,
+    emit,
+    load,
+    run,
+    write_secret_key,
+)
 from klatch.cli.serve import serve_app
 
 if TYPE_CHECKING:
@@ -18,12 +28,8 @@ if TYPE_CHECKING:
 
 def demo(
     data_dir: Path | None = DataDir,
-    host: str | None = typer.Option(
-        None, "--host", help="Address to listen on (env KLATCH_HOST; default 127.0.0.1)"
-    ),
-    port: int | None = typer.Option(
-        None, "--port", help="Port to listen on (env KLATCH_PORT; default 8000)"
-    ),
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
     no_serve: bool = typer.Option(False, "--no-serve", help="Set up, print, and exit"),
     as_json: bool = JsonOut,
 ) -> None:

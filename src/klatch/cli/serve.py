@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from klatch.cli.common import DataDir, fail, load
+from klatch.cli.common import DataDir, HostOpt, PortOpt, fail, load
 from klatch.errors import KlatchError
 
 if TYPE_CHECKING:
@@ -17,12 +17,8 @@ if TYPE_CHECKING:
 
 def serve(
     data_dir: Path | None = DataDir,
-    host: str | None = typer.Option(
-        None, "--host", help="Address to listen on (env KLATCH_HOST; default 127.0.0.1)"
-    ),
-    port: int | None = typer.Option(
-        None, "--port", help="Port to listen on (env KLATCH_PORT; default 8000)"
-    ),
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
     access_log: bool = typer.Option(
         False, "--access-log", help="Log every request, one line each (env KLATCH_ACCESS_LOG)"
     ),

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
+from klatch.cli.common import (
+    DataDir,
+    JsonOut,
+    OrgOpt,
+    console,
+    emit,
+    find_user_id,
+    load,
+    print_table,
+    run_in_org,
+)
 from klatch.domain.text import name_key
 from klatch.errors import NotFound
 
@@ -42,13 +52,6 @@ async def _emails(services: Services, org_id: str) -> dict[str, str]:
     return {u.id: u.email for u in await services.orgs.list_users(org_id)}
 
 
-async def _user_id(services: Services, org_id: str, who: str) -> str:
-    for u in await services.orgs.list_users(org_id):
-        if who in (u.id, u.email):
-            return u.id
-    raise NotFound(f"No user '{who}' in this org", code="user_not_found")
-
-
 async def _team(services: Services, org_id: str, ref: str) -> Team:
     for team in await services.teams.list(_system(org_id)):
         if ref == team.id or name_key(ref) == name_key(team.name):
@@ -78,7 +81,7 @@ def create(
     """Create a team."""
 
     async def work(services: Services, org_id: str) -> tuple[Team, dict[str, str]]:
-        ids = [await _user_id(services, org_id, m) for m in members]
+        ids = [await find_user_id(services, org_id, m) for m in members]
         team = await services.teams.create(
             _system(org_id), name, display_name=display_name, members=ids
         )
@@ -116,7 +119,7 @@ def _on_members(
 
     async def work(services: Services, org_id: str) -> tuple[Team, dict[str, str]]:
         team = await _team(services, org_id, team_ref)
-        user_id = await _user_id(services, org_id, user)
+        user_id = await find_user_id(services, org_id, user)
         members = change(list(team.members), user_id)
         changed = await services.teams.update(_system(org_id), team.id, {"members": members})
         return changed, await _emails(services, org_id)

@@ -4,26 +4,43 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from klatch.cli.common import DataDir, JsonOut, OrgOpt, console, emit, load, print_table, run_in_org
+from klatch.cli.common import (
+    DataDir,
+    JsonOut,
+    OrgOpt,
+    console,
+    emit,
+    find_user_id,
+    load,
+    print_table,
+    run_in_org,
+)
 from klatch.domain.models import User, UserRole
-from klatch.errors import NotFound
+
+if TYPE_CHECKING:
+    from klatch.config import Settings
 
 app = typer.Typer(help="Console users (agents and admins).", no_args_is_help=True)
+
+
+def _password_option(what: str) -> Any:
+    """``--password``, which ``_password`` asks for when it is not given."""
+    return typer.Option(
+        None,
+        "--password",
+        help=f"{what} (8+ characters); asked for, hidden, when not given",
+        show_default=False,
+    )
 
 
 @app.command("create")
 def create(
     email: str = typer.Argument(..., help="The user's email, the console login"),
-    password: str | None = typer.Option(
-        None,
-        "--password",
-        help="The console password (8+ characters); asked for, hidden, when not given",
-        show_default=False,
-    ),
+    password: str | None = _password_option("The console password"),
     role: UserRole = typer.Option(
         UserRole.AGENT, "--role", help="agent: the inbox; admin: also the admin pages"
     ),
@@ -81,13 +98,6 @@ def _user_json(u: User) -> dict[str, Any]:
 UserArg = typer.Argument(..., help="The user's id or email")
 
 
-async def _user_id(services: Any, org_id: str, who: str) -> str:
-    for u in await services.orgs.list_users(org_id):
-        if who in (u.id, u.email):
-            return str(u.id)
-    raise NotFound(f"No user '{who}' in this org", code="user_not_found")
-
-
 def _done(as_json: bool, user: User, what: str) -> None:
     emit(as_json, _user_json(user), lambda: console.print(f"[green]{what}[/green] {user.email}"))
 
@@ -102,9 +112,9 @@ def edit(
     as_json: bool = JsonOut,
 ) -> None:
     """Change a user's name or role."""
-
+    settings = load(data_dir)
     _on_user(
-        data_dir,
+        settings,
         org,
         user,
         as_json,
@@ -121,7 +131,7 @@ def _password(given: str | None, prompt: str) -> str:
 
 
 def _on_user(
-    data_dir: Path | None,
+    settings: Settings,
     org: str | None,
     user: str,
     as_json: bool,
@@ -131,9 +141,9 @@ def _on_user(
     """Apply ``change(services, org_id, user_id)`` to the user named by id or email."""
 
     async def work(services: Any, org_id: str) -> User:
-        return await change(services, org_id, await _user_id(services, org_id, user))
+        return await change(services, org_id, await find_user_id(services, org_id, user))
 
-    _done(as_json, run_in_org(load(data_dir), org, work), verb)
+    _done(as_json, run_in_org(settings, org, work), verb)
 
 
 def _user_command(
@@ -147,7 +157,7 @@ def _user_command(
         data_dir: Path | None = DataDir,
         as_json: bool = JsonOut,
     ) -> None:
-        _on_user(data_dir, org, user, as_json, verb, change)
+        _on_user(load(data_dir), org, user, as_json, verb, change)
 
     return command
 
@@ -163,12 +173,7 @@ enable = app.command("enable", help="Let a disabled user log in again.")(
 @app.command("reset-password")
 def reset_password(
     user: str = UserArg,
-    password: str | None = typer.Option(
-        None,
-        "--password",
-        help="The new password (8+ characters); asked for, hidden, when not given",
-        show_default=False,
-    ),
+    password: str | None = _password_option("The new password"),
     org: str | None = OrgOpt,
     data_dir: Path | None = DataDir,
     as_json: bool = JsonOut,
@@ -176,12 +181,14 @@ def reset_password(
     """Set a new password; the user's console sessions end."""
     settings = load(data_dir)
     secret = _password(password, "New password")
-
-    async def work(services: Any, org_id: str) -> User:
-        user_id = await _user_id(services, org_id, user)
-        return await services.orgs.reset_password(org_id, user_id, secret)  # type: ignore[no-any-return]
-
-    _done(as_json, run_in_org(settings, org, work), "New password for")
+    _on_user(
+        settings,
+        org,
+        user,
+        as_json,
+        "New password for",
+        lambda s, o, u: s.orgs.reset_password(o, u, secret),
+    )
 
 
 @app.command("delete")
@@ -194,7 +201,7 @@ def delete(
     """Delete a user; their sessions and sockets end at once."""
 
     async def work(services: Any, org_id: str) -> str:
-        user_id = await _user_id(services, org_id, user)
+        user_id = await find_user_id(services, org_id, user)
         await services.orgs.delete_user(org_id, user_id)
         return user_id
 

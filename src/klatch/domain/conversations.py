@@ -4,28 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from klatch.domain.text import check_text
+from klatch.domain.text import RequiredText, check_text
 from klatch.errors import InvalidArguments
 
 TITLE_MAX = 256
 BODY_MAX = 10_240  # Kustomer's message preview limit
 PAYLOAD_MAX = 1024
 STATUSES = ("open", "done")
+# The HTTP edge checks the text too; the console posts forms.
+_BODY = RequiredText(
+    limit=BODY_MAX,
+    where="The text at /body",
+    empty="A message needs a non-empty body",
+    too_long="A message body takes at most {limit} characters",
+)
 
 
 def check_body(body: Any, *, required: bool = True) -> str | None:
     if body is None and not required:
         return None
-    if not isinstance(body, str) or not body.strip():
-        raise InvalidArguments("A message needs a non-empty body", pointer="/body")
-    if len(body) > BODY_MAX:
-        raise InvalidArguments(
-            f"A message body takes at most {BODY_MAX} characters",
-            code="value_too_long",
-            pointer="/body",
-        )
-    check_text(body, "/body")  # the HTTP edge checks too; the console posts forms
-    return body
+    return _BODY.check(body)
 
 
 def check_title(title: Any) -> str | None:

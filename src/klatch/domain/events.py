@@ -521,16 +521,9 @@ def conversation_updated(
 ) -> EventDraft:
     """``conv`` as it is after the change; ``changes`` says what moved; ``rule`` the
     routing rule that moved it, if one did."""
-    payload: ConversationUpdatedPayload = {
-        "conversationId": conv.id,
-        "customerId": conv.customer_id,
-        "version": conv.version,
-        "changes": changes,
-        "custom": conv.custom,
-    }
-    if rule is not None:
-        payload["rule"] = rule
-    return EventDraft(CONVERSATION_UPDATED, payload, conv.id, conv.customer_id)
+    return _conversation_updated(
+        conv.id, conv.customer_id, conv.version, changes, conv.custom, rule
+    )
 
 
 def custom_described(
@@ -541,13 +534,30 @@ def custom_described(
     custom: dict[str, Any],
 ) -> EventDraft:
     """``conversation.updated`` for the describe hot path, which holds no whole row."""
+    return _conversation_updated(
+        conversation_id, customer_id, version, {"custom": changes}, custom, None
+    )
+
+
+def _conversation_updated(
+    conversation_id: str,
+    customer_id: str,
+    version: int,
+    changes: ConversationChanges,
+    custom: dict[str, Any],
+    rule: RuleRef | None,
+) -> EventDraft:
+    """The one ``conversation.updated`` payload: the conversation at ``version``
+    with all its ``custom`` attributes after ``changes``."""
     payload: ConversationUpdatedPayload = {
         "conversationId": conversation_id,
         "customerId": customer_id,
         "version": version,
-        "changes": {"custom": changes},
+        "changes": changes,
         "custom": custom,
     }
+    if rule is not None:
+        payload["rule"] = rule
     return EventDraft(CONVERSATION_UPDATED, payload, conversation_id, customer_id)
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from klatch.domain.text import invalid_text, text_problem
-from klatch.errors import InvalidArguments
+from klatch.domain.text import RequiredText
 
 MAX_NOTE_CHARS = 10_000
 
@@ -28,17 +27,15 @@ class Note:
     is_note = True  # the console's thread mixes notes with messages
 
 
+_BODY = RequiredText(
+    limit=MAX_NOTE_CHARS,
+    where="The note",
+    empty="A note needs a body (text)",
+    empty_code="invalid_note",
+    too_long="A note holds at most {limit} characters; this one has {length}",
+)
+
+
 def check_note_body(value: Any) -> str:
     """A note's text: 1 to MAX_NOTE_CHARS characters, not only spaces."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArguments("A note needs a body (text)", code="invalid_note", pointer="/body")
-    if len(value) > MAX_NOTE_CHARS:
-        raise InvalidArguments(
-            f"A note holds at most {MAX_NOTE_CHARS} characters; this one has {len(value)}",
-            code="value_too_long",
-            pointer="/body",
-        )
-    problem = text_problem(value)
-    if problem:
-        raise invalid_text("The note", problem, "/body")
-    return value
+    return _BODY.check(value)

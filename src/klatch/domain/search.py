@@ -601,15 +601,10 @@ def parse_query(body: Any, definitions: Mapping[str, Mapping[str, AttributeDef]]
     custom = definitions.get(klass, {}) if klass is not None else {}
     scope = _Scope(context, fields_of(context, custom), zone)
     try:
-        parts = [
-            _combine(key, _group(body[key], scope, f"/{key}", 1))
-            for key in ("and", "or", "not")
-            if body.get(key) not in (None, [], {})
-        ]
+        where = _where(body, scope, "")
         sort = _sort(body.get("sort"), scope)
     except _Bad as exc:
         raise _refuse(exc) from None
-    where = None if not parts else parts[0] if len(parts) == 1 else All(tuple(parts))
     return Query(context, where, sort)
 
 
@@ -619,15 +614,20 @@ def parse_criteria(
     """WORKFLOW (routing rules): the ``and`` / ``or`` / ``not`` of ``body`` checked
     against ``fields`` (which may mix contexts, e.g. conversation and customer
     fields), as ``parse_query`` checks a search's; None when there are none."""
-    scope = _Scope(context, fields, ZoneInfo("UTC"))
     try:
-        parts = [
-            _combine(key, _group(body[key], scope, f"{pointer}/{key}", 1))
-            for key in ("and", "or", "not")
-            if body.get(key) not in (None, [], {})
-        ]
+        return _where(body, _Scope(context, fields, ZoneInfo("UTC")), pointer)
     except _Bad as exc:
         raise _refuse(exc) from None
+
+
+def _where(body: Mapping[str, Any], scope: _Scope, pointer: str) -> Node | None:
+    """The ``and`` / ``or`` / ``not`` of ``body`` (``pointer`` is where it is) as one
+    node, all of them together; None when there are none."""
+    parts = [
+        _combine(key, _group(body[key], scope, f"{pointer}/{key}", 1))
+        for key in ("and", "or", "not")
+        if body.get(key) not in (None, [], {})
+    ]
     return None if not parts else parts[0] if len(parts) == 1 else All(tuple(parts))
 
 

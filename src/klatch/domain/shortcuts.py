@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from klatch.domain.attributes import AttributeDef, AttrType
-from klatch.domain.text import invalid_text, text_problem
+from klatch.domain.text import RequiredText
 from klatch.errors import InvalidArguments
 
 MAX_NAME = 64
@@ -39,6 +39,13 @@ STANDARD_VARIABLES = (
     "agent.email",
 )
 _CUSTOM_PREFIXES = {"customer.custom.": "customer", "conversation.custom.": "conversation"}
+_BODY = RequiredText(
+    limit=MAX_BODY,
+    where="The shortcut's body",
+    empty="A shortcut needs a body",
+    empty_code="invalid_shortcut",
+    too_long="A shortcut's body has at most {limit} characters",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +80,12 @@ def check_name(value: Any) -> str:
 def check_body(value: Any, definitions: Mapping[str, Mapping[str, AttributeDef]]) -> str:
     """A shortcut's body: text whose every variable is one Klatch can fill;
     ``definitions`` by klass (a custom variable names a defined attribute)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArguments("A shortcut needs a body", code="invalid_shortcut", pointer="/body")
-    if len(value) > MAX_BODY:
-        raise InvalidArguments(
-            f"A shortcut's body has at most {MAX_BODY} characters",
-            code="value_too_long",
-            pointer="/body",
-        )
-    problem = text_problem(value)
-    if problem:
-        raise invalid_text("The shortcut's body", problem, "/body")
-    for variable in VARIABLE_RE.findall(value):
+    body = _BODY.check(value)
+    for variable in VARIABLE_RE.findall(body):
         problem = _unknown(variable, definitions)
         if problem:
             raise InvalidArguments(problem, code="unknown_variable", pointer="/body")
-    return value
+    return body
 
 
 def _unknown(variable: str, definitions: Mapping[str, Mapping[str, AttributeDef]]) -> str | None:

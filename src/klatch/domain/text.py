@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from klatch.errors import InvalidArguments
@@ -53,6 +54,37 @@ def invalid_text(where: str, problem: str, pointer: str) -> InvalidArguments:
         code="invalid_text",
         pointer=pointer,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredText:
+    """A required text of at most ``limit`` characters at ``pointer`` (a body: a
+    message's, a note's, a shortcut's), and what each refusal says: a missing or
+    blank value is ``empty`` (code ``empty_code``); a longer one ``too_long``, with
+    ``{limit}`` and ``{length}`` filled in (``value_too_long``); one that is not
+    text is ``invalid_text`` for ``where``."""
+
+    limit: int
+    where: str
+    empty: str
+    too_long: str
+    empty_code: str = "invalid_arguments"
+    pointer: str = "/body"
+
+    def check(self, value: Any) -> str:
+        """``value`` if it is such a text; else the 400 that says why not."""
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidArguments(self.empty, code=self.empty_code, pointer=self.pointer)
+        if len(value) > self.limit:
+            raise InvalidArguments(
+                self.too_long.format(limit=self.limit, length=len(value)),
+                code="value_too_long",
+                pointer=self.pointer,
+            )
+        problem = text_problem(value)
+        if problem:
+            raise invalid_text(self.where, problem, self.pointer)
+        return value
 
 
 def check_text(value: Any, pointer: str = "") -> None:

@@ -96,6 +96,14 @@ declare global {
     sentBy: { type: string; id: string | null; displayName: string | null; avatarUrl: string | null };
   }
 
+  /** Where a page of a list stands: page numbers, null past either end. */
+  interface KlatchPages {
+    current: number;
+    first: number;
+    next: number | null;
+    previous: number | null;
+  }
+
   interface KlatchUnreadCount {
     total: number;
     conversations: Record<string, number>;
@@ -177,8 +185,28 @@ declare global {
     onClose: null;
   }
 
+  /** What both SDKs offer alike: the customer's login and details, listeners of
+   * their own events (`Events`), the unread count, and stopping. */
+  interface KlatchSDKBase<Events> {
+    login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
+    logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
+    /** Whether the session is logged in as this email (preferred) or externalId. */
+    isLoggedIn(
+      options: { email?: string; externalId?: string },
+      callback: KlatchCallback<boolean>,
+    ): void;
+    describeCustomer(
+      options: KlatchDescribeCustomerOptions,
+      callback?: KlatchCallback<KlatchCustomer>,
+    ): void;
+    addListener<E extends keyof Events>(event: E, listener: KlatchListener<Events[E]>): void;
+    removeListener<E extends keyof Events>(event: E, listener: KlatchListener<Events[E]>): void;
+    getUnreadCount(): KlatchUnreadCount;
+    stop(callback?: KlatchCallback<null>): void;
+  }
+
   /** The headless SDK (core.js). */
-  interface KustomerCoreSDK {
+  interface KustomerCoreSDK extends KlatchSDKBase<KlatchCoreEvents> {
     init(
       options?: { brandId?: string; assistantId?: string; scheduleId?: string; lang?: string },
       callback?: KlatchCallback<{ settings: KlatchChatSettings; availability: Availability }>,
@@ -199,10 +227,6 @@ declare global {
       options: KlatchDescribeConversationOptions,
       callback?: KlatchCallback<{ conversationId: string; custom: CustomAttributes }>,
     ): void;
-    describeCustomer(
-      options: KlatchDescribeCustomerOptions,
-      callback?: KlatchCallback<KlatchCustomer>,
-    ): void;
     endConversation(
       options: { conversationId: string },
       callback?: KlatchCallback<KlatchEnded>,
@@ -215,7 +239,7 @@ declare global {
       options?: { page?: number; pageSize?: number },
       callback?: KlatchCallback<{
         conversations: KlatchConversation[];
-        pages: { current: number; first: number; next: number | null; previous: number | null };
+        pages: KlatchPages;
       }>,
     ): void;
     getConversation(
@@ -227,34 +251,17 @@ declare global {
       callback?: KlatchCallback<{
         conversationId: string;
         messages: KlatchMessage[];
-        pages: { current: number; first: number; next: number | null; previous: number | null };
+        pages: KlatchPages;
       }>,
     ): void;
     markRead(
       options: { conversationId: string },
       callback?: KlatchCallback<{ conversationId: string }>,
     ): void;
-    getUnreadCount(): KlatchUnreadCount;
-    login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
-    logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
-    /** Whether the session is logged in as this email (preferred) or externalId. */
-    isLoggedIn(
-      options: { email?: string; externalId?: string },
-      callback: KlatchCallback<boolean>,
-    ): void;
-    addListener<E extends keyof KlatchCoreEvents>(
-      event: E,
-      listener: KlatchListener<KlatchCoreEvents[E]>,
-    ): void;
-    removeListener<E extends keyof KlatchCoreEvents>(
-      event: E,
-      listener: KlatchListener<KlatchCoreEvents[E]>,
-    ): void;
-    stop(callback?: KlatchCallback<null>): void;
   }
 
   /** The chat widget (widget.js). */
-  interface KustomerSDK {
+  interface KustomerSDK extends KlatchSDKBase<KlatchWidgetEvents> {
     start(
       options?: {
         brandId?: string;
@@ -269,20 +276,8 @@ declare global {
       /** Called with no arguments once started; with (null, error) if start failed. */
       callback?: (response?: null, error?: KlatchError) => void,
     ): void;
-    stop(callback?: KlatchCallback<null>): void;
     open(callback?: KlatchCallback<null>): void;
     close(callback?: KlatchCallback<null>): void;
-    login(options: { jwtToken: string }, callback?: KlatchCallback<KlatchLoginResponse>): void;
-    logout(callback?: KlatchCallback<{ loggedOut: true }>): void;
-    /** Whether the session is logged in as this email (preferred) or externalId. */
-    isLoggedIn(
-      options: { email?: string; externalId?: string },
-      callback: KlatchCallback<boolean>,
-    ): void;
-    describeCustomer(
-      options: KlatchDescribeCustomerOptions,
-      callback?: KlatchCallback<KlatchCustomer>,
-    ): void;
     /** Without a conversationId (Klatch): the next conversation's attributes, see
      * KlatchDescribeNextConversationOptions; the response's conversationId is then null. */
     describeConversation<
@@ -294,14 +289,6 @@ declare global {
         custom: CustomAttributes;
       }>,
     ): void;
-    addListener<E extends keyof KlatchWidgetEvents>(
-      event: E,
-      listener: KlatchListener<KlatchWidgetEvents[E]>,
-    ): void;
-    removeListener<E extends keyof KlatchWidgetEvents>(
-      event: E,
-      listener: KlatchListener<KlatchWidgetEvents[E]>,
-    ): void;
     isChatAvailable(): { availability: Availability };
     createConversation(
       options?: { message?: string; customAttributes?: CustomAttributes; assistantId?: string },
@@ -312,7 +299,6 @@ declare global {
       callback?: KlatchCallback<null>,
     ): void;
     getOpenConversations(callback: KlatchCallback<KlatchConversation[]>): void;
-    getUnreadCount(): KlatchUnreadCount;
     /** Not supported by Klatch: calls back with an error whose code is not_supported. */
     openKbArticle(articleId: string, callback?: KlatchCallback<null>): void;
     /** Not supported by Klatch: calls back with an error whose code is not_supported. */
