@@ -294,6 +294,7 @@ async def test_agent_messages_count_as_unread_until_marked_read(chat: Chat, admi
     conversation_id = (await chat.create_conversation(message="hi"))["conversationId"]
     unread = await chat.request("GET", "/unread")
     assert unread.json()["total"] == 0  # the customer's own message is not unread
+    before = unread.json()["lastEventId"]
 
     for body in ("Hello!", "Let me check."):
         sent = await admin.post(
@@ -301,7 +302,11 @@ async def test_agent_messages_count_as_unread_until_marked_read(chat: Chat, admi
         )
         assert sent.status_code == 201, sent.text
     unread = await chat.request("GET", "/unread")
-    assert unread.json() == {"total": 2, "conversations": {conversation_id: 2}}
+    counts = unread.json()
+    # Where a socket should start so that nothing after these counts is missed.
+    newest = counts.pop("lastEventId")
+    assert counts == {"total": 2, "conversations": {conversation_id: 2}}
+    assert newest >= before + 2  # each message is an event
 
     read = await chat.request("POST", f"/conversations/{conversation_id}/read")
     assert read.status_code == 200, read.text

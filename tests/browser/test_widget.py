@@ -9,6 +9,7 @@ through the REST API with the admin key."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from playwright.async_api import (
     Page,
     Route,
     ViewportSize,
+    WebSocketRoute,
     expect,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -1053,6 +1055,39 @@ async def test_a_reload_and_a_server_restart_keep_the_conversation(
 
 
 # ------------------------------------------------------------------ launcher
+
+
+async def test_an_answer_between_the_pages_reads_and_its_socket_still_shows(
+    shop: Shop, served: Served
+) -> None:
+    # After a reload the widget reads the thread, then its socket opens: an agent's
+    # answer that comes in between reaches neither, unless the socket starts from
+    # where the reads were (the unread counts' lastEventId, sent as after=).
+    widget = await shop.open()
+    page = widget.page
+    await widget.started()
+    created = await ok(widget, "createConversation", {"message": "Where is my order?"})
+    conversation_id = created["conversationId"]
+    await expect(widget.messages("in", "Where is my order?")).to_be_visible()
+
+    release = asyncio.Event()
+
+    async def held_back(ws: WebSocketRoute) -> None:
+        await release.wait()
+        ws.connect_to_server()
+
+    await page.context.route_web_socket(re.compile(r"/c/v1/realtime"), held_back)
+    with served.rest() as agent:
+        await page.reload()
+        await page.wait_for_function("window.kustomerLoaded === true")
+        await widget.started()
+        await expect(widget.messages("in", "Where is my order?")).to_be_visible()
+        agent_says(agent, conversation_id, "Sent while the widget had no socket")
+        release.set()
+        await expect(widget.messages("out", "Sent while the widget had no socket")).to_be_visible(
+            timeout=REALTIME_TIMEOUT
+        )
+    await expect(widget.messages("out", "Sent while the widget had no socket")).to_have_count(1)
 
 
 async def test_hidden_launcher_open_close_and_stop(shop: Shop, served: Served) -> None:

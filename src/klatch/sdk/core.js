@@ -286,8 +286,14 @@
     }
   }
 
+  // The counts, and (before a socket is open) where its events start: the org's
+  // newest event when the counts were read, so that what happens between the
+  // page's reads and the socket's start is sent to it, not lost.
   function refreshUnread() {
     return request('GET', '/unread').then(function (counts) {
+      if (!state.socket && state.lastEventId === null && typeof counts.lastEventId === 'number') {
+        state.lastEventId = counts.lastEventId;
+      }
       state.unread = {};
       Object.keys(counts.conversations || {}).forEach(function (id) {
         state.unread[id] = counts.conversations[id];
@@ -559,8 +565,8 @@
           state.customerId = result.customerId;
           disconnect();  // the socket follows the verified customer now
           state.lastEventId = null;
-          connect();
           return refreshUnread().then(function () {
+            connect();
             emit('onLogin', result);
             return result;
           });

@@ -17,6 +17,7 @@ from klatch.services import paging
 from klatch.services.context import Context
 from klatch.services.unit import Unit
 from klatch.storage import conversations as store
+from klatch.storage import events as event_store
 from klatch.storage.db import Tx
 
 
@@ -44,10 +45,19 @@ class MessageService:
         conv = visible(actor, conversation_id, conv)
         return conv, paging.offset_page(rows, page, page_size)
 
-    async def unread_counts(self, actor: Actor) -> dict[str, int]:
+    async def unread_counts(self, actor: Actor) -> tuple[dict[str, int], int]:
+        """The session's unread agent messages per conversation, and the org's newest
+        event id read before them: a socket started after it (``after=``) is sent
+        whatever happened since, so nothing falls between the counts and the
+        socket's start."""
         assert actor.customer_id is not None
         customer_id = actor.customer_id
-        return await self.ctx.db.read(lambda tx: store.unread_counts(tx, actor.org_id, customer_id))
+
+        async def work(tx: Tx) -> tuple[dict[str, int], int]:
+            newest = await event_store.last_event_id(tx, actor.org_id)
+            return await store.unread_counts(tx, actor.org_id, customer_id), newest
+
+        return await self.ctx.db.read(work)
 
     async def get(self, actor: Actor, message_id: str) -> Message:
         """One message of the org; another org's, or a missing one, is the same 404."""

@@ -58,8 +58,10 @@ async def mark_read(request: Request) -> Response:
 
 async def unread(request: Request) -> Response:
     actor = await session_actor(request)
-    counts = await services_of(request).messages.unread_counts(actor)
-    return json_response({"total": sum(counts.values()), "conversations": counts})
+    counts, newest = await services_of(request).messages.unread_counts(actor)
+    return json_response(
+        {"total": sum(counts.values()), "conversations": counts, "lastEventId": newest}
+    )
 
 
 routes = [
