@@ -4,12 +4,13 @@ number, visible through the REST API and to the demo agent in the console."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from support import KlatchProcess, clean_env, cli
 
@@ -84,4 +85,32 @@ async def test_the_open_widget_leaves_the_order_and_the_log_in_sight(
         await page.set_viewport_size({"width": 390, "height": 844})
         await expect(page.locator("#kustomer-ui-sdk-iframe")).to_have_css("width", "390px")
         await page.screenshot(path=artifacts_dir / "demo-page-phone.png")
+        await context.close()
+
+
+async def test_the_order_button_waits_for_the_chat_to_start(browser: Any, tmp_path: Path) -> None:
+    # Kustomer.open() before start() has called back is refused: a click on a
+    # slow start did nothing at all (CI caught it under load). The button is
+    # disabled until the chat has started.
+    env = {**clean_env(), "KLATCH_DATA_DIR": str(tmp_path / "data")}
+    cli(env, tmp_path, "demo", "--no-serve", "--json")
+    with KlatchProcess({**env, "KLATCH_DEMO": "1"}, tmp_path, tmp_path / "server.log") as server:
+        context = await browser.new_context()
+        page = await context.new_page()
+        release = asyncio.Event()
+
+        async def slow_start(route: Route) -> None:
+            await release.wait()
+            await route.continue_()
+
+        await page.route("**/c/v1/sessions", slow_start)
+        await page.goto(server.url + "/demo")
+        button = page.get_by_role("button", name="Chat about this order")
+        await page.wait_for_function("window.Kustomer !== undefined")
+        await expect(button).to_be_disabled()
+        release.set()
+        await button.click()
+        widget = page.frame_locator("#kustomer-ui-sdk-iframe")
+        await expect(widget.get_by_label("Message", exact=True)).to_be_visible()
+        await expect(page.locator("#demo-log")).not_to_contain_text("Could not open the chat")
         await context.close()
