@@ -1054,9 +1054,6 @@ async def test_a_reload_and_a_server_restart_keep_the_conversation(
         assert [c["id"] for c in conversations(agent)] == [conversation_id]
 
 
-# ------------------------------------------------------------------ launcher
-
-
 async def test_an_answer_between_the_pages_reads_and_its_socket_still_shows(
     shop: Shop, served: Served
 ) -> None:
@@ -1088,6 +1085,9 @@ async def test_an_answer_between_the_pages_reads_and_its_socket_still_shows(
             timeout=REALTIME_TIMEOUT
         )
     await expect(widget.messages("out", "Sent while the widget had no socket")).to_have_count(1)
+
+
+# ------------------------------------------------------------------ launcher
 
 
 async def test_hidden_launcher_open_close_and_stop(shop: Shop, served: Served) -> None:
